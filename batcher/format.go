@@ -1,0 +1,63 @@
+// Package batcher cuts normalized rows into batches per table and encodes them
+// as self-describing payloads (typed JSON lines or Parquet) that carry the
+// table's schema, so a consumer restores every value with its exact Go type.
+//
+// It is pure: no NATS and no I/O beyond byte slices, readers and writers.
+package batcher
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/fanoutbridge/bridge/schema"
+)
+
+// Format is how a batch is stored in transit and handed over in file mode.
+type Format string
+
+// The formats.
+const (
+	TypedJSONL Format = "typed-jsonl"
+	Parquet    Format = "parquet"
+)
+
+// ErrFormat is returned for an unknown format or a payload that cannot be decoded.
+var ErrFormat = errors.New("batcher: bad format")
+
+// Valid reports whether f is a known format.
+func (f Format) Valid() bool { return f == TypedJSONL || f == Parquet }
+
+// Ext is the file name extension for load files of this format.
+func (f Format) Ext() string {
+	if f == Parquet {
+		return ".parquet"
+	}
+	return ".jsonl"
+}
+
+// Encode appends the payload for rows of table t to dst and returns it. The
+// payload carries t (the table's schema at the time the batch was cut), so
+// Decode needs nothing else. Every row's values must have the Go types of
+// their columns' data types (see schema.DataType); columns absent from a row
+// are null.
+func Encode(dst []byte, f Format, t *schema.Table, rows []schema.Row) ([]byte, error) {
+	switch f {
+	case TypedJSONL:
+		return encodeJSONL(dst, t, rows)
+	case Parquet:
+		return encodeParquet(dst, t, rows)
+	}
+	return dst, fmt.Errorf("%w: %q", ErrFormat, f)
+}
+
+// Decode restores the table schema and the rows of a payload made by Encode.
+// Every value comes back with the Go type and exact value it was encoded with.
+func Decode(f Format, payload []byte) (*schema.Table, []schema.Row, error) {
+	switch f {
+	case TypedJSONL:
+		return decodeJSONL(payload)
+	case Parquet:
+		return decodeParquet(payload)
+	}
+	return nil, nil, fmt.Errorf("%w: %q", ErrFormat, f)
+}
