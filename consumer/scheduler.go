@@ -1,0 +1,152 @@
+package consumer
+
+import (
+	"sync"
+
+	"github.com/fanoutbridge/bridge/queue"
+)
+
+// scheduler holds the batches a process has fetched and hands them to
+// workers by the strategy. It bounds how many batches are held at once.
+type scheduler struct {
+	mu       sync.Mutex
+	cond     *sync.Cond
+	strategy Strategy
+	capacity int
+	reserved int
+	queue    []*queue.Delivery // fetched, not started, in arrival order
+	running  map[*queue.Delivery]struct{}
+	busy     map[string]bool // tables with a call running (TableSequential)
+	closed   bool
+}
+
+func newScheduler(s Strategy, capacity int) *scheduler {
+	sc := &scheduler{
+		strategy: s,
+		capacity: capacity,
+		running:  make(map[*queue.Delivery]struct{}),
+		busy:     make(map[string]bool),
+	}
+	sc.cond = sync.NewCond(&sc.mu)
+	return sc
+}
+
+func (s *scheduler) free() int {
+	return s.capacity - s.reserved - len(s.queue) - len(s.running)
+}
+
+// reserve blocks until there is room, reserves all of it and returns how many
+// slots it reserved; 0 once closed.
+func (s *scheduler) reserve() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for !s.closed && s.free() <= 0 {
+		s.cond.Wait()
+	}
+	if s.closed {
+		return 0
+	}
+	n := s.free()
+	s.reserved += n
+	return n
+}
+
+// unreserve gives back reservations a fetch did not fill.
+func (s *scheduler) unreserve(n int) {
+	s.mu.Lock()
+	s.reserved -= n
+	s.mu.Unlock()
+	s.cond.Broadcast()
+}
+
+// push queues a fetched batch, using one reservation. It reports false if
+// the scheduler is closed; the caller then owns d.
+func (s *scheduler) push(d *queue.Delivery) bool {
+	s.mu.Lock()
+	s.reserved--
+	if s.closed {
+		s.mu.Unlock()
+		return false
+	}
+	s.queue = append(s.queue, d)
+	s.mu.Unlock()
+	s.cond.Broadcast()
+	return true
+}
+
+// next blocks until a batch may run and returns it; false once closed.
+func (s *scheduler) next() (*queue.Delivery, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		if s.closed {
+			return nil, false
+		}
+		if i := s.runnable(); i >= 0 {
+			d := s.queue[i]
+			s.queue = append(s.queue[:i], s.queue[i+1:]...)
+			s.running[d] = struct{}{}
+			if s.strategy == TableSequential {
+				s.busy[d.Table] = true
+			}
+			return d, true
+		}
+		s.cond.Wait()
+	}
+}
+
+func (s *scheduler) runnable() int {
+	switch s.strategy {
+	case TableSequential:
+		for i, d := range s.queue {
+			if !s.busy[d.Table] {
+				return i
+			}
+		}
+		return -1
+	case Sequential:
+		if len(s.running) > 0 || len(s.queue) == 0 {
+			return -1
+		}
+		return 0
+	default:
+		if len(s.queue) == 0 {
+			return -1
+		}
+		return 0
+	}
+}
+
+// done releases a batch a worker has finished with.
+func (s *scheduler) done(d *queue.Delivery) {
+	s.mu.Lock()
+	delete(s.running, d)
+	if s.strategy == TableSequential {
+		delete(s.busy, d.Table)
+	}
+	s.mu.Unlock()
+	s.cond.Broadcast()
+}
+
+// held returns every batch held: queued and running.
+func (s *scheduler) held() []*queue.Delivery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*queue.Delivery, 0, len(s.queue)+len(s.running))
+	out = append(out, s.queue...)
+	for d := range s.running {
+		out = append(out, d)
+	}
+	return out
+}
+
+// close stops handing out batches and returns those never started.
+func (s *scheduler) close() []*queue.Delivery {
+	s.mu.Lock()
+	s.closed = true
+	q := s.queue
+	s.queue = nil
+	s.mu.Unlock()
+	s.cond.Broadcast()
+	return q
+}

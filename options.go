@@ -1,0 +1,165 @@
+package bridge
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/fanoutbridge/bridge/batcher"
+	"github.com/fanoutbridge/bridge/consumer"
+	"github.com/fanoutbridge/bridge/normalize"
+)
+
+// Option configures a Destination.
+type Option func(*destConfig) error
+
+// FileFormat is how batches are stored in transit and handed over in file mode.
+type FileFormat = batcher.Format
+
+// The loader file formats.
+const (
+	TypedJSONL FileFormat = batcher.TypedJSONL
+	Parquet    FileFormat = batcher.Parquet
+)
+
+// Naming is a naming convention for table and column names.
+type Naming = normalize.Convention
+
+// The naming conventions.
+const (
+	// Direct keeps names; only control characters and quotes become _.
+	Direct Naming = normalize.Direct
+	// SnakeCase: camelCase -> camel_case, PErson -> p_erson.
+	SnakeCase Naming = normalize.SnakeCase
+)
+
+// Strategy says which batches may be in the destination at once.
+type Strategy = consumer.Strategy
+
+// The loader parallelism strategies.
+const (
+	// Parallel: any batches at once, up to MaxParallelLoadJobs.
+	Parallel Strategy = consumer.Parallel
+	// TableSequential: at most one call per table at a time, tables in
+	// parallel, order within a table kept.
+	TableSequential Strategy = consumer.TableSequential
+	// Sequential: one call at a time, on one goroutine.
+	Sequential Strategy = consumer.Sequential
+)
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidOption}, args...)...)
+}
+
+// BatchSize sets the items per call (default 10). Every call gets exactly n
+// items except the last batch of a table in a load.
+func BatchSize(n int) Option {
+	return func(c *destConfig) error {
+		if n < 1 {
+			return invalid("batch size %d: must be at least 1 (for one call per load file use NewFileDestination)", n)
+		}
+		c.batchSize = n
+		return nil
+	}
+}
+
+// FileMaxItems sets the rows per load file in file mode (default 10000).
+func FileMaxItems(n int) Option {
+	return func(c *destConfig) error {
+		if n < 1 {
+			return invalid("file max items %d: must be at least 1", n)
+		}
+		c.fileMaxItems = n
+		return nil
+	}
+}
+
+// LoaderFileFormat sets how batches travel: TypedJSONL (default) or Parquet.
+func LoaderFileFormat(f FileFormat) Option {
+	return func(c *destConfig) error {
+		if !f.Valid() {
+			return invalid("loader file format %q: want %q or %q", f, TypedJSONL, Parquet)
+		}
+		c.format = f
+		return nil
+	}
+}
+
+// NamingConvention sets how names are normalized: Direct (default) or SnakeCase.
+func NamingConvention(n Naming) Option {
+	return func(c *destConfig) error {
+		if n != Direct && n != SnakeCase {
+			return invalid("naming convention %d", int(n))
+		}
+		c.naming = n
+		return nil
+	}
+}
+
+// MaxTableNesting sets the nesting depth (default 0): 0 keeps nested objects
+// and lists as one json value; n > 0 flattens objects to parent__child columns
+// and turns lists into child tables parent__field, to depth n.
+func MaxTableNesting(n int) Option {
+	return func(c *destConfig) error {
+		if n < 0 {
+			return invalid("max table nesting %d: must be 0 or more", n)
+		}
+		c.maxNesting = n
+		return nil
+	}
+}
+
+// SkipDltColumnsAndTables hides bridge's system columns (_dlt_id,
+// _dlt_load_id, _dlt_parent_id, _dlt_list_idx) from the function (default
+// true). A column of your own whose name starts with _dlt is always kept.
+func SkipDltColumnsAndTables(skip bool) Option {
+	return func(c *destConfig) error {
+		c.skipSystem = skip
+		return nil
+	}
+}
+
+// MaxParallelLoadJobs sets how many calls may run at once (default 20).
+func MaxParallelLoadJobs(n int) Option {
+	return func(c *destConfig) error {
+		if n < 1 {
+			return invalid("max parallel load jobs %d: must be at least 1", n)
+		}
+		c.maxParallel = n
+		return nil
+	}
+}
+
+// LoaderParallelismStrategy sets which batches may run at once (default Parallel).
+func LoaderParallelismStrategy(s Strategy) Option {
+	return func(c *destConfig) error {
+		if s != Parallel && s != TableSequential && s != Sequential {
+			return invalid("loader parallelism strategy %d", int(s))
+		}
+		c.strategy = s
+		return nil
+	}
+}
+
+// MaxRetries sets the attempts of a failing batch before Run gives up on it
+// (default 5). The batch then stays pending for the next Run.
+func MaxRetries(n int) Option {
+	return func(c *destConfig) error {
+		if n < 1 {
+			return invalid("max retries %d: must be at least 1", n)
+		}
+		c.maxRetries = n
+		return nil
+	}
+}
+
+// RetryBackoff sets the first and the longest wait between attempts (default
+// 500ms and 10s); waits double and are jittered.
+func RetryBackoff(initial, max time.Duration) Option {
+	return func(c *destConfig) error {
+		if initial <= 0 || max < initial {
+			return invalid("retry backoff %v..%v: want 0 < initial <= max", initial, max)
+		}
+		c.retryInitial, c.retryMax = initial, max
+		return nil
+	}
+}

@@ -1,0 +1,239 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"go.uber.org/zap"
+
+	"github.com/fanoutbridge/bridge/consumer"
+	"github.com/fanoutbridge/bridge/queue"
+	"github.com/fanoutbridge/bridge/state"
+)
+
+// PipelineOption configures a Pipeline.
+type PipelineOption func(*pipelineConfig) error
+
+type pipelineConfig struct {
+	natsURL   string
+	natsOpts  []nats.Option
+	dataDir   string
+	logger    *zap.Logger
+	prefix    string
+	fetchWait time.Duration
+}
+
+// WithNATSURL uses an external NATS server or cluster (with JetStream)
+// instead of the embedded one. Extra nats.Options carry credentials, TLS,
+// tokens, nkeys or a creds file.
+func WithNATSURL(url string, opts ...nats.Option) PipelineOption {
+	return func(c *pipelineConfig) error {
+		if url == "" {
+			return invalid("NATS URL is empty")
+		}
+		c.natsURL, c.natsOpts = url, opts
+		return nil
+	}
+}
+
+// WithDataDir sets the pipeline's local directory (default
+// ~/.bridge/pipelines/<name>): the embedded server's JetStream store and file
+// mode's load files live under it.
+func WithDataDir(dir string) PipelineOption {
+	return func(c *pipelineConfig) error {
+		if dir == "" {
+			return invalid("data dir is empty")
+		}
+		c.dataDir = dir
+		return nil
+	}
+}
+
+// WithLogger sets the logger (default: none).
+func WithLogger(l *zap.Logger) PipelineOption {
+	return func(c *pipelineConfig) error {
+		if l == nil {
+			return invalid("nil logger")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// WithSubjectPrefix sets the first token of every subject (default "bridge").
+func WithSubjectPrefix(p string) PipelineOption {
+	return func(c *pipelineConfig) error {
+		if queue.Token(p) != p || p == "" {
+			return invalid("subject prefix %q: use letters, digits, '_' or '-'", p)
+		}
+		c.prefix = p
+		return nil
+	}
+}
+
+// Pipeline moves data from Run's input to its destination through NATS
+// JetStream. One Run at a time; Close when done.
+type Pipeline struct {
+	name string
+	dest *Destination
+	cfg  pipelineConfig
+	log  *zap.Logger
+
+	emb   *queue.Embedded
+	nc    *nats.Conn
+	q     *queue.Queue
+	st    *state.Store
+	cons  *queue.Consumer
+	files string // load files directory (file mode)
+
+	mu     sync.Mutex
+	closed bool
+}
+
+// NewPipeline opens the pipeline name with its destination: it starts the
+// embedded NATS server under the data directory (or connects to
+// WithNATSURL), and creates the pipeline's streams, state bucket and the
+// destination's durable consumer. Options and their defaults:
+//
+//	WithDataDir(~/.bridge/pipelines/<name>)
+//	WithNATSURL("")              embedded server; a URL uses an external one
+//	WithLogger(zap.NewNop())
+//	WithSubjectPrefix("bridge")
+func NewPipeline(name string, dest *Destination, opts ...PipelineOption) (*Pipeline, error) {
+	if dest == nil {
+		return nil, invalid("nil destination")
+	}
+	if dest.err != nil {
+		return nil, dest.err
+	}
+	return openPipeline(name, dest, opts)
+}
+
+// Open opens a pipeline without a destination, to look at it and manage it:
+// Status, DeadLetters, ReplayDeadLetters, PurgeDeadLetters and Drop work; Run
+// does not. It takes the options of NewPipeline.
+func Open(name string, opts ...PipelineOption) (*Pipeline, error) {
+	return openPipeline(name, nil, opts)
+}
+
+func openPipeline(name string, dest *Destination, opts []PipelineOption) (*Pipeline, error) {
+	if err := queue.ValidPipelineName(name); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidOption, err)
+	}
+	cfg := pipelineConfig{logger: zap.NewNop(), prefix: "bridge"}
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, fmt.Errorf("pipeline %q: %w", name, err)
+		}
+	}
+	if cfg.dataDir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return nil, fmt.Errorf("pipeline %q: no data dir given and no home directory: %w", name, err)
+		}
+		cfg.dataDir = filepath.Join(home, ".bridge", "pipelines", name)
+	}
+	p := &Pipeline{name: name, dest: dest, cfg: cfg, log: cfg.logger.With(zap.String("pipeline", name))}
+	p.files = filepath.Join(cfg.dataDir, "load_files")
+	if err := p.open(); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *Pipeline) open() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := os.MkdirAll(p.cfg.dataDir, 0o755); err != nil {
+		return fmt.Errorf("pipeline %q: data dir: %w", p.name, err)
+	}
+	nopts := append([]nats.Option{
+		nats.Name("bridge " + p.name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+	}, p.cfg.natsOpts...)
+	url := p.cfg.natsURL
+	if url == "" {
+		emb, err := queue.StartEmbedded(filepath.Join(p.cfg.dataDir, "jetstream"))
+		if err != nil {
+			return fmt.Errorf("pipeline %q: %w", p.name, err)
+		}
+		p.emb = emb
+		nopts = append(nopts, nats.InProcessServer(emb.Server()))
+	}
+	nc, err := nats.Connect(url, nopts...)
+	if err != nil {
+		return fmt.Errorf("pipeline %q: connect to NATS %s: %w", p.name, redactURL(url), err)
+	}
+	p.nc = nc
+	p.q, err = queue.Open(ctx, nc, queue.Config{Pipeline: p.name, Prefix: p.cfg.prefix})
+	if err != nil {
+		return fmt.Errorf("pipeline %q: %w", p.name, err)
+	}
+	p.st, err = state.Open(ctx, p.q)
+	if err != nil {
+		return fmt.Errorf("pipeline %q: %w", p.name, err)
+	}
+	if p.dest == nil {
+		return nil
+	}
+	p.cons, err = p.q.Consumer(ctx, queue.ConsumerConfig{Durable: p.dest.name, AckWait: 30 * time.Second})
+	if err != nil {
+		return fmt.Errorf("pipeline %q: %w", p.name, err)
+	}
+	return nil
+}
+
+// Name returns the pipeline's name.
+func (p *Pipeline) Name() string { return p.name }
+
+// Close disconnects and stops the embedded server. Batches not yet
+// acknowledged stay pending for the next pipeline on the same data.
+func (p *Pipeline) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	if p.nc != nil {
+		_ = p.nc.Drain()
+		for i := 0; i < 100 && !p.nc.IsClosed(); i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+		p.nc.Close()
+	}
+	if p.emb != nil {
+		p.emb.Shutdown()
+	}
+	return nil
+}
+
+// Drop deletes everything the pipeline keeps in NATS: pending batches, dead
+// letters, large objects and state. The pipeline is closed afterwards.
+func (p *Pipeline) Drop(ctx context.Context) error {
+	err := p.q.Drop(ctx)
+	return errors.Join(err, p.Close())
+}
+
+// consumerConfig is the runner configuration the destination asks for.
+func (p *Pipeline) consumerConfig() consumer.Config {
+	c := p.dest.cfg
+	return consumer.Config{
+		Destination:  p.dest.name,
+		Strategy:     c.strategy,
+		MaxParallel:  c.maxParallel,
+		MaxRetries:   c.maxRetries,
+		RetryInitial: c.retryInitial,
+		RetryMax:     c.retryMax,
+		FetchWait:    p.cfg.fetchWait,
+		Logger:       p.log,
+	}
+}

@@ -1,0 +1,202 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Headers a dead letter adds to the batch's own.
+const (
+	HdrDLQReason      = "Bridge-Dlq-Reason"
+	HdrDLQError       = "Bridge-Dlq-Error"
+	HdrDLQAttempts    = "Bridge-Dlq-Attempts"
+	HdrDLQTime        = "Bridge-Dlq-Time"
+	HdrDLQSubject     = "Bridge-Dlq-Subject"
+	HdrDLQSequence    = "Bridge-Dlq-Sequence"
+	HdrDLQDestination = "Bridge-Dlq-Destination"
+)
+
+// DeadInfo says why a batch is dead-lettered.
+type DeadInfo struct {
+	Destination string
+	Reason      string // "terminal", "undecodable", ...
+	Err         error
+	Attempts    int
+}
+
+// DeadLetter copies the batch with its headers and the reason to the
+// dead-letter stream, waits for the server to store it, then acknowledges the
+// original. A batch held in the Object Store keeps its object.
+func (d *Delivery) DeadLetter(ctx context.Context, info DeadInfo) error {
+	q := d.q
+	msg := &nats.Msg{Subject: q.DLQSubject(d.Table), Header: nats.Header{}, Data: d.msg.Data()}
+	for k, v := range d.msg.Headers() {
+		msg.Header[k] = v
+	}
+	errText := ""
+	if info.Err != nil {
+		errText = info.Err.Error()
+	}
+	msg.Header.Set(jetstream.MsgIDHeader, d.MsgID+".dlq."+strconv.FormatUint(d.StreamSeq, 10))
+	msg.Header.Set(HdrDLQReason, info.Reason)
+	msg.Header.Set(HdrDLQError, headerSafe(errText))
+	msg.Header.Set(HdrDLQAttempts, strconv.Itoa(info.Attempts))
+	msg.Header.Set(HdrDLQTime, time.Now().UTC().Format(time.RFC3339Nano))
+	msg.Header.Set(HdrDLQSubject, d.msg.Subject())
+	msg.Header.Set(HdrDLQSequence, strconv.FormatUint(d.StreamSeq, 10))
+	msg.Header.Set(HdrDLQDestination, info.Destination)
+	if _, err := q.js.PublishMsg(ctx, msg); err != nil {
+		return fmt.Errorf("dead-letter batch %s: %w", d.MsgID, err)
+	}
+	if err := d.msg.DoubleAck(ctx); err != nil {
+		return fmt.Errorf("ack dead-lettered batch %s: %w", d.MsgID, err)
+	}
+	return nil
+}
+
+// DeadLetter is one dead-lettered batch as stored.
+type DeadLetter struct {
+	Seq         uint64 // sequence in the dead-letter stream
+	MsgID       string // the batch id
+	Table       string
+	LoadID      string
+	Rows        int
+	Format      string
+	Reason      string
+	Error       string
+	Attempts    int
+	Time        time.Time
+	Subject     string // original subject
+	OrigSeq     uint64 // original stream sequence
+	Destination string
+	Header      nats.Header
+	Data        []byte // the payload, or empty when it is in the Object Store
+}
+
+// DeadFilter selects dead letters; zero fields match everything.
+type DeadFilter struct {
+	Table string
+	MsgID string
+}
+
+func (f DeadFilter) match(d *DeadLetter) bool {
+	return (f.Table == "" || f.Table == d.Table) && (f.MsgID == "" || f.MsgID == d.MsgID)
+}
+
+// DeadLetters lists the dead letters that match f, oldest first.
+func (q *Queue) DeadLetters(ctx context.Context, f DeadFilter) ([]DeadLetter, error) {
+	s, err := q.js.Stream(ctx, q.DLQStreamName())
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", q.DLQStreamName(), err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", q.DLQStreamName(), err)
+	}
+	var out []DeadLetter
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return out, fmt.Errorf("dead letter %d: %w", seq, err)
+		}
+		d := parseDead(m)
+		if f.match(&d) {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+func parseDead(m *jetstream.RawStreamMsg) DeadLetter {
+	h := m.Header
+	d := DeadLetter{
+		Seq:         m.Sequence,
+		MsgID:       h.Get(jetstream.MsgIDHeader),
+		LoadID:      h.Get(HdrLoadID),
+		Format:      h.Get(HdrFormat),
+		Reason:      h.Get(HdrDLQReason),
+		Error:       h.Get(HdrDLQError),
+		Subject:     h.Get(HdrDLQSubject),
+		Destination: h.Get(HdrDLQDestination),
+		Header:      h,
+		Data:        m.Data,
+	}
+	if i := len(d.MsgID) - len(".dlq.") - len(h.Get(HdrDLQSequence)); i > 0 {
+		d.MsgID = d.MsgID[:i]
+	}
+	d.Table, _ = url.PathUnescape(h.Get(HdrTable))
+	d.Rows, _ = strconv.Atoi(h.Get(HdrRows))
+	d.Attempts, _ = strconv.Atoi(h.Get(HdrDLQAttempts))
+	d.OrigSeq, _ = strconv.ParseUint(h.Get(HdrDLQSequence), 10, 64)
+	d.Time, _ = time.Parse(time.RFC3339Nano, h.Get(HdrDLQTime))
+	return d
+}
+
+// Replay republishes the dead letters that match f to their table subjects,
+// as new batches (a fresh message id), and removes them from the dead-letter
+// stream once stored. It returns how many it replayed.
+func (q *Queue) Replay(ctx context.Context, f DeadFilter) (int, error) {
+	dead, err := q.DeadLetters(ctx, f)
+	if err != nil {
+		return 0, err
+	}
+	s, err := q.js.Stream(ctx, q.DLQStreamName())
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: %w", q.DLQStreamName(), err)
+	}
+	n := 0
+	for _, d := range dead {
+		msg := &nats.Msg{Subject: d.Subject, Header: nats.Header{}, Data: d.Data}
+		for k, v := range d.Header {
+			msg.Header[k] = v
+		}
+		for _, k := range []string{HdrDLQReason, HdrDLQError, HdrDLQAttempts, HdrDLQTime, HdrDLQSubject, HdrDLQSequence, HdrDLQDestination} {
+			msg.Header.Del(k)
+		}
+		msg.Header.Set(jetstream.MsgIDHeader, d.MsgID+".replay."+strconv.FormatUint(d.Seq, 10))
+		if _, err := q.js.PublishMsg(ctx, msg); err != nil {
+			return n, fmt.Errorf("replay %s: %w", d.MsgID, err)
+		}
+		if err := s.DeleteMsg(ctx, d.Seq); err != nil {
+			return n, fmt.Errorf("replay %s: remove dead letter %d: %w", d.MsgID, d.Seq, err)
+		}
+		n++
+	}
+	return n, nil
+}
+
+// Purge deletes the dead letters that match f (and their Object Store
+// copies) and returns how many it deleted.
+func (q *Queue) Purge(ctx context.Context, f DeadFilter) (int, error) {
+	dead, err := q.DeadLetters(ctx, f)
+	if err != nil {
+		return 0, err
+	}
+	s, err := q.js.Stream(ctx, q.DLQStreamName())
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: %w", q.DLQStreamName(), err)
+	}
+	n := 0
+	for _, d := range dead {
+		if err := s.DeleteMsg(ctx, d.Seq); err != nil {
+			return n, fmt.Errorf("purge dead letter %d: %w", d.Seq, err)
+		}
+		if o := d.Header.Get(HdrObject); o != "" {
+			if obj, err := q.objects(ctx); err == nil {
+				_ = obj.Delete(ctx, o)
+			}
+		}
+		n++
+	}
+	return n, nil
+}

@@ -1,0 +1,136 @@
+package queue
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"hash/crc32"
+	"net/url"
+	"strconv"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Headers every batch message carries.
+const (
+	HdrLoadID        = "Bridge-Load-Id"
+	HdrTable         = "Bridge-Table" // path-escaped table name
+	HdrSeq           = "Bridge-Batch-Seq"
+	HdrRows          = "Bridge-Rows"
+	HdrSchemaVersion = "Bridge-Schema-Version"
+	HdrFormat        = "Bridge-Format"
+	HdrChecksum      = "Bridge-Checksum" // CRC-32C of the payload, hex
+	HdrObject        = "Bridge-Object"   // set when the payload is in the Object Store
+	HdrSize          = "Bridge-Size"     // payload bytes
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Batch is one batch to publish.
+type Batch struct {
+	LoadID        string
+	Table         string
+	Seq           int
+	Rows          int
+	SchemaVersion int
+	Format        string
+	Payload       []byte
+}
+
+// MsgID is the batch's Nats-Msg-Id: derived from pipeline, load, table and
+// sequence, so republishing the same batch is de-duplicated by the server.
+// It is also the stable batch id handed to destinations.
+func (q *Queue) MsgID(loadID, table string, seq int) string {
+	return q.cfg.Pipeline + "." + loadID + "." + Token(table) + "." + strconv.Itoa(seq)
+}
+
+func checksum(p []byte) string {
+	return strconv.FormatUint(uint64(crc32.Checksum(p, castagnoli)), 16)
+}
+
+// Publisher publishes batches asynchronously, a bounded number at a time.
+// It is not safe for concurrent use.
+type Publisher struct {
+	q       *Queue
+	window  int
+	pending []jetstream.PubAckFuture
+	lastSeq uint64
+}
+
+// NewPublisher returns a Publisher with at most window unacknowledged publishes.
+func (q *Queue) NewPublisher(window int) *Publisher {
+	if window < 1 {
+		window = 1
+	}
+	return &Publisher{q: q, window: window}
+}
+
+// Publish sends one batch. Payloads over the server's max payload are stored
+// in the Object Store and the message carries a reference.
+func (p *Publisher) Publish(ctx context.Context, b Batch) error {
+	q := p.q
+	id := q.MsgID(b.LoadID, b.Table, b.Seq)
+	msg := &nats.Msg{Subject: q.TableSubject(b.Table), Header: nats.Header{}}
+	h := msg.Header
+	h.Set(jetstream.MsgIDHeader, id)
+	h.Set(HdrLoadID, b.LoadID)
+	h.Set(HdrTable, url.PathEscape(b.Table))
+	h.Set(HdrSeq, strconv.Itoa(b.Seq))
+	h.Set(HdrRows, strconv.Itoa(b.Rows))
+	h.Set(HdrSchemaVersion, strconv.Itoa(b.SchemaVersion))
+	h.Set(HdrFormat, b.Format)
+	h.Set(HdrChecksum, checksum(b.Payload))
+	h.Set(HdrSize, strconv.Itoa(len(b.Payload)))
+	if len(b.Payload) > q.maxInline {
+		obj, err := q.objects(ctx)
+		if err != nil {
+			return err
+		}
+		if _, err := obj.Put(ctx, jetstream.ObjectMeta{Name: id}, bytes.NewReader(b.Payload)); err != nil {
+			return fmt.Errorf("store batch %s in object store: %w", id, err)
+		}
+		h.Set(HdrObject, id)
+	} else {
+		msg.Data = b.Payload
+	}
+	for len(p.pending) >= p.window {
+		if err := p.waitOldest(ctx); err != nil {
+			return err
+		}
+	}
+	f, err := q.js.PublishMsgAsync(msg)
+	if err != nil {
+		return fmt.Errorf("publish batch %s: %w", id, err)
+	}
+	p.pending = append(p.pending, f)
+	return nil
+}
+
+func (p *Publisher) waitOldest(ctx context.Context) error {
+	f := p.pending[0]
+	select {
+	case ack := <-f.Ok():
+		if ack.Sequence > p.lastSeq {
+			p.lastSeq = ack.Sequence
+		}
+	case err := <-f.Err():
+		return fmt.Errorf("publish batch %s: %w", f.Msg().Header.Get(jetstream.MsgIDHeader), err)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	p.pending[0] = nil
+	p.pending = p.pending[1:]
+	return nil
+}
+
+// Flush waits until every batch published so far is stored, and returns the
+// highest stream sequence acknowledged by this publisher (0 if none).
+func (p *Publisher) Flush(ctx context.Context) (uint64, error) {
+	for len(p.pending) > 0 {
+		if err := p.waitOldest(ctx); err != nil {
+			return p.lastSeq, err
+		}
+	}
+	return p.lastSeq, nil
+}

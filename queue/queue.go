@@ -1,0 +1,171 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Config names a pipeline's streams.
+type Config struct {
+	// Pipeline names the streams and buckets (see ValidPipelineName).
+	Pipeline string
+	// Prefix is the first subject token; default "bridge".
+	Prefix string
+	// Replicas of each stream on a cluster; default 1.
+	Replicas int
+	// DuplicateWindow is how long a batch's Nats-Msg-Id de-duplicates a
+	// republish; default 10 minutes.
+	DuplicateWindow time.Duration
+}
+
+// Queue is one pipeline's streams on one connection.
+type Queue struct {
+	nc        *nats.Conn
+	js        jetstream.JetStream
+	cfg       Config
+	stream    jetstream.Stream
+	maxInline int
+	obj       jetstream.ObjectStore
+}
+
+// Open creates (or updates) the pipeline's stream and dead-letter stream.
+func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Queue, error) {
+	if err := ValidPipelineName(cfg.Pipeline); err != nil {
+		return nil, err
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = "bridge"
+	}
+	if cfg.Replicas == 0 {
+		cfg.Replicas = 1
+	}
+	if cfg.DuplicateWindow == 0 {
+		cfg.DuplicateWindow = 10 * time.Minute
+	}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(256))
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	q := &Queue{nc: nc, js: js, cfg: cfg}
+	// Keep room for headers under the server's max payload.
+	q.maxInline = int(nc.MaxPayload()) - 16<<10
+	q.stream, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        q.StreamName(),
+		Description: "bridge pipeline " + cfg.Pipeline + ": one message per batch, one subject per table",
+		Subjects:    []string{q.subjectBase("tables") + ".>"},
+		Retention:   jetstream.InterestPolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+		Duplicates:  cfg.DuplicateWindow,
+		Discard:     jetstream.DiscardOld,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", q.StreamName(), err)
+	}
+	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        q.DLQStreamName(),
+		Description: "bridge pipeline " + cfg.Pipeline + ": dead-lettered batches",
+		Subjects:    []string{q.subjectBase("dlq") + ".>"},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", q.DLQStreamName(), err)
+	}
+	return q, nil
+}
+
+// JetStream returns the JetStream context, for the state package.
+func (q *Queue) JetStream() jetstream.JetStream { return q.js }
+
+// Pipeline returns the pipeline name.
+func (q *Queue) Pipeline() string { return q.cfg.Pipeline }
+
+// StreamName is the batches stream: BRIDGE_<pipeline>.
+func (q *Queue) StreamName() string { return "BRIDGE_" + q.cfg.Pipeline }
+
+// DLQStreamName is the dead-letter stream: BRIDGE_<pipeline>_DLQ.
+func (q *Queue) DLQStreamName() string { return q.StreamName() + "_DLQ" }
+
+// ObjectBucket is the Object Store bucket for large batches.
+func (q *Queue) ObjectBucket() string { return q.StreamName() + "_OBJ" }
+
+// StateBucket is the key-value bucket the state package uses.
+func (q *Queue) StateBucket() string { return q.StreamName() + "_STATE" }
+
+func (q *Queue) subjectBase(kind string) string {
+	return q.cfg.Prefix + "." + q.cfg.Pipeline + "." + kind
+}
+
+// TableSubject is the subject of a table's batches.
+func (q *Queue) TableSubject(table string) string {
+	return q.subjectBase("tables") + "." + Token(table)
+}
+
+// DLQSubject is the subject of a table's dead letters.
+func (q *Queue) DLQSubject(table string) string {
+	return q.subjectBase("dlq") + "." + Token(table)
+}
+
+// LastSeq returns the stream's last sequence number.
+func (q *Queue) LastSeq(ctx context.Context) (uint64, error) {
+	info, err := q.stream.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("stream info: %w", err)
+	}
+	return info.State.LastSeq, nil
+}
+
+// objects returns the Object Store bucket, creating it on first use.
+func (q *Queue) objects(ctx context.Context) (jetstream.ObjectStore, error) {
+	if q.obj != nil {
+		return q.obj, nil
+	}
+	obj, err := q.js.ObjectStore(ctx, q.ObjectBucket())
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		obj, err = q.js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
+			Bucket:      q.ObjectBucket(),
+			Description: "bridge: batches larger than the server's max payload",
+			Storage:     jetstream.FileStorage,
+			Replicas:    q.cfg.Replicas,
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("object store %s: %w", q.ObjectBucket(), err)
+	}
+	q.obj = obj
+	return obj, nil
+}
+
+// Drop deletes every stream and bucket of the pipeline: batches, dead letters,
+// large objects and state. It is for tests and `bridge drop`.
+func (q *Queue) Drop(ctx context.Context) error {
+	var errs []error
+	for _, s := range []string{q.StreamName(), q.DLQStreamName(), "OBJ_" + q.ObjectBucket(), "KV_" + q.StateBucket()} {
+		if err := q.js.DeleteStream(ctx, s); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			errs = append(errs, fmt.Errorf("delete %s: %w", s, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// headerSafe makes an error text fit in a header value: one line, bounded.
+func headerSafe(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > 4096 {
+		s = s[:4096] + "..."
+	}
+	return s
+}

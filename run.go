@@ -1,0 +1,498 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/fanoutbridge/bridge/batcher"
+	"github.com/fanoutbridge/bridge/consumer"
+	"github.com/fanoutbridge/bridge/normalize"
+	"github.com/fanoutbridge/bridge/producer"
+	"github.com/fanoutbridge/bridge/queue"
+	"github.com/fanoutbridge/bridge/state"
+)
+
+// RunOption configures one Run.
+type RunOption func(*runConfig) error
+
+type runConfig struct {
+	table      string
+	tableFn    func(item any) string
+	progress   func(Progress)
+	progressIn time.Duration
+}
+
+// TableName sets the table the input's items go to (default: the pipeline's
+// name). It goes through the naming convention like every name.
+func TableName(name string) RunOption {
+	return func(c *runConfig) error {
+		c.table = name
+		return nil
+	}
+}
+
+// TableNameFunc routes each item to the table fn names (dlt's table_name
+// callable), so one input can feed many tables. It wins over TableName.
+func TableNameFunc(fn func(item any) string) RunOption {
+	return func(c *runConfig) error {
+		if fn == nil {
+			return invalid("nil table name function")
+		}
+		c.tableFn = fn
+		return nil
+	}
+}
+
+// OnProgress calls fn every interval (default 1s) while Run works, from a
+// goroutine Run owns, and once more at the end.
+func OnProgress(fn func(Progress), interval time.Duration) RunOption {
+	return func(c *runConfig) error {
+		if fn == nil {
+			return invalid("nil progress function")
+		}
+		if interval <= 0 {
+			interval = time.Second
+		}
+		c.progress, c.progressIn = fn, interval
+		return nil
+	}
+}
+
+// Progress is where a Run stands.
+type Progress struct {
+	Read      int64 // items read from the input
+	Produced  int64 // rows published in batches, all tables
+	Delivered int64 // rows the destination acknowledged, all tables
+	Batches   int64 // batches the destination acknowledged
+	Elapsed   time.Duration
+}
+
+// TableInfo counts one table's rows and batches in a load.
+type TableInfo struct {
+	Items       int
+	Batches     int
+	DeadLetters int
+}
+
+// DeadLetter is a batch that went to the dead-letter stream.
+type DeadLetter struct {
+	Table   string
+	BatchID string
+	Items   int
+	Err     error
+}
+
+// LoadInfo is what a Run did.
+type LoadInfo struct {
+	Pipeline    string
+	Destination string
+	LoadID      string
+	// Produced counts what this run's input became, per table.
+	Produced map[string]TableInfo
+	// Delivered counts what the destination acknowledged during this run,
+	// per table, including batches pending from earlier runs.
+	Delivered   map[string]TableInfo
+	DeadLetters []DeadLetter
+	BadRecords  []*producer.LineError
+	Started     time.Time
+	Elapsed     time.Duration
+}
+
+// Items returns the rows delivered during the run, all tables.
+func (l *LoadInfo) Items() int {
+	n := 0
+	for _, t := range l.Delivered {
+		n += t.Items
+	}
+	return n
+}
+
+// Batches returns the batches delivered during the run, all tables.
+func (l *LoadInfo) Batches() int {
+	n := 0
+	for _, t := range l.Delivered {
+		n += t.Batches
+	}
+	return n
+}
+
+// Run loads data through the pipeline to its destination and returns when
+// every batch is acknowledged, dead-lettered, or a batch has spent its
+// attempts. Batches left pending by an earlier run are delivered first.
+//
+// data may be nil (only pending batches), a slice ([]any, []Row,
+// []map[string]any, a slice of structs, which go by their JSON tags), an
+// iter.Seq[any] or iter.Seq[Row], an io.Reader of JSON lines, or a single item.
+//
+// The error wraps *RetriesError when a batch spent MaxRetries attempts (it
+// stays pending), ErrDeadLettered when batches were dead-lettered, and
+// ErrBadInput when input records could not be read; the LoadInfo is filled in
+// either way.
+func (p *Pipeline) Run(ctx context.Context, data any, opts ...RunOption) (*LoadInfo, error) {
+	rc := runConfig{table: p.name}
+	for _, o := range opts {
+		if err := o(&rc); err != nil {
+			return nil, err
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, ErrClosed
+	}
+	if p.dest == nil {
+		return nil, invalid("pipeline %q was opened without a destination (bridge.Open): use NewPipeline to run", p.name)
+	}
+	start := time.Now()
+	info := &LoadInfo{
+		Pipeline: p.name, Destination: p.dest.name, LoadID: newLoadID(start), Started: start,
+		Produced: map[string]TableInfo{}, Delivered: map[string]TableInfo{},
+	}
+	log := p.log.With(zap.String("load_id", info.LoadID))
+
+	sc, err := p.st.Schema(ctx)
+	if err != nil {
+		return nil, err
+	}
+	norm, err := normalize.New(normalize.Config{
+		Naming:        p.dest.cfg.naming,
+		MaxNesting:    p.dest.cfg.maxNesting,
+		SystemColumns: !p.dest.cfg.skipSystem,
+		LoadID:        info.LoadID,
+	}, sc.Tables)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline %q: %w", p.name, err)
+	}
+	startVersion := norm.Version()
+	load := state.Load{LoadID: info.LoadID, Destination: p.dest.name, Started: start.UTC(), Status: "running"}
+	if err := p.st.SaveLoad(ctx, load); err != nil {
+		return nil, err
+	}
+
+	runner := consumer.NewRunner(p.cons, handler{p}, p.consumerConfig())
+	runner.Start(ctx)
+
+	var read, produced atomic.Int64
+	stopProgress := p.startProgress(rc, runner, &read, &produced, start)
+
+	prod := &production{p: p, norm: norm, info: info, read: &read, produced: &produced}
+	prodErr := prod.run(ctx, data, rc)
+
+	var waitErr error
+	if prodErr == nil {
+		waitErr = p.waitDelivered(ctx, runner)
+	}
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	stopErr := runner.Stop(stopCtx)
+	cancel()
+	stopProgress()
+
+	for table, s := range runner.Stats() {
+		info.Delivered[table] = TableInfo{Items: s.Items, Batches: s.Batches, DeadLetters: s.DeadLetters}
+	}
+	for _, d := range runner.DeadLetters() {
+		info.DeadLetters = append(info.DeadLetters, DeadLetter{Table: d.Table, BatchID: d.BatchID, Items: d.Rows, Err: d.Err})
+	}
+	info.BadRecords = prod.bad
+	info.Elapsed = time.Since(start)
+
+	// Build the run's error: what failed first, then what else the user must know.
+	var errs []error
+	if prodErr != nil {
+		errs = append(errs, prodErr)
+	}
+	if err := runner.Err(); err != nil {
+		errs = append(errs, err)
+	} else if waitErr != nil {
+		errs = append(errs, waitErr)
+	}
+	if len(info.DeadLetters) > 0 {
+		errs = append(errs, deadLetteredError(info.DeadLetters))
+	}
+	if len(prod.bad) > 0 {
+		errs = append(errs, badInputError(prod.bad, prod.badCount))
+	}
+	if stopErr != nil && len(errs) == 0 {
+		log.Warn("stopping the destination workers", zap.Error(stopErr))
+	}
+	runErr := errors.Join(errs...)
+
+	// Keep what a restart needs, even when the run failed.
+	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if norm.Version() != startVersion {
+		if err := p.st.SaveSchema(saveCtx, state.Schema{Version: sc.Version + norm.Version() - startVersion, Tables: norm.Tables()}); err != nil {
+			runErr = errors.Join(runErr, err)
+		}
+	}
+	load.Finished = time.Now().UTC()
+	load.Status = "completed"
+	if runErr != nil {
+		load.Status, load.Error = "failed", runErr.Error()
+	}
+	load.Produced, load.Delivered = countsOf(info.Produced), countsOf(info.Delivered)
+	if err := p.st.SaveLoad(saveCtx, load); err != nil {
+		log.Warn("saving the load history", zap.Error(err))
+	}
+	var dead int64
+	for _, t := range info.Delivered {
+		dead += int64(t.DeadLetters)
+	}
+	if err := p.st.AddProgress(saveCtx, p.dest.name, int64(info.Items()), int64(info.Batches()), dead); err != nil {
+		log.Warn("saving destination progress", zap.Error(err))
+	}
+	if runErr != nil {
+		return info, fmt.Errorf("pipeline %q load %s: %w", p.name, info.LoadID, runErr)
+	}
+	log.Info("load completed", zap.Int("items", info.Items()), zap.Int("batches", info.Batches()),
+		zap.Duration("elapsed", info.Elapsed))
+	return info, nil
+}
+
+func countsOf(m map[string]TableInfo) map[string]state.TableCount {
+	out := make(map[string]state.TableCount, len(m))
+	for k, v := range m {
+		out[k] = state.TableCount{Items: v.Items, Batches: v.Batches, DeadLetters: v.DeadLetters}
+	}
+	return out
+}
+
+func deadLetteredError(dead []DeadLetter) error {
+	var b strings.Builder
+	for i, d := range dead {
+		if i == 3 {
+			fmt.Fprintf(&b, "; and %d more", len(dead)-3)
+			break
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "table %q batch %s: %v", d.Table, d.BatchID, d.Err)
+	}
+	return fmt.Errorf("%w: %d batches (inspect with `bridge dlq list`, replay with `bridge dlq replay`): %s",
+		ErrDeadLettered, len(dead), b.String())
+}
+
+func badInputError(bad []*producer.LineError, count int) error {
+	var b strings.Builder
+	for i, e := range bad {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(e.Error())
+	}
+	if count > len(bad) {
+		fmt.Fprintf(&b, "; and %d more", count-len(bad))
+	}
+	return fmt.Errorf("%w: %d records skipped, the rest loaded: %s", ErrBadInput, count, b.String())
+}
+
+// waitDelivered waits until the consumer has finished every batch in the
+// stream, or the runner failed.
+func (p *Pipeline) waitDelivered(ctx context.Context, runner *consumer.Runner) error {
+	target, err := p.q.LastSeq(ctx)
+	if err != nil {
+		return err
+	}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		prog, err := p.cons.Progress(ctx)
+		if err != nil {
+			return err
+		}
+		if prog.AckFloor >= target {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-runner.Failed():
+			return nil
+		case <-runner.Progress():
+		case <-tick.C:
+		}
+	}
+}
+
+func (p *Pipeline) startProgress(rc runConfig, runner *consumer.Runner, read, produced *atomic.Int64, start time.Time) func() {
+	if rc.progress == nil {
+		return func() {}
+	}
+	report := func() {
+		pr := Progress{Read: read.Load(), Produced: produced.Load(), Elapsed: time.Since(start)}
+		for _, s := range runner.Stats() {
+			pr.Delivered += int64(s.Items)
+			pr.Batches += int64(s.Batches)
+		}
+		rc.progress(pr)
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(rc.progressIn)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				report()
+			}
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+		report()
+	}
+}
+
+// newLoadID returns a load id like dlt's: seconds.microseconds since the epoch.
+func newLoadID(t time.Time) string {
+	return fmt.Sprintf("%d.%06d", t.Unix(), t.Nanosecond()/1000)
+}
+
+// production turns the input into published batches.
+type production struct {
+	p        *Pipeline
+	norm     *normalize.Normalizer
+	info     *LoadInfo
+	read     *atomic.Int64
+	produced *atomic.Int64
+
+	mu       sync.Mutex
+	bad      []*producer.LineError
+	badCount int
+}
+
+type encJob struct {
+	batch   batcher.Batch
+	nrows   int
+	version int
+	payload []byte
+	err     error
+	done    chan struct{}
+}
+
+func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
+	p := pr.p
+	dest := p.dest
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	workers := runtime.GOMAXPROCS(0)
+	jobs := make(chan *encJob, 2*workers)
+	ordered := make(chan *encJob, 4*workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for j := range jobs {
+				j.payload, j.err = batcher.Encode(nil, dest.cfg.format, j.batch.Table, j.batch.Rows)
+				j.batch.Rows = nil
+				close(j.done)
+			}
+		})
+	}
+	var pubErr error
+	pubDone := make(chan struct{})
+	go func() {
+		defer close(pubDone)
+		pub := p.q.NewPublisher(64)
+		for j := range ordered {
+			<-j.done
+			if pubErr != nil {
+				continue
+			}
+			err := j.err
+			if err == nil {
+				err = pub.Publish(ctx, queue.Batch{
+					LoadID: pr.info.LoadID, Table: j.batch.Table.Name, Seq: j.batch.Seq,
+					Rows: j.rows(), SchemaVersion: j.version, Format: string(dest.cfg.format), Payload: j.payload,
+				})
+			}
+			if err != nil {
+				pubErr = fmt.Errorf("table %q batch %d: %w", j.batch.Table.Name, j.batch.Seq, err)
+				cancel()
+				continue
+			}
+			pr.produced.Add(int64(j.rows()))
+			t := pr.info.Produced[j.batch.Table.Name]
+			t.Items += j.rows()
+			t.Batches++
+			pr.info.Produced[j.batch.Table.Name] = t
+		}
+		if pubErr == nil {
+			if _, err := pub.Flush(ctx); err != nil {
+				pubErr = err
+			}
+		}
+	}()
+
+	bat := batcher.New(dest.batchRows(), func(b batcher.Batch) error {
+		j := &encJob{batch: b, version: pr.norm.Version(), done: make(chan struct{})}
+		j.nrows = len(b.Rows)
+		select {
+		case ordered <- j:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		select {
+		case jobs <- j:
+		case <-ctx.Done():
+			close(j.done)
+			return ctx.Err()
+		}
+		return nil
+	})
+	add := func(t *Table, row Row) error { return bat.Add(t, row) }
+	table := rc.table
+	err := items(ctx, data, func(chunk []any, owned bool) error {
+		pr.norm.SetReuseInput(owned)
+		for i, it := range chunk {
+			if rc.tableFn != nil {
+				table = rc.tableFn(it)
+			}
+			if err := pr.norm.Normalize(it, table, add); err != nil {
+				if errors.Is(err, normalize.ErrTableName) || ctx.Err() != nil {
+					return err
+				}
+				// One bad item loses nothing else.
+				pr.badRecord(&producer.LineError{Line: int(pr.read.Load()) + i + 1, Err: err})
+			}
+		}
+		pr.read.Add(int64(len(chunk)))
+		return nil
+	}, pr.badRecord)
+	if err == nil {
+		err = bat.Flush()
+	}
+	close(jobs)
+	wg.Wait()
+	close(ordered)
+	<-pubDone
+	if pubErr != nil {
+		return pubErr
+	}
+	return err
+}
+
+func (j *encJob) rows() int { return j.nrows }
+
+func (pr *production) badRecord(e *producer.LineError) {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	pr.badCount++
+	if len(pr.bad) < 10 {
+		pr.bad = append(pr.bad, e)
+	}
+	pr.p.log.Warn("skipping a bad input record; the others still load", zap.Error(e))
+}

@@ -1,0 +1,71 @@
+package bridge
+
+import (
+	"context"
+	"io"
+	"iter"
+	"reflect"
+	"slices"
+
+	"github.com/fanoutbridge/bridge/producer"
+)
+
+const chunkItems = 256
+
+// items calls fn with the input's items in order, a chunk at a time. owned
+// reports whether the items are bridge's own (freshly parsed) and may be
+// modified by the normalizer. Bad records go to bad and do not stop the rest.
+func items(ctx context.Context, data any, fn func(items []any, owned bool) error, bad func(*producer.LineError)) error {
+	switch v := data.(type) {
+	case nil:
+		return nil
+	case io.Reader:
+		return producer.ReadJSONL(ctx, v, producer.JSONLOptions{}, func(items []any) error {
+			return fn(items, true)
+		}, bad)
+	case []any:
+		return seqChunks(ctx, slices.Values(v), fn)
+	case []Row:
+		return seqChunks(ctx, slices.Values(v), fn)
+	case iter.Seq[any]:
+		return seqChunks(ctx, v, fn)
+	case iter.Seq[Row]:
+		return seqChunks(ctx, v, fn)
+	}
+	rv := reflect.ValueOf(data)
+	if (rv.Kind() == reflect.Slice || rv.Kind() == reflect.Array) && rv.Type().Elem().Kind() != reflect.Uint8 {
+		return seqChunks(ctx, func(yield func(any) bool) {
+			for i := range rv.Len() {
+				if !yield(rv.Index(i).Interface()) {
+					return
+				}
+			}
+		}, fn)
+	}
+	return fn([]any{data}, false)
+}
+
+// seqChunks hands seq to fn in chunks of chunkItems.
+func seqChunks[T any](ctx context.Context, seq iter.Seq[T], fn func([]any, bool) error) error {
+	buf := make([]any, 0, chunkItems)
+	flush := func() error {
+		if len(buf) == 0 {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := fn(buf, false)
+		buf = buf[:0]
+		return err
+	}
+	for it := range seq {
+		buf = append(buf, it)
+		if len(buf) == chunkItems {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
+}
