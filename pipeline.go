@@ -184,7 +184,7 @@ func (p *Pipeline) open() error {
 	if p.dest == nil {
 		return nil
 	}
-	p.cons, err = p.q.Consumer(ctx, queue.ConsumerConfig{Durable: p.dest.name, AckWait: 30 * time.Second})
+	p.cons, err = p.q.Consumer(ctx, queue.ConsumerConfig{Durable: p.dest.name, AckWait: p.ackWait()})
 	if err != nil {
 		return fmt.Errorf("pipeline %q: %w", p.name, err)
 	}
@@ -223,6 +223,18 @@ func (p *Pipeline) Drop(ctx context.Context) error {
 	return errors.Join(err, p.Close())
 }
 
+// ackWait is how long a batch held by a worker that went away (a crash, a
+// closed pipeline) stays invisible before it is delivered again. The
+// embedded server forgets naks when it restarts, so its pending batches
+// come back after this; keep it short there. Workers send in-progress
+// signals every quarter of it while they hold a batch.
+func (p *Pipeline) ackWait() time.Duration {
+	if p.emb != nil {
+		return 4 * time.Second
+	}
+	return 30 * time.Second
+}
+
 // consumerConfig is the runner configuration the destination asks for.
 func (p *Pipeline) consumerConfig() consumer.Config {
 	c := p.dest.cfg
@@ -234,6 +246,7 @@ func (p *Pipeline) consumerConfig() consumer.Config {
 		RetryInitial: c.retryInitial,
 		RetryMax:     c.retryMax,
 		FetchWait:    p.cfg.fetchWait,
+		KeepAlive:    p.ackWait() / 4,
 		Logger:       p.log,
 	}
 }

@@ -613,7 +613,7 @@ func readLoadFile(t *testing.T, f FileFormat, data []byte) []map[string]any {
 			t.Errorf("open parquet: %v", err)
 			return nil
 		}
-		r := parquet.NewGenericReader[map[string]any](pf)
+		r := parquet.NewGenericReader[map[string]any](bytes.NewReader(data), pf.Schema())
 		defer r.Close()
 		buf := make([]map[string]any, pf.NumRows())
 		for i := range buf {

@@ -183,11 +183,16 @@ func (p *Pipeline) Run(ctx context.Context, data any, opts ...RunOption) (*LoadI
 	var read, produced atomic.Int64
 	stopProgress := p.startProgress(rc, runner, &read, &produced, start)
 
+	// Pending batches first: the new data goes on only after them, so order
+	// within a table holds across runs.
+	waitErr := p.waitPending(ctx, runner)
+
+	// Publish the input even if the pending batches failed again: what Run
+	// was given is queued, never lost.
 	prod := &production{p: p, norm: norm, info: info, read: &read, produced: &produced}
 	prodErr := prod.run(ctx, data, rc)
 
-	var waitErr error
-	if prodErr == nil {
+	if prodErr == nil && waitErr == nil {
 		waitErr = p.waitDelivered(ctx, runner)
 	}
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -293,6 +298,21 @@ func badInputError(bad []*producer.LineError, count int) error {
 		fmt.Fprintf(&b, "; and %d more", count-len(bad))
 	}
 	return fmt.Errorf("%w: %d records skipped, the rest loaded: %s", ErrBadInput, count, b.String())
+}
+
+// waitPending waits until the batches left by earlier runs are finished, if
+// there are any.
+func (p *Pipeline) waitPending(ctx context.Context, runner *consumer.Runner) error {
+	prog, err := p.cons.Progress(ctx)
+	if err != nil {
+		return err
+	}
+	if prog.Pending == 0 && prog.AckPending == 0 {
+		return nil
+	}
+	p.log.Info("delivering batches pending from earlier runs first",
+		zap.Uint64("undelivered", prog.Pending), zap.Int("unacknowledged", prog.AckPending))
+	return p.waitDelivered(ctx, runner)
 }
 
 // waitDelivered waits until the consumer has finished every batch in the

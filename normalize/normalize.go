@@ -1,0 +1,299 @@
+// Package normalize infers and evolves each table's schema, applies the
+// naming convention and the nesting depth: it turns items into typed rows as
+// dlt's relational normalizer does, flattening objects into parent__child
+// columns and lists into child tables, and adds the system columns that link
+// child rows to their parents.
+//
+// A column's type is set by its first non-null value and never changes:
+// strings that are RFC 3339 date-times make timestamps, Go values map to the
+// data types of schema.DataType. A later value of another type is coerced when
+// nothing is lost (2.0 into a bigint column, anything into a text column) and
+// otherwise goes to the variant column <col>__v_<type> (1.5 into a bigint
+// column lands in <col>__v_double).
+//
+// It is pure: no I/O, no NATS, no goroutines.
+package normalize
+
+import (
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/fanoutbridge/bridge/schema"
+)
+
+// The system columns, and the columns the normalizer makes from values that
+// are not objects.
+const (
+	// ColumnID is every row's id: random for root rows, a digest of the
+	// parent id, the table and the list index for child rows.
+	ColumnID = "_dlt_id"
+	// ColumnLoadID is the load id, on root rows.
+	ColumnLoadID = "_dlt_load_id"
+	// ColumnParentID is the parent row's ColumnID, on child rows.
+	ColumnParentID = "_dlt_parent_id"
+	// ColumnListIdx is a child row's position in its list, on child rows.
+	ColumnListIdx = "_dlt_list_idx"
+	// ColumnValue holds an item that is not an object, and each element of
+	// a list of scalars.
+	ColumnValue = "value"
+	// ColumnList holds a list inside a list: each inner list becomes a row
+	// of the outer list's table with the inner list under this key.
+	ColumnList = "list"
+)
+
+// isSystemName reports whether name is one of the system column names.
+func isSystemName(name string) bool {
+	switch name {
+	case ColumnID, ColumnLoadID, ColumnParentID, ColumnListIdx:
+		return true
+	}
+	return false
+}
+
+// Config configures a Normalizer.
+type Config struct {
+	// Naming is the naming convention for table and column names.
+	Naming Convention
+	// MaxNesting is dlt's max_table_nesting. 0: nested objects and lists
+	// stay one json value and every item is one row of one table. n > 0:
+	// objects flatten into parent__child columns and lists become child
+	// tables parent__field, down to depth n; deeper values stay json.
+	// Each flattened object and each list level counts one.
+	MaxNesting int
+	// SystemColumns adds _dlt_id to every row, _dlt_load_id to root rows and
+	// _dlt_parent_id and _dlt_list_idx to child rows; their columns are
+	// flagged System. User values under these four names are dropped.
+	SystemColumns bool
+	// LoadID is the value of _dlt_load_id.
+	LoadID string
+	// ReuseInput says the caller owns the input values (freshly parsed JSON,
+	// say) and does not touch them after Normalize: the normalizer may then
+	// modify input maps and slices and return them as rows and json values,
+	// which saves most allocations. Without it, rows share nothing mutable
+	// with the input.
+	ReuseInput bool
+}
+
+// Validate reports an invalid configuration.
+func (c Config) Validate() error {
+	if !c.Naming.valid() {
+		return fmt.Errorf("%w: unknown naming convention %d", ErrConfig, int(c.Naming))
+	}
+	if c.MaxNesting < 0 {
+		return fmt.Errorf("%w: MaxNesting %d is negative", ErrConfig, c.MaxNesting)
+	}
+	return nil
+}
+
+// Normalizer normalizes items into rows and keeps the schema of every table
+// it has seen. It is not safe for concurrent use.
+type Normalizer struct {
+	cfg     Config
+	loadID  any // cfg.LoadID, boxed once
+	tables  []*tableState
+	byName  map[string]*tableState // by normalized name
+	roots   map[string]*tableState // by the name given to Normalize
+	names   map[string]string      // Identifier cache
+	version int
+	ids     *ids
+
+	// Scratch space of the row being built.
+	claimed  []*column   // columns the row created, not yet in the schema
+	sets     []namedVal  // values an in-place row moves to another key
+	deferred []deferred  // objects an in-place row flattens after its loop
+	lists    []childList // lists of the rows being built, a stack
+}
+
+type namedVal struct {
+	name string
+	val  any
+}
+
+type deferred struct {
+	f     *field
+	val   any
+	reuse bool
+}
+
+// childList is a list that becomes rows of a child table.
+type childList struct {
+	table *tableState
+	items []any
+	lvl   int // nesting level of the rows
+	reuse bool
+}
+
+// New returns a Normalizer. known are table schemas from earlier runs:
+// evolution continues from them (their columns keep their types, and a
+// column that holds json keeps holding json even where MaxNesting would
+// flatten it). New works on copies; Tables returns them first, in order.
+func New(cfg Config, known []*schema.Table) (*Normalizer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := &Normalizer{
+		cfg:    cfg,
+		loadID: cfg.LoadID,
+		byName: make(map[string]*tableState),
+		roots:  make(map[string]*tableState),
+		names:  make(map[string]string),
+		ids:    newIDs(),
+	}
+	for _, kt := range known {
+		if kt == nil {
+			continue
+		}
+		if _, dup := n.byName[kt.Name]; dup {
+			return nil, fmt.Errorf("%w: known table %q given twice", ErrConfig, kt.Name)
+		}
+		for _, c := range kt.Columns {
+			if !c.DataType.Valid() {
+				return nil, fmt.Errorf("%w: known table %q: column %q has unknown data type %q", ErrConfig, kt.Name, c.Name, c.DataType)
+			}
+		}
+		ts := newTableState(kt.Clone())
+		if cfg.SystemColumns {
+			for i, c := range ts.t.Columns {
+				if !isSystemName(c.Name) {
+					continue
+				}
+				if want := systemType(c.Name); c.DataType != want {
+					return nil, fmt.Errorf("%w: known table %q has system column %q of type %s, not %s",
+						ErrConfig, kt.Name, c.Name, c.DataType, want)
+				}
+				ts.t.Columns[i].System = true
+			}
+		}
+		ts.listed = true
+		n.tables = append(n.tables, ts)
+		n.byName[kt.Name] = ts
+	}
+	return n, nil
+}
+
+func systemType(name string) schema.DataType {
+	if name == ColumnListIdx {
+		return schema.TypeBigInt
+	}
+	return schema.TypeText
+}
+
+// SetLoadID sets the value of _dlt_load_id for the rows that follow.
+func (n *Normalizer) SetLoadID(id string) {
+	n.cfg.LoadID = id
+	n.loadID = id
+}
+
+// Tables returns every table, in the order first seen (known tables first).
+// The pointers are live: later items may add columns to them.
+func (n *Normalizer) Tables() []*schema.Table {
+	out := make([]*schema.Table, len(n.tables))
+	for i, ts := range n.tables {
+		out[i] = ts.t
+	}
+	return out
+}
+
+// Version counts schema changes: it increases whenever a table is created or
+// a column added. It starts at 0.
+func (n *Normalizer) Version() int { return n.version }
+
+// Normalize normalizes one item into rows of table (the root table; its name
+// passes through the naming convention) and its child tables, and calls emit
+// for each row: the root row first, then child rows depth-first in list
+// order (lists of one row in the order of their table names). emit gets the
+// live table, whose columns already include every key of the row; clone it
+// to keep a snapshot. A row with no values (possible without system columns)
+// is not emitted, though its child rows are.
+//
+// An item that is not an object is wrapped: 1 becomes {"value": 1}. Rows hold
+// only the value types of schema.DataType, never nil.
+//
+// On an error (an unsupported value, or emit's error) Normalize stops; rows
+// emitted before stay emitted, and with ReuseInput the input may have been
+// modified.
+func (n *Normalizer) Normalize(item any, table string, emit func(t *schema.Table, row schema.Row) error) error {
+	ts, err := n.rootTable(table)
+	if err != nil {
+		return err
+	}
+	v, _, owned, err := convert(item)
+	if err != nil {
+		return fmt.Errorf("normalize: table %q: %w", table, err)
+	}
+	reuse := n.cfg.ReuseInput || owned
+	obj, ok := v.(map[string]any)
+	inPlace := reuse
+	if !ok {
+		obj = map[string]any{ColumnValue: v}
+		inPlace = true
+	}
+	err = n.row(ts, obj, n.cfg.MaxNesting, inPlace, reuse, true, nil, "", 0, emit)
+	if err != nil {
+		n.reset()
+	}
+	return err
+}
+
+// reset drops the scratch state of a failed Normalize; columns the failed
+// row claimed are unclaimed.
+func (n *Normalizer) reset() {
+	for _, c := range n.claimed {
+		c.typ = ""
+	}
+	clear(n.claimed)
+	n.claimed = n.claimed[:0]
+	clear(n.sets)
+	n.sets = n.sets[:0]
+	clear(n.deferred)
+	n.deferred = n.deferred[:0]
+	clear(n.lists)
+	n.lists = n.lists[:0]
+}
+
+// rootTable returns the state of the root table named name.
+func (n *Normalizer) rootTable(name string) (*tableState, error) {
+	if ts, ok := n.roots[name]; ok {
+		return ts, nil
+	}
+	if name == "" || !utf8.ValidString(name) {
+		return nil, fmt.Errorf("%w: %q", ErrTableName, name)
+	}
+	ts := n.table(n.ident(name), "")
+	n.roots[name] = ts
+	return ts, nil
+}
+
+// table returns the state of the table with the normalized name, creating it
+// (unlisted: it is listed at its first row).
+func (n *Normalizer) table(name, parent string) *tableState {
+	if ts, ok := n.byName[name]; ok {
+		return ts
+	}
+	ts := newTableState(schema.NewTable(name, parent))
+	n.byName[name] = ts
+	return ts
+}
+
+// ident normalizes one identifier, cached.
+func (n *Normalizer) ident(s string) string {
+	if id, ok := n.names[s]; ok {
+		return id
+	}
+	id := n.cfg.Naming.Identifier(s)
+	n.names[s] = id
+	return id
+}
+
+// newField resolves the input key k under parent (nil at the top of a row).
+func (n *Normalizer) newField(fields map[string]*field, parent *field, k string) *field {
+	name := n.ident(k)
+	if parent != nil {
+		name = parent.name + pathSeparator + name
+	}
+	f := &field{name: name}
+	f.skip = n.cfg.SystemColumns && isSystemName(name)
+	f.same = !f.skip && name == k
+	fields[k] = f
+	return f
+}

@@ -1,0 +1,100 @@
+package normalize
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/fanoutbridge/bridge/schema"
+)
+
+func TestTextOf(t *testing.T) {
+	tests := []struct {
+		name string
+		in   any
+		want string
+	}{
+		{"int", int64(-12), "-12"},
+		{"float", 1.5, "1.5"},
+		{"float integral", 2.0, "2"},
+		{"float small", 1e-7, "1e-7"},
+		{"float large", 1e21, "1e+21"},
+		{"NaN", math.NaN(), "NaN"},
+		{"inf", math.Inf(-1), "-Infinity"},
+		{"bool", false, "false"},
+		{"timestamp", time.Date(2026, 1, 2, 3, 4, 5, 600, time.UTC), "2026-01-02T03:04:05.0000006Z"},
+		{"date", schema.Date{Year: 2026, Month: 1, Day: 2}, "2026-01-02"},
+		{"time", schema.TimeOfDay{Hour: 13, Minute: 4, Second: 5, Nanosecond: 5e8}, "13:04:05.5"},
+		{"decimal", schema.MustDecimal("-0.50"), "-0.5"},
+		{"binary", []byte{0xff, 0}, "/wA="},
+		{"json", map[string]any{"b": []any{nil, true, "q\"\n\x01<", schema.MustDecimal("1.5")}, "a": 1e300},
+			`{"a":1e+300,"b":[null,true,"q\"\n\u0001<",1.5]}`},
+		{"json invalid utf8", []any{"a\xffb"}, `["a\ufffdb"]`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := textOf(tt.in); got != tt.want {
+				t.Errorf("textOf(%#v) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCoerce(t *testing.T) {
+	tests := []struct {
+		name     string
+		to, from schema.DataType
+		in       any
+		want     any // nil: not coerced
+	}{
+		{"double to bigint", schema.TypeBigInt, schema.TypeDouble, 2.0, int64(2)},
+		{"fraction to bigint", schema.TypeBigInt, schema.TypeDouble, 2.5, nil},
+		{"huge double to bigint", schema.TypeBigInt, schema.TypeDouble, 1e19, nil},
+		{"hex text to bigint", schema.TypeBigInt, schema.TypeText, "0x1f", int64(31)},
+		{"decimal to bigint", schema.TypeBigInt, schema.TypeDecimal, schema.MustDecimal("99999999999999999999"), nil},
+		{"bigint to double", schema.TypeDouble, schema.TypeBigInt, int64(math.MaxInt64), nil},
+		{"short decimal to double", schema.TypeDouble, schema.TypeDecimal, schema.MustDecimal("0.1"), 0.1},
+		{"long decimal to double", schema.TypeDouble, schema.TypeDecimal, schema.MustDecimal("0.10000000000000000001"), nil},
+		{"inf text to double", schema.TypeDouble, schema.TypeText, "inf", nil},
+		{"NaN to decimal", schema.TypeDecimal, schema.TypeDouble, math.NaN(), nil},
+		{"huge exponent text to decimal", schema.TypeDecimal, schema.TypeText, "1e999999999", nil},
+		{"text to decimal", schema.TypeDecimal, schema.TypeText, "+1.50", schema.MustDecimal("1.5")},
+		{"yes to bool", schema.TypeBool, schema.TypeText, "YES", true},
+		{"epoch to timestamp", schema.TypeTimestamp, schema.TypeBigInt, int64(86400), time.Date(1970, 1, 2, 0, 0, 0, 0, time.UTC)},
+		{"epoch text to timestamp", schema.TypeTimestamp, schema.TypeText, "1.5", time.Date(1970, 1, 1, 0, 0, 1, 5e8, time.UTC)},
+		{"far epoch to timestamp", schema.TypeTimestamp, schema.TypeDouble, 1e300, nil},
+		{"date to timestamp", schema.TypeTimestamp, schema.TypeDate, schema.Date{Year: 2026, Month: 5, Day: 6}, time.Date(2026, 5, 6, 0, 0, 0, 0, time.UTC)},
+		{"text to date", schema.TypeDate, schema.TypeText, "2026-05-06", schema.Date{Year: 2026, Month: 5, Day: 6}},
+		{"text to time", schema.TypeTime, schema.TypeText, "01:02:03", schema.TimeOfDay{Hour: 1, Minute: 2, Second: 3}},
+		{"hex text to binary", schema.TypeBinary, schema.TypeText, "0x0aff", []byte{0x0a, 0xff}},
+		{"base64 text to binary", schema.TypeBinary, schema.TypeText, "aGk=", []byte("hi")},
+		{"word to binary", schema.TypeBinary, schema.TypeText, "hello", nil},
+		{"anything to json", schema.TypeJSON, schema.TypeText, "[]", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := coerce(tt.to, tt.from, tt.in)
+			if tt.want == nil {
+				if ok {
+					t.Errorf("coerced to %#v, want a variant", got)
+				}
+				return
+			}
+			if !ok {
+				t.Fatalf("not coerced, want %#v", tt.want)
+			}
+			if dt, _ := schema.TypeOf(got); dt != tt.to {
+				t.Errorf("got %T", got)
+			}
+			if b, isBytes := got.([]byte); isBytes {
+				if string(b) != string(tt.want.([]byte)) {
+					t.Errorf("got %v, want %v", b, tt.want)
+				}
+				return
+			}
+			if got != tt.want {
+				t.Errorf("got %#v, want %#v", got, tt.want)
+			}
+		})
+	}
+}
