@@ -10,7 +10,8 @@ import (
 // workers by the strategy. It bounds how many batches are held at once.
 type scheduler struct {
 	mu       sync.Mutex
-	cond     *sync.Cond
+	work     *sync.Cond // a batch may have become runnable, or closed
+	room     *sync.Cond // room may have become free, or closed
 	strategy Strategy
 	capacity int
 	reserved int
@@ -27,7 +28,8 @@ func newScheduler(s Strategy, capacity int) *scheduler {
 		running:  make(map[*queue.Delivery]struct{}),
 		busy:     make(map[string]bool),
 	}
-	sc.cond = sync.NewCond(&sc.mu)
+	sc.work = sync.NewCond(&sc.mu)
+	sc.room = sync.NewCond(&sc.mu)
 	return sc
 }
 
@@ -41,7 +43,7 @@ func (s *scheduler) reserve() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for !s.closed && s.free() <= 0 {
-		s.cond.Wait()
+		s.room.Wait()
 	}
 	if s.closed {
 		return 0
@@ -56,7 +58,7 @@ func (s *scheduler) unreserve(n int) {
 	s.mu.Lock()
 	s.reserved -= n
 	s.mu.Unlock()
-	s.cond.Broadcast()
+	s.room.Signal()
 }
 
 // push queues a fetched batch, using one reservation. It reports false if
@@ -70,7 +72,7 @@ func (s *scheduler) push(d *queue.Delivery) bool {
 	}
 	s.queue = append(s.queue, d)
 	s.mu.Unlock()
-	s.cond.Broadcast()
+	s.work.Signal()
 	return true
 }
 
@@ -89,9 +91,12 @@ func (s *scheduler) next() (*queue.Delivery, bool) {
 			if s.strategy == TableSequential {
 				s.busy[d.Table] = true
 			}
+			if s.runnable() >= 0 {
+				s.work.Signal() // pass the wake-up on
+			}
 			return d, true
 		}
-		s.cond.Wait()
+		s.work.Wait()
 	}
 }
 
@@ -125,7 +130,8 @@ func (s *scheduler) done(d *queue.Delivery) {
 		delete(s.busy, d.Table)
 	}
 	s.mu.Unlock()
-	s.cond.Broadcast()
+	s.room.Signal()
+	s.work.Signal()
 }
 
 // held returns every batch held: queued and running.
@@ -147,6 +153,7 @@ func (s *scheduler) close() []*queue.Delivery {
 	q := s.queue
 	s.queue = nil
 	s.mu.Unlock()
-	s.cond.Broadcast()
+	s.work.Broadcast()
+	s.room.Broadcast()
 	return q
 }

@@ -256,8 +256,11 @@ func (n *Normalizer) rootTable(name string) (*tableState, error) {
 	if ts, ok := n.roots[name]; ok {
 		return ts, nil
 	}
-	if name == "" || !utf8.ValidString(name) {
-		return nil, fmt.Errorf("%w: %q", ErrTableName, name)
+	if name == "" {
+		return nil, fmt.Errorf("%w: %q: the table name is empty: give one with TableName or --table", ErrTableName, name)
+	}
+	if !utf8.ValidString(name) {
+		return nil, fmt.Errorf("%w: %q is not valid UTF-8", ErrTableName, name)
 	}
 	ts := n.table(n.ident(name), "")
 	n.roots[name] = ts

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package main
+package cli
 
 // peakRSSBytes is not measured on this system.
 func peakRSSBytes() int64 { return 0 }

@@ -1,21 +1,17 @@
-package main
+package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"strings"
-	"sync"
+	"runtime/pprof"
 	"time"
 
 	"github.com/fanoutbridge/bridge"
 	"github.com/fanoutbridge/bridge/consumer"
-	"github.com/fanoutbridge/bridge/queue"
 )
 
 const runAbout = `
@@ -28,9 +24,12 @@ run delivers it first. Malformed lines are reported with their line numbers and
 skipped; the rest loads.
 
 Destinations:
-  null       count and discard (for benchmarks)
-  stdout     print each item as a JSON line {"table": ..., "batch": ..., "item": {...}}
-  file:DIR   write each batch as a load file DIR/<table>/<batch id>.jsonl|.parquet
+  null          count and discard (for benchmarks)
+  stdout        print each item as a JSON line {"table": ..., "batch": ..., "item": {...}}
+  file:DIR      write each batch as a load file DIR/<table>/<batch id>.jsonl|.parquet
+  exec:COMMAND  run COMMAND and hand it every batch as JSON lines on stdin: a
+                destination in any language (see docs/exec-protocol.md)
+  NAME[:ARG]    a destination your own binary registered with bridge.Register
 
 Exit status: 0 all delivered; 1 something failed (the message says what and
 what to do); 2 bad command line.`
@@ -41,7 +40,7 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	c.register(fs)
 	input := fs.String("input", "", "JSON lines `file` to load, or - for stdin (required)")
 	table := fs.String("table", "", "`table` name for the items (default: the pipeline name)")
-	destSpec := fs.String("destination", "null", "`destination`: null, stdout or file:DIR")
+	destSpec := fs.String("destination", "null", "`destination`: null, stdout, file:DIR, exec:COMMAND or a registered name")
 	batchSize := fs.Int("batch-size", 10, "items per call (per load file with file:DIR)")
 	format := fs.String("format", string(bridge.TypedJSONL), "loader file `format`: typed-jsonl or parquet")
 	naming := fs.String("naming", "direct", "naming `convention`: direct or snake_case")
@@ -51,6 +50,7 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	strategy := fs.String("strategy", "parallel", "`strategy`: parallel, table-sequential or sequential")
 	retries := fs.Int("max-retries", 5, "attempts of a failing batch before the run stops and leaves it pending")
 	quiet := fs.Bool("quiet", false, "no progress line")
+	cpuProfile := fs.String("cpu-profile", "", "write a CPU profile to `file` (for go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -65,25 +65,47 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		fmt.Fprintln(stderr, "bridge run: --input is required (a JSON lines file, or - for stdin); see bridge run --help")
 		return errUsage
 	}
-	strat, err := consumer.ParseStrategy(*strategy)
-	if err != nil {
-		return err
+	// Only the flags given on the command line override the destination's
+	// own options (a registered destination may set its own batch size).
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var opts []bridge.Option
+	if set["format"] {
+		opts = append(opts, bridge.LoaderFileFormat(bridge.FileFormat(*format)))
 	}
-	var conv bridge.Naming
-	switch *naming {
-	case "direct":
-		conv = bridge.Direct
-	case "snake_case":
-		conv = bridge.SnakeCase
-	default:
-		return fmt.Errorf("--naming %q: want direct or snake_case", *naming)
+	if set["naming"] {
+		switch *naming {
+		case "direct":
+			opts = append(opts, bridge.NamingConvention(bridge.Direct))
+		case "snake_case":
+			opts = append(opts, bridge.NamingConvention(bridge.SnakeCase))
+		default:
+			return fmt.Errorf("--naming %q: want direct or snake_case", *naming)
+		}
 	}
-	opts := []bridge.Option{
-		bridge.LoaderFileFormat(bridge.FileFormat(*format)), bridge.NamingConvention(conv),
-		bridge.MaxTableNesting(*nesting), bridge.SkipDltColumnsAndTables(*skip),
-		bridge.MaxParallelLoadJobs(*parallel), bridge.LoaderParallelismStrategy(strat), bridge.MaxRetries(*retries),
+	if set["max-nesting"] {
+		opts = append(opts, bridge.MaxTableNesting(*nesting))
 	}
-	sink, err := newSink(*destSpec, *batchSize, stdout, opts)
+	if set["skip-dlt-columns"] {
+		opts = append(opts, bridge.SkipDltColumnsAndTables(*skip))
+	}
+	if set["max-parallel"] {
+		opts = append(opts, bridge.MaxParallelLoadJobs(*parallel))
+	}
+	if set["strategy"] {
+		strat, err := consumer.ParseStrategy(*strategy)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, bridge.LoaderParallelismStrategy(strat))
+	}
+	if set["max-retries"] {
+		opts = append(opts, bridge.MaxRetries(*retries))
+	}
+	if set["batch-size"] {
+		opts = append(opts, bridge.BatchSize(*batchSize), bridge.FileMaxItems(*batchSize))
+	}
+	dest, err := bridge.LookupDestination(*destSpec, opts...)
 	if err != nil {
 		return err
 	}
@@ -102,7 +124,18 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		defer f.Close()
 		in = f
 	}
-	p, err := bridge.NewPipeline(c.pipeline, sink.dest, popts...)
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpu-profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpu-profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	p, err := bridge.NewPipeline(c.pipeline, dest, popts...)
 	if err != nil {
 		return err
 	}
@@ -148,74 +181,3 @@ func printSummary(w io.Writer, info *bridge.LoadInfo) {
 	}
 }
 
-// sink is a built-in destination of the command line.
-type sink struct {
-	dest *bridge.Destination
-}
-
-func newSink(spec string, batchSize int, stdout io.Writer, opts []bridge.Option) (*sink, error) {
-	switch {
-	case spec == "null":
-		opts = append(opts, bridge.BatchSize(batchSize))
-		return &sink{dest: bridge.NewDestination("null", func(context.Context, []bridge.Row, bridge.Table) error {
-			return nil
-		}, opts...)}, nil
-	case spec == "stdout":
-		var mu sync.Mutex
-		opts = append(opts, bridge.BatchSize(batchSize))
-		return &sink{dest: bridge.NewDestination("stdout", func(ctx context.Context, items []bridge.Row, t bridge.Table) error {
-			var buf []byte
-			for _, it := range items {
-				line, err := json.Marshal(struct {
-					Table string     `json:"table"`
-					Batch string     `json:"batch"`
-					Item  bridge.Row `json:"item"`
-				}{t.Name, bridge.BatchID(ctx), it})
-				if err != nil {
-					return bridge.Terminal(err)
-				}
-				buf = append(append(buf, line...), '\n')
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			_, err := stdout.Write(buf)
-			return err
-		}, opts...)}, nil
-	case strings.HasPrefix(spec, "file:"):
-		dir := strings.TrimPrefix(spec, "file:")
-		if dir == "" {
-			return nil, errors.New("--destination file:DIR needs a directory")
-		}
-		opts = append(opts, bridge.FileMaxItems(batchSize))
-		return &sink{dest: bridge.NewFileDestination("file", func(ctx context.Context, path string, t bridge.Table) error {
-			return copyLoadFile(path, filepath.Join(dir, queue.Token(t.Name)), bridge.BatchID(ctx)+filepath.Ext(path))
-		}, opts...)}, nil
-	}
-	return nil, fmt.Errorf("--destination %q: want null, stdout or file:DIR", spec)
-}
-
-// copyLoadFile copies a load file into dir atomically (temp file, rename), so
-// a reader of dir never sees half a batch and a redelivery overwrites.
-func copyLoadFile(src, dir, name string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	data, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), filepath.Join(dir, name))
-}

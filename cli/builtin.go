@@ -1,0 +1,97 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/fanoutbridge/bridge"
+	"github.com/fanoutbridge/bridge/queue"
+)
+
+var builtinsOnce sync.Once
+
+// stdoutSink is where the stdout destination writes; Main points it at its
+// stdout argument.
+var stdoutSink = struct {
+	sync.Mutex
+	w io.Writer
+}{w: os.Stdout}
+
+// registerBuiltins registers the built-in destinations: null, stdout, file.
+func registerBuiltins() {
+	builtinsOnce.Do(func() {
+		must(bridge.Register("null", func(arg string, opts ...bridge.Option) (*bridge.Destination, error) {
+			return bridge.NewDestination("null", func(context.Context, []bridge.Row, bridge.Table) error {
+				return nil
+			}, opts...), nil
+		}))
+		must(bridge.Register("stdout", func(arg string, opts ...bridge.Option) (*bridge.Destination, error) {
+			return bridge.NewDestination("stdout", writeStdout, opts...), nil
+		}))
+		must(bridge.Register("file", func(dir string, opts ...bridge.Option) (*bridge.Destination, error) {
+			if dir == "" {
+				return nil, errors.New("file:DIR needs a directory")
+			}
+			return bridge.NewFileDestination("file", func(ctx context.Context, path string, t bridge.Table) error {
+				return copyLoadFile(path, filepath.Join(dir, queue.Token(t.Name)), bridge.BatchID(ctx)+filepath.Ext(path))
+			}, opts...), nil
+		}))
+	})
+}
+
+func must(err error) {
+	if err != nil {
+		panic(err)
+	}
+}
+
+// writeStdout prints each item as a JSON line {"table", "batch", "item"}.
+func writeStdout(ctx context.Context, items []bridge.Row, t bridge.Table) error {
+	var buf []byte
+	for _, it := range items {
+		line, err := json.Marshal(struct {
+			Table string     `json:"table"`
+			Batch string     `json:"batch"`
+			Item  bridge.Row `json:"item"`
+		}{t.Name, bridge.BatchID(ctx), it})
+		if err != nil {
+			return bridge.Terminal(err)
+		}
+		buf = append(append(buf, line...), '\n')
+	}
+	stdoutSink.Lock()
+	defer stdoutSink.Unlock()
+	_, err := stdoutSink.w.Write(buf)
+	return err
+}
+
+// copyLoadFile copies a load file into dir atomically (temp file, rename), so
+// a reader of dir never sees half a batch and a redelivery overwrites.
+func copyLoadFile(src, dir, name string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), filepath.Join(dir, name))
+}

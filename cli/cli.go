@@ -1,0 +1,79 @@
+// Package cli is bridge's command line: `bridge run`, `bridge status` and
+// `bridge dlq`. cmd/bridge is a thin main around Main; build your own binary
+// around it to use destinations you registered with bridge.Register:
+//
+//	func main() {
+//	    bridge.RegisterDestination(myDest)
+//	    os.Exit(cli.Main(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+//	}
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+)
+
+const usage = `bridge pushes normalized data out of a pipeline, through NATS JetStream.
+
+Usage:
+  bridge run    --input FILE|- [--table NAME] [--destination null|stdout|file:DIR] [options]
+  bridge status [--pipeline NAME] [--destination NAME]
+  bridge dlq    list|replay|purge [--table NAME] [--batch ID] [--pipeline NAME]
+
+Commands:
+  run      read JSON lines, normalize them, batch them through JetStream and
+           deliver every batch to the destination; prints a progress line while
+           it runs and a summary at the end
+  status   what is pending, in flight and dead-lettered, and the load history
+  dlq      list, replay or purge dead-lettered batches
+
+By default everything runs in this process on an embedded NATS server that
+stores under ~/.bridge/pipelines/<pipeline>; --nats-url uses a real server.
+Run 'bridge <command> --help' for the options of a command.
+
+Examples:
+  bridge run --input events.jsonl --table events --destination null --batch-size 1000
+  cat events.jsonl | bridge run --input - --table events --destination stdout
+  bridge run --input events.jsonl --destination file:./out --format parquet
+  bridge status
+  bridge dlq replay --table events
+`
+
+// errUsage means the command line was wrong; the message was printed.
+var errUsage = errors.New("usage")
+
+// Main runs the command line with args (without the program name) and
+// returns the exit status: 0 success, 1 failure, 2 bad usage.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	registerBuiltins()
+	stdoutSink.Lock()
+	stdoutSink.w = stdout
+	stdoutSink.Unlock()
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	var err error
+	switch args[0] {
+	case "run":
+		err = cmdRun(ctx, args[1:], stdin, stdout, stderr)
+	case "status":
+		err = cmdStatus(ctx, args[1:], stdout, stderr)
+	case "dlq":
+		err = cmdDLQ(ctx, args[1:], stdout, stderr)
+	default:
+		fmt.Fprintf(stderr, "bridge: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	default:
+		fmt.Fprintf(stderr, "bridge: %v\n", err)
+		return 1
+	}
+}

@@ -1,0 +1,98 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func runCLI(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out, errb bytes.Buffer
+	code = Main(ctx, args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestHelpTeaches(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"run", "--help"}, {"status", "--help"}, {"dlq", "--help"}} {
+		code, out, errOut := runCLI(t, "", args...)
+		if code != 0 || !strings.Contains(out+errOut, "Usage") && !strings.Contains(out+errOut, "usage") {
+			t.Errorf("%v: code %d, output %q", args, code, out+errOut)
+		}
+	}
+	if code, _, errOut := runCLI(t, "", "run"); code != 2 || !strings.Contains(errOut, "--input is required") {
+		t.Errorf("run without --input: code %d, %q", code, errOut)
+	}
+	if code, _, errOut := runCLI(t, "", "frobnicate"); code != 2 || !strings.Contains(errOut, "unknown command") {
+		t.Errorf("unknown command: code %d, %q", code, errOut)
+	}
+	if code, _, errOut := runCLI(t, "", "run", "--input", "-", "--destination", "nowhere"); code != 1 || !strings.Contains(errOut, "registered") {
+		t.Errorf("unknown destination: code %d, %q", code, errOut)
+	}
+}
+
+func TestRunStdoutThenStatus(t *testing.T) {
+	dir := t.TempDir()
+	in := "{\"id\":1,\"userName\":\"a\"}\n{\"id\":2,\"userName\":\"b\"}\nnot json\n3\n"
+	code, out, errOut := runCLI(t, in, "run", "--input", "-", "--table", "people", "--destination", "stdout",
+		"--naming", "snake_case", "--data-dir", dir, "--pipeline", "clitest")
+	if code != 1 || !strings.Contains(errOut, "line 3") {
+		t.Fatalf("code %d (want 1 for the bad line), stderr %q", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("stdout %q: want 3 items", out)
+	}
+	var first struct {
+		Table string         `json:"table"`
+		Batch string         `json:"batch"`
+		Item  map[string]any `json:"item"`
+	}
+	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil {
+		t.Fatal(err)
+	}
+	if first.Table != "people" || first.Batch == "" || first.Item["user_name"] != "a" {
+		t.Errorf("first line %q", lines[0])
+	}
+	if !strings.Contains(errOut, "3 items in 1 batches") || !strings.Contains(errOut, "items/s") {
+		t.Errorf("summary missing: %q", errOut)
+	}
+	code, out, errOut = runCLI(t, "", "status", "--data-dir", dir, "--pipeline", "clitest")
+	if code != 0 || !strings.Contains(out, "stdout") || !strings.Contains(out, "completed") && !strings.Contains(out, "failed") {
+		t.Fatalf("status: code %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, _ = runCLI(t, "", "dlq", "list", "--data-dir", dir, "--pipeline", "clitest")
+	if code != 0 || !strings.Contains(out, "0 dead letters") {
+		t.Fatalf("dlq list: code %d\n%s", code, out)
+	}
+}
+
+func TestRunFileDestination(t *testing.T) {
+	dir, out := t.TempDir(), t.TempDir()
+	input := filepath.Join(dir, "in.jsonl")
+	var b strings.Builder
+	for i := range 25 {
+		b.WriteString(`{"id":` + strings.Repeat("1", 1) + `,"n":` + string(rune('0'+i%10)) + "}\n")
+	}
+	if err := os.WriteFile(input, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"typed-jsonl", "parquet"} {
+		code, _, errOut := runCLI(t, "", "run", "--input", input, "--table", "t", "--destination", "file:"+filepath.Join(out, format),
+			"--batch-size", "10", "--format", format, "--data-dir", filepath.Join(dir, format), "--quiet")
+		if code != 0 {
+			t.Fatalf("%s: code %d: %s", format, code, errOut)
+		}
+		files, _ := filepath.Glob(filepath.Join(out, format, "t", "*"))
+		if len(files) != 3 {
+			t.Errorf("%s: %d files %v, want 3 load files of up to 10 rows", format, len(files), files)
+		}
+	}
+}
