@@ -180,4 +180,3 @@ func printSummary(w io.Writer, info *bridge.LoadInfo) {
 		fmt.Fprintf(w, "peak memory %.1f MiB\n", float64(rss)/(1<<20))
 	}
 }
-

@@ -8,6 +8,13 @@
 // a number too large for float64 is an error here too, but a *SyntaxError.
 // Syntax errors have encoding/json's messages and offsets, except that input
 // ending inside a token is always "unexpected end of JSON input".
+//
+// To allocate little, the strings of a result are substrings of one copy of
+// the input, and its strings and numbers are boxed into shared slabs (see
+// Boxer): a value kept from a document keeps a little of its document in
+// memory. AppendValue writes what Parse reads back to equal values, float64
+// included (a whole float is written as "2.0", not "2"); only a
+// schema.Decimal with a fraction comes back as float64.
 package jsonv
 
 import "strconv"
