@@ -27,6 +27,7 @@ type pipelineConfig struct {
 	logger    *zap.Logger
 	prefix    string
 	fetchWait time.Duration
+	ackWait   time.Duration
 }
 
 // WithNATSURL uses an external NATS server or cluster (with JetStream)
@@ -73,6 +74,21 @@ func WithSubjectPrefix(p string) PipelineOption {
 			return invalid("subject prefix %q: use letters, digits, '_' or '-'", p)
 		}
 		c.prefix = p
+		return nil
+	}
+}
+
+// WithAckWait sets how long a batch held by a worker that went away (a
+// crash, a lost connection) stays invisible before it is delivered again
+// (default 30s on an external server, 4s on the embedded one). Workers send
+// in-progress signals every quarter of it while they hold a batch, so a long
+// call keeps its batch.
+func WithAckWait(d time.Duration) PipelineOption {
+	return func(c *pipelineConfig) error {
+		if d < 100*time.Millisecond {
+			return invalid("ack wait %v: want at least 100ms", d)
+		}
+		c.ackWait = d
 		return nil
 	}
 }
@@ -229,6 +245,9 @@ func (p *Pipeline) Drop(ctx context.Context) error {
 // come back after this; keep it short there. Workers send in-progress
 // signals every quarter of it while they hold a batch.
 func (p *Pipeline) ackWait() time.Duration {
+	if p.cfg.ackWait > 0 {
+		return p.cfg.ackWait
+	}
 	if p.emb != nil {
 		return 4 * time.Second
 	}

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"go.uber.org/zap"
 
 	"github.com/fanoutbridge/bridge/batcher"
@@ -318,19 +319,30 @@ func (p *Pipeline) waitPending(ctx context.Context, runner *consumer.Runner) err
 // waitDelivered waits until the consumer has finished every batch in the
 // stream, or the runner failed.
 func (p *Pipeline) waitDelivered(ctx context.Context, runner *consumer.Runner) error {
-	target, err := p.q.LastSeq(ctx)
+	var target uint64
+	err := backoff.Retry(func() (err error) {
+		target, err = p.q.LastSeq(ctx)
+		return err
+	}, backoff.WithContext(backoff.NewExponentialBackOff(backoff.WithMaxElapsedTime(2*time.Minute)), ctx))
 	if err != nil {
 		return err
 	}
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
+	var failingSince time.Time
 	for {
 		prog, err := p.cons.Progress(ctx)
-		if err != nil {
-			return err
-		}
-		if prog.AckFloor >= target {
-			return nil
+		switch {
+		case err == nil:
+			failingSince = time.Time{}
+			if prog.AckFloor >= target {
+				return nil
+			}
+		case failingSince.IsZero():
+			failingSince = time.Now()
+			p.log.Warn("NATS does not answer; waiting for it to come back", zap.Error(err))
+		case time.Since(failingSince) > 2*time.Minute:
+			return fmt.Errorf("NATS did not answer for 2 minutes; the batches not delivered stay pending: %w", err)
 		}
 		select {
 		case <-ctx.Done():

@@ -84,6 +84,8 @@ type Progress struct {
 
 // Progress asks the server where the consumer stands.
 func (c *Consumer) Progress(ctx context.Context) (Progress, error) {
+	ctx, cancel := apiCtx(ctx)
+	defer cancel()
 	info, err := c.cons.Info(ctx)
 	if err != nil {
 		return Progress{}, fmt.Errorf("consumer info %s: %w", c.name, err)
@@ -180,7 +182,9 @@ func (d *Delivery) Payload(ctx context.Context) ([]byte, error) {
 // Ack acknowledges the batch and waits for the server to confirm, then
 // deletes its Object Store copy if it had one.
 func (d *Delivery) Ack(ctx context.Context) error {
-	if err := d.msg.DoubleAck(ctx); err != nil {
+	actx, cancel := apiCtx(ctx)
+	defer cancel()
+	if err := d.msg.DoubleAck(actx); err != nil {
 		return fmt.Errorf("ack batch %s: %w", d.MsgID, err)
 	}
 	if d.object != "" {

@@ -52,10 +52,12 @@ func (d *Delivery) DeadLetter(ctx context.Context, info DeadInfo) error {
 	msg.Header.Set(HdrDLQSubject, d.msg.Subject())
 	msg.Header.Set(HdrDLQSequence, strconv.FormatUint(d.StreamSeq, 10))
 	msg.Header.Set(HdrDLQDestination, info.Destination)
-	if _, err := q.js.PublishMsg(ctx, msg); err != nil {
+	actx, cancel := apiCtx(ctx)
+	defer cancel()
+	if _, err := q.js.PublishMsg(actx, msg); err != nil {
 		return fmt.Errorf("dead-letter batch %s: %w", d.MsgID, err)
 	}
-	if err := d.msg.DoubleAck(ctx); err != nil {
+	if err := d.msg.DoubleAck(actx); err != nil {
 		return fmt.Errorf("ack dead-lettered batch %s: %w", d.MsgID, err)
 	}
 	return nil

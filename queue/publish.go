@@ -7,6 +7,9 @@ import (
 	"hash/crc32"
 	"net/url"
 	"strconv"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -87,7 +90,11 @@ func (p *Publisher) Publish(ctx context.Context, b Batch) error {
 		if err != nil {
 			return err
 		}
-		if _, err := obj.Put(ctx, jetstream.ObjectMeta{Name: id}, bytes.NewReader(b.Payload)); err != nil {
+		put := func() (*jetstream.ObjectInfo, error) {
+			return obj.Put(ctx, jetstream.ObjectMeta{Name: id}, bytes.NewReader(b.Payload))
+		}
+		if _, err := backoff.RetryWithData(put, backoff.WithContext(backoff.NewExponentialBackOff(
+			backoff.WithMaxElapsedTime(RepublishFor)), ctx)); err != nil {
 			return fmt.Errorf("store batch %s in object store: %w", id, err)
 		}
 		h.Set(HdrObject, id)
@@ -101,7 +108,14 @@ func (p *Publisher) Publish(ctx context.Context, b Batch) error {
 	}
 	f, err := q.js.PublishMsgAsync(msg)
 	if err != nil {
-		return fmt.Errorf("publish batch %s: %w", id, err)
+		// Disconnected, or the reconnect buffer is full: publish again,
+		// synchronously, until the server is back.
+		ack, rerr := p.republish(ctx, msg)
+		if rerr != nil {
+			return fmt.Errorf("publish batch %s: %w (and again: %w)", id, err, rerr)
+		}
+		p.acked(ack)
+		return nil
 	}
 	p.pending = append(p.pending, f)
 	return nil
@@ -111,17 +125,41 @@ func (p *Publisher) waitOldest(ctx context.Context) error {
 	f := p.pending[0]
 	select {
 	case ack := <-f.Ok():
-		if ack.Sequence > p.lastSeq {
-			p.lastSeq = ack.Sequence
-		}
+		p.acked(ack)
 	case err := <-f.Err():
-		return fmt.Errorf("publish batch %s: %w", f.Msg().Header.Get(jetstream.MsgIDHeader), err)
+		// The server may be restarting: publish again, synchronously, for a
+		// while. The batch's Nats-Msg-Id makes a second copy harmless.
+		ack, rerr := p.republish(ctx, f.Msg())
+		if rerr != nil {
+			return fmt.Errorf("publish batch %s: %w (and again: %w)", f.Msg().Header.Get(jetstream.MsgIDHeader), err, rerr)
+		}
+		p.acked(ack)
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	p.pending[0] = nil
 	p.pending = p.pending[1:]
 	return nil
+}
+
+func (p *Publisher) acked(ack *jetstream.PubAck) {
+	if ack.Sequence > p.lastSeq {
+		p.lastSeq = ack.Sequence
+	}
+}
+
+// RepublishFor is how long a publish that failed is tried again.
+var RepublishFor = time.Minute
+
+func (p *Publisher) republish(ctx context.Context, msg *nats.Msg) (*jetstream.PubAck, error) {
+	bo := backoff.WithContext(backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(100*time.Millisecond),
+		backoff.WithMaxInterval(2*time.Second),
+		backoff.WithMaxElapsedTime(RepublishFor)), ctx)
+	return backoff.RetryWithData(func() (*jetstream.PubAck, error) {
+		m := &nats.Msg{Subject: msg.Subject, Header: msg.Header, Data: msg.Data}
+		return p.q.js.PublishMsg(ctx, m)
+	}, bo)
 }
 
 // Flush waits until every batch published so far is stored, and returns the

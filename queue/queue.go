@@ -116,6 +116,8 @@ func (q *Queue) DLQSubject(table string) string {
 
 // LastSeq returns the stream's last sequence number.
 func (q *Queue) LastSeq(ctx context.Context) (uint64, error) {
+	ctx, cancel := apiCtx(ctx)
+	defer cancel()
 	info, err := q.stream.Info(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("stream info: %w", err)
@@ -154,6 +156,15 @@ func (q *Queue) Drop(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// apiTimeout bounds one JetStream API call, so a request lost in a server
+// restart fails and is tried again instead of waiting for the caller's
+// deadline.
+const apiTimeout = 5 * time.Second
+
+func apiCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, apiTimeout)
 }
 
 // headerSafe makes an error text fit in a header value: one line, bounded.
