@@ -20,6 +20,12 @@ type handler struct {
 var _ consumer.Handler = handler{}
 
 func (h handler) Prepare(ctx context.Context, d *queue.Delivery) (func(context.Context) error, func(), error) {
+	dest := h.p.dest
+	if dest.fn != nil && d.NumDelivered == 1 {
+		if b, ok := h.p.cache.take(d.MsgID); ok {
+			return h.call(d, b.table, b.rows, func() ([]byte, error) { return d.Payload(ctx) }), nil, nil
+		}
+	}
 	payload, err := d.Payload(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -29,24 +35,31 @@ func (h handler) Prepare(ctx context.Context, d *queue.Delivery) (func(context.C
 	if err != nil {
 		return nil, nil, consumer.Terminal(fmt.Errorf("decode batch %s: %w", d.MsgID, err))
 	}
-	dest := h.p.dest
 	if dest.file != nil {
 		return h.prepareFile(d, format, payload, table)
 	}
+	return h.call(d, table, rows, func() ([]byte, error) { return payload, nil }), nil, nil
+}
+
+// call returns the attempts of a batch: the first gets rows, later ones
+// rows decoded afresh from the payload, since a failed attempt may have
+// changed them.
+func (h handler) call(d *queue.Delivery, table *schema.Table, rows []Row, payload func() ([]byte, error)) func(context.Context) error {
 	first := true
-	do := func(ctx context.Context) error {
+	return func(ctx context.Context) error {
 		items, t := rows, table
 		if !first {
-			// A failed attempt may have changed the rows: hand over fresh ones.
-			t, items, err = batcher.Decode(format, payload)
+			p, err := payload()
 			if err != nil {
+				return err
+			}
+			if t, items, err = batcher.Decode(batcher.Format(d.Format), p); err != nil {
 				return consumer.Terminal(err)
 			}
 		}
 		first = false
-		return dest.fn(withBatchID(ctx, d.MsgID), items, *t)
+		return h.p.dest.fn(withBatchID(ctx, d.MsgID), items, *t)
 	}
-	return do, nil, nil
 }
 
 func (h handler) prepareFile(d *queue.Delivery, format batcher.Format, payload []byte, table *schema.Table) (func(context.Context) error, func(), error) {

@@ -107,6 +107,7 @@ type Pipeline struct {
 	st    *state.Store
 	cons  *queue.Consumer
 	files string // load files directory (file mode)
+	cache *rowCache
 
 	mu     sync.Mutex
 	closed bool
@@ -157,6 +158,7 @@ func openPipeline(name string, dest *Destination, opts []PipelineOption) (*Pipel
 	}
 	p := &Pipeline{name: name, dest: dest, cfg: cfg, log: cfg.logger.With(zap.String("pipeline", name))}
 	p.files = filepath.Join(cfg.dataDir, "load_files")
+	p.cache = newRowCache(16 << 10)
 	if err := p.open(); err != nil {
 		p.Close()
 		return nil, err

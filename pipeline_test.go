@@ -721,3 +721,38 @@ func TestBadJSONLines(t *testing.T) {
 		}
 	})
 }
+
+// Rows handed over from the in-process cache are exactly the rows a decode
+// of the stored batch gives (the path of redeliveries and other processes).
+func TestCachedRowsMatchDecodedRows(t *testing.T) {
+	ts := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	in := []any{
+		map[string]any{"a": 1, "b": 2.5, "c": "2026-01-02T03:04:05Z", "d": map[string]any{"x": []any{1, 2.0, "s", nil, true, map[string]any{}}, "big": "99999999999999999999999"},
+			"e": []any{}, "f": ts, "g": []byte("bin"), "h": mustDecimal(t, "1.50"), "i": json.Number("12345678901234567890123")},
+		map[string]any{"a": "not a number", "b": 3, "d": []any{ts, Date{Year: 2020, Month: 1, Day: 1}}},
+	}
+	for _, f := range formats {
+		for _, nesting := range []int{0, 2} {
+			t.Run(fmt.Sprintf("%s/nesting%d", f, nesting), func(t *testing.T) {
+				var got [2]map[string][]Row
+				for i, cached := range []bool{true, false} {
+					rec := &recorder{}
+					p := newEnv(t, backends[0]).open(NewDestination("d", rec.fn, LoaderFileFormat(f), MaxTableNesting(nesting)))
+					if !cached {
+						p.cache = newRowCache(0)
+					}
+					if _, err := p.Run(ctxT(t), in, TableName("t")); err != nil {
+						t.Fatal(err)
+					}
+					if cached && p.cache.hits == 0 {
+						t.Error("no batch came from the cache")
+					}
+					got[i] = rec.byTable()
+				}
+				if !reflect.DeepEqual(got[0], got[1]) {
+					t.Fatalf("cached rows\n%#v\ndiffer from decoded rows\n%#v", got[0], got[1])
+				}
+			})
+		}
+	}
+}

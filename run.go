@@ -429,7 +429,6 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 		wg.Go(func() {
 			for j := range jobs {
 				j.payload, j.err = batcher.Encode(nil, dest.cfg.format, j.batch.Table, j.batch.Rows)
-				j.batch.Rows = nil
 				close(j.done)
 			}
 		})
@@ -446,6 +445,9 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 			}
 			err := j.err
 			if err == nil {
+				if dest.fn != nil {
+					p.cache.put(p.q.MsgID(pr.info.LoadID, j.batch.Table.Name, j.batch.Seq), j.batch.Table, j.batch.Rows)
+				}
 				err = pub.Publish(ctx, queue.Batch{
 					LoadID: pr.info.LoadID, Table: j.batch.Table.Name, Seq: j.batch.Seq,
 					Rows: j.rows(), SchemaVersion: j.version, Format: string(dest.cfg.format), Payload: j.payload,
@@ -456,6 +458,7 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 				cancel()
 				continue
 			}
+			j.batch.Rows = nil
 			pr.produced.Add(int64(j.rows()))
 			t := pr.info.Produced[j.batch.Table.Name]
 			t.Items += j.rows()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"runtime/pprof"
 	"time"
 
@@ -123,6 +124,11 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		}
 		defer f.Close()
 		in = f
+	}
+	if os.Getenv("GOGC") == "" {
+		// bridge makes short-lived rows fast; collecting half as often buys
+		// about a tenth more throughput for a bounded heap. GOGC overrides.
+		debug.SetGCPercent(200)
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
