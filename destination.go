@@ -29,6 +29,7 @@ type Destination struct {
 	fn   Func
 	file FileFunc
 	cfg  destConfig
+	conf []ConfigValue // resolved config of a configured destination, secrets redacted
 	err  error
 }
 
@@ -44,6 +45,8 @@ type destConfig struct {
 	maxRetries   int
 	retryInitial time.Duration
 	retryMax     time.Duration
+	// config is set while NewConfiguredDestination applies its options.
+	config *configInput
 }
 
 func defaultDestConfig() destConfig {
@@ -76,12 +79,7 @@ func defaultDestConfig() destConfig {
 //
 // An invalid option is reported by NewPipeline, wrapping ErrInvalidOption.
 func NewDestination(name string, fn Func, opts ...Option) *Destination {
-	d := &Destination{name: name, fn: fn, cfg: defaultDestConfig()}
-	if fn == nil {
-		d.err = fmt.Errorf("%w: destination %q: nil function", ErrInvalidOption, name)
-	}
-	d.apply(opts)
-	return d
+	return newDestination(name, fn, nil, nil, opts)
 }
 
 // NewFileDestination returns a file-mode destination (dlt's batch size 0): fn
@@ -89,11 +87,19 @@ func NewDestination(name string, fn Func, opts ...Option) *Destination {
 // FileMaxItems(10000) rows of one table. It takes the same options as
 // NewDestination; BatchSize does not apply.
 func NewFileDestination(name string, fn FileFunc, opts ...Option) *Destination {
-	d := &Destination{name: name, file: fn, cfg: defaultDestConfig()}
-	if fn == nil {
+	return newDestination(name, nil, fn, nil, opts)
+}
+
+// newDestination makes a destination with one of fn and file; config is
+// non-nil for configured destinations, which take the config options.
+func newDestination(name string, fn Func, file FileFunc, config *configInput, opts []Option) *Destination {
+	d := &Destination{name: name, fn: fn, file: file, cfg: defaultDestConfig()}
+	if fn == nil && file == nil {
 		d.err = fmt.Errorf("%w: destination %q: nil function", ErrInvalidOption, name)
 	}
+	d.cfg.config = config
 	d.apply(opts)
+	d.cfg.config = nil
 	return d
 }
 

@@ -157,6 +157,13 @@ func openPipeline(name string, dest *Destination, opts []PipelineOption) (*Pipel
 		cfg.dataDir = filepath.Join(home, ".bridge", "pipelines", name)
 	}
 	p := &Pipeline{name: name, dest: dest, cfg: cfg, log: cfg.logger.With(zap.String("pipeline", name))}
+	if dest != nil && len(dest.conf) > 0 {
+		fields := make([]string, len(dest.conf))
+		for i, v := range dest.conf {
+			fields[i] = v.String() // secrets are already "***"
+		}
+		p.log.Info("destination config", zap.String("destination", dest.name), zap.Strings("values", fields))
+	}
 	p.files = filepath.Join(cfg.dataDir, "load_files")
 	p.cache = newRowCache(16 << 10)
 	if err := p.open(); err != nil {
