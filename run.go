@@ -25,6 +25,7 @@ import (
 type RunOption func(*runConfig) error
 
 type runConfig struct {
+	resumeKey  string
 	table      string
 	tableFn    func(item any) string
 	progress   func(Progress)
@@ -48,6 +49,23 @@ func TableNameFunc(fn func(item any) string) RunOption {
 			return invalid("nil table name function")
 		}
 		c.tableFn = fn
+		return nil
+	}
+}
+
+// ResumeKey names the input of this Run, so a Run after a crash can carry on
+// with the crashed load: if the last Run with the same key never finished
+// (its process was killed), this Run takes over its load id, and the batches
+// the crashed Run had already published are de-duplicated by the server
+// (within the pipeline's duplicate window, 10 minutes). Given the same data
+// and options, only the batches in flight at the crash come twice. The
+// command line uses the input file's path, size and modification time.
+func ResumeKey(key string) RunOption {
+	return func(c *runConfig) error {
+		if key == "" {
+			return invalid("empty resume key")
+		}
+		c.resumeKey = key
 		return nil
 	}
 }
@@ -157,6 +175,21 @@ func (p *Pipeline) Run(ctx context.Context, data any, opts ...RunOption) (*LoadI
 		Pipeline: p.name, Destination: p.dest.name, LoadID: newLoadID(start), Started: start,
 		Produced: map[string]TableInfo{}, Delivered: map[string]TableInfo{},
 	}
+	var skip map[string]bool // batches a crashed run of this load stored
+	if rc.resumeKey != "" {
+		id, err := p.st.Resumable(ctx, rc.resumeKey)
+		if err != nil {
+			return nil, err
+		}
+		if id != "" {
+			if skip, err = p.q.Stored(ctx, id); err != nil {
+				return nil, err
+			}
+			p.log.Info("carrying on with a load that never finished", zap.String("load_id", id),
+				zap.String("resume_key", rc.resumeKey), zap.Int("batches_stored", len(skip)))
+			info.LoadID = id
+		}
+	}
 	log := p.log.With(zap.String("load_id", info.LoadID))
 
 	sc, err := p.st.Schema(ctx)
@@ -173,9 +206,14 @@ func (p *Pipeline) Run(ctx context.Context, data any, opts ...RunOption) (*LoadI
 		return nil, fmt.Errorf("pipeline %q: %w", p.name, err)
 	}
 	startVersion := norm.Version()
-	load := state.Load{LoadID: info.LoadID, Destination: p.dest.name, Started: start.UTC(), Status: "running"}
+	load := state.Load{LoadID: info.LoadID, Destination: p.dest.name, Started: start.UTC(), Status: "running", ResumeKey: rc.resumeKey}
 	if err := p.st.SaveLoad(ctx, load); err != nil {
 		return nil, err
+	}
+	if rc.resumeKey != "" {
+		if err := p.st.SaveResume(ctx, load); err != nil {
+			return nil, err
+		}
 	}
 
 	runner := consumer.NewRunner(p.cons, handler{p}, p.consumerConfig())
@@ -190,7 +228,7 @@ func (p *Pipeline) Run(ctx context.Context, data any, opts ...RunOption) (*LoadI
 
 	// Publish the input even if the pending batches failed again: what Run
 	// was given is queued, never lost.
-	prod := &production{p: p, norm: norm, info: info, read: &read, produced: &produced}
+	prod := &production{p: p, norm: norm, info: info, read: &read, produced: &produced, skip: skip}
 	prodErr := prod.run(ctx, data, rc)
 
 	if prodErr == nil && waitErr == nil {
@@ -247,6 +285,14 @@ func (p *Pipeline) Run(ctx context.Context, data any, opts ...RunOption) (*LoadI
 	load.Produced, load.Delivered = countsOf(info.Produced), countsOf(info.Delivered)
 	if err := p.st.SaveLoad(saveCtx, load); err != nil {
 		log.Warn("saving the load history", zap.Error(err))
+	}
+	if rc.resumeKey != "" && prodErr == nil {
+		// The input is all queued: a later Run with this key is a new load.
+		if err := p.st.SaveResume(saveCtx, load); err != nil {
+			log.Warn("saving the resume key", zap.Error(err))
+		} else if err := p.q.ForgetLoad(saveCtx, info.LoadID); err != nil {
+			log.Warn("clearing the load's ledger", zap.Error(err))
+		}
 	}
 	var dead int64
 	for _, t := range info.Delivered {
@@ -400,6 +446,7 @@ type production struct {
 	info     *LoadInfo
 	read     *atomic.Int64
 	produced *atomic.Int64
+	skip     map[string]bool // batches already stored, by id
 
 	mu       sync.Mutex
 	bad      []*producer.LineError
@@ -438,10 +485,16 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 	go func() {
 		defer close(pubDone)
 		pub := p.q.NewPublisher(64)
+		if rc.resumeKey != "" {
+			pubErr = pub.Record(ctx, pr.info.LoadID)
+		}
 		for j := range ordered {
 			<-j.done
 			if pubErr != nil {
 				continue
+			}
+			if pr.skip[p.q.MsgID(pr.info.LoadID, j.batch.Table.Name, j.batch.Seq)] {
+				continue // stored by the run that crashed
 			}
 			err := j.err
 			if err == nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"runtime/pprof"
 	"time"
@@ -117,6 +118,7 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	defer log.Sync()
 
 	var in io.Reader = stdin
+	var key string
 	if *input != "-" {
 		f, err := os.Open(*input)
 		if err != nil {
@@ -124,6 +126,11 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		}
 		defer f.Close()
 		in = f
+		// The same file again after a crash carries on with the crashed load.
+		if st, err := f.Stat(); err == nil {
+			abs, _ := filepath.Abs(*input)
+			key = fmt.Sprintf("%s:%d:%d", abs, st.Size(), st.ModTime().UnixNano())
+		}
 	}
 	if os.Getenv("GOGC") == "" {
 		// bridge makes short-lived rows fast; collecting half as often buys
@@ -148,6 +155,9 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	defer p.Close()
 
 	ropts := []bridge.RunOption{}
+	if key != "" {
+		ropts = append(ropts, bridge.ResumeKey(key))
+	}
 	if *table != "" {
 		ropts = append(ropts, bridge.TableName(*table))
 	}

@@ -59,6 +59,7 @@ type Publisher struct {
 	window  int
 	pending []jetstream.PubAckFuture
 	lastSeq uint64
+	ledger  string // subject to note stored batches on (see Record)
 }
 
 // NewPublisher returns a Publisher with at most window unacknowledged publishes.
@@ -101,6 +102,13 @@ func (p *Publisher) Publish(ctx context.Context, b Batch) error {
 	} else {
 		msg.Data = b.Payload
 	}
+	// Take in what is already stored (so the ledger hears of it soon), then
+	// wait while the window is full.
+	for len(p.pending) > 0 && p.pending[0].Ok() != nil && len(p.pending[0].Ok()) > 0 {
+		if err := p.waitOldest(ctx); err != nil {
+			return err
+		}
+	}
 	for len(p.pending) >= p.window {
 		if err := p.waitOldest(ctx); err != nil {
 			return err
@@ -115,6 +123,7 @@ func (p *Publisher) Publish(ctx context.Context, b Batch) error {
 			return fmt.Errorf("publish batch %s: %w (and again: %w)", id, err, rerr)
 		}
 		p.acked(ack)
+		p.note(msg)
 		return nil
 	}
 	p.pending = append(p.pending, f)
@@ -126,6 +135,7 @@ func (p *Publisher) waitOldest(ctx context.Context) error {
 	select {
 	case ack := <-f.Ok():
 		p.acked(ack)
+		p.note(f.Msg())
 	case err := <-f.Err():
 		// The server may be restarting: publish again, synchronously, for a
 		// while. The batch's Nats-Msg-Id makes a second copy harmless.
@@ -134,6 +144,7 @@ func (p *Publisher) waitOldest(ctx context.Context) error {
 			return fmt.Errorf("publish batch %s: %w (and again: %w)", f.Msg().Header.Get(jetstream.MsgIDHeader), err, rerr)
 		}
 		p.acked(ack)
+		p.note(f.Msg())
 	case <-ctx.Done():
 		return ctx.Err()
 	}

@@ -150,7 +150,7 @@ func (q *Queue) objects(ctx context.Context) (jetstream.ObjectStore, error) {
 // large objects and state. It is for tests and `bridge drop`.
 func (q *Queue) Drop(ctx context.Context) error {
 	var errs []error
-	for _, s := range []string{q.StreamName(), q.DLQStreamName(), "OBJ_" + q.ObjectBucket(), "KV_" + q.StateBucket()} {
+	for _, s := range []string{q.StreamName(), q.DLQStreamName(), q.LedgerStreamName(), "OBJ_" + q.ObjectBucket(), "KV_" + q.StateBucket()} {
 		if err := q.js.DeleteStream(ctx, s); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 			errs = append(errs, fmt.Errorf("delete %s: %w", s, err))
 		}

@@ -107,3 +107,47 @@ func TestPublishDedupAndLargeBatch(t *testing.T) {
 		})
 	}
 }
+
+// The ledger knows which batches of a resumable load are stored.
+func TestLedger(t *testing.T) {
+	for name, nc := range connections(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			q, err := queue.Open(ctx, nc, queue.Config{Pipeline: queuetest.UniqueName("l")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = q.Drop(context.Background()) })
+			if _, err := q.Consumer(ctx, queue.ConsumerConfig{Durable: "d"}); err != nil {
+				t.Fatal(err)
+			}
+			pub := q.NewPublisher(2)
+			if err := pub.Record(ctx, "1.5"); err != nil {
+				t.Fatal(err)
+			}
+			for seq := 1; seq <= 5; seq++ {
+				if err := pub.Publish(ctx, queue.Batch{LoadID: "1.5", Table: "t", Seq: seq, Rows: 1, Format: "typed-jsonl", Payload: []byte("x")}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := pub.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			nc.Flush()
+			stored, err := q.Stored(ctx, "1.5")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(stored) != 5 || !stored[q.MsgID("1.5", "t", 3)] {
+				t.Fatalf("stored %v", stored)
+			}
+			if err := q.ForgetLoad(ctx, "1.5"); err != nil {
+				t.Fatal(err)
+			}
+			if stored, _ := q.Stored(ctx, "1.5"); len(stored) != 0 {
+				t.Fatalf("after ForgetLoad: %v", stored)
+			}
+		})
+	}
+}

@@ -93,6 +93,7 @@ type Load struct {
 	Finished    time.Time             `json:"finished,omitzero"`
 	Status      string                `json:"status"` // "running", "completed", "failed"
 	Error       string                `json:"error,omitempty"`
+	ResumeKey   string                `json:"resume_key,omitempty"`
 	Produced    map[string]TableCount `json:"produced,omitempty"`
 	Delivered   map[string]TableCount `json:"delivered,omitempty"`
 }
@@ -198,4 +199,38 @@ func (s *Store) AddProgress(ctx context.Context, dest string, items, batches, de
 		}
 	}
 	return fmt.Errorf("state: put progress %s: too much contention", dest)
+}
+
+func resumeKey(key string) string { return "resume." + queue.Token(key) }
+
+// Resumable returns the load id of the last load run with key if that load
+// never finished (its process died), and "" otherwise.
+func (s *Store) Resumable(ctx context.Context, key string) (string, error) {
+	e, err := s.kv.Get(ctx, resumeKey(key))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("state: get resume key: %w", err)
+	}
+	var l Load
+	if err := json.Unmarshal(e.Value(), &l); err != nil {
+		return "", fmt.Errorf("state: decode resume key: %w", err)
+	}
+	if l.Status != "running" {
+		return "", nil
+	}
+	return l.LoadID, nil
+}
+
+// SaveResume records the state of the load run with its resume key.
+func (s *Store) SaveResume(ctx context.Context, l Load) error {
+	b, err := json.Marshal(Load{LoadID: l.LoadID, Status: l.Status, Started: l.Started, ResumeKey: l.ResumeKey})
+	if err != nil {
+		return fmt.Errorf("state: encode resume key: %w", err)
+	}
+	if _, err := s.kv.Put(ctx, resumeKey(l.ResumeKey), b); err != nil {
+		return fmt.Errorf("state: put resume key: %w", err)
+	}
+	return nil
 }
