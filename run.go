@@ -235,7 +235,7 @@ func (p *Pipeline) Run(ctx context.Context, data any, opts ...RunOption) (*LoadI
 		waitErr = p.waitDelivered(ctx, runner)
 	}
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	stopErr := runner.Stop(stopCtx)
+	stopErr := runner.Stop(stopCtx, prodErr == nil && waitErr == nil && runner.Err() == nil)
 	cancel()
 	stopProgress()
 

@@ -102,8 +102,10 @@ type Runner struct {
 	failOnce  sync.Once
 	failErr   error
 
-	callCtx    context.Context
-	cancelCall context.CancelFunc
+	callCtx     context.Context
+	cancelCall  context.CancelFunc
+	fetchCtx    context.Context
+	cancelFetch context.CancelFunc
 	wg         sync.WaitGroup
 
 	mu       sync.Mutex
@@ -136,6 +138,7 @@ func NewRunner(cons *queue.Consumer, h Handler, cfg Config) *Runner {
 // reach the destination's calls; its cancellation stops them hard.
 func (r *Runner) Start(ctx context.Context) {
 	r.callCtx, r.cancelCall = context.WithCancel(ctx)
+	r.fetchCtx, r.cancelFetch = context.WithCancel(context.WithoutCancel(ctx))
 	go func() {
 		defer close(r.kaDone)
 		r.keepAlive()
@@ -193,7 +196,7 @@ func (r *Runner) fetch() {
 			return
 		}
 		got := 0
-		err := r.cons.Fetch(n, r.cfg.FetchWait, func(d *queue.Delivery) {
+		err := r.cons.Fetch(r.fetchCtx, n, r.cfg.FetchWait, func(d *queue.Delivery) {
 			got++
 			if !r.sched.push(d) {
 				r.nakLater(d)
@@ -369,10 +372,16 @@ func (r *Runner) DeadLetters() []DeadRecord {
 
 // Stop stops fetching, lets calls in progress finish (until ctx is done, then
 // cancels them), and hands every batch not acknowledged back to the server in
-// stream order, so the next run starts with them.
-func (r *Runner) Stop(ctx context.Context) error {
+// stream order, so the next run starts with them. idle says no batch is
+// waiting (all are finished): Stop then abandons the fetch in flight instead
+// of letting it run out.
+func (r *Runner) Stop(ctx context.Context, idle bool) error {
 	r.beginStop()
+	if idle {
+		r.cancelFetch()
+	}
 	<-r.fetchDone
+	r.cancelFetch()
 	for _, d := range r.sched.close() {
 		r.nakLater(d)
 	}

@@ -102,8 +102,13 @@ func (c *Consumer) Progress(ctx context.Context) (Progress, error) {
 // with each as it arrives. When Fetch returns, no batch of this request is
 // still on its way: stopping the caller's loop between calls leaves nothing
 // in limbo.
-func (c *Consumer) Fetch(n int, wait time.Duration, fn func(*Delivery)) error {
-	batch, err := c.cons.Fetch(n, jetstream.FetchMaxWait(wait))
+//
+// Cancelling ctx ends the wait early, abandoning the request: only do that
+// when no batch is expected, or one may sit unseen until its ack wait ends.
+func (c *Consumer) Fetch(ctx context.Context, n int, wait time.Duration, fn func(*Delivery)) error {
+	ctx, cancel := context.WithTimeout(ctx, wait+wait/8)
+	defer cancel()
+	batch, err := c.cons.Fetch(n, jetstream.FetchContext(ctx))
 	if err != nil {
 		return fmt.Errorf("fetch from %s: %w", c.name, err)
 	}
@@ -111,7 +116,8 @@ func (c *Consumer) Fetch(n int, wait time.Duration, fn func(*Delivery)) error {
 		d, _ := c.q.delivery(m)
 		fn(d)
 	}
-	if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) {
+	if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) &&
+		!errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("fetch from %s: %w", c.name, err)
 	}
 	return nil

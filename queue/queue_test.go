@@ -85,7 +85,7 @@ func TestPublishDedupAndLargeBatch(t *testing.T) {
 			}
 			var got []*queue.Delivery
 			for len(got) < 2 {
-				if err := cons.Fetch(2, 200*time.Millisecond, func(d *queue.Delivery) { got = append(got, d) }); err != nil {
+				if err := cons.Fetch(ctx, 2, 200*time.Millisecond, func(d *queue.Delivery) { got = append(got, d) }); err != nil {
 					t.Fatal(err)
 				}
 			}
