@@ -46,7 +46,8 @@ type destConfig struct {
 	retryInitial time.Duration
 	retryMax     time.Duration
 	// config is set while NewConfiguredDestination applies its options.
-	config *configInput
+	config  *configInput
+	onClose []func() error
 }
 
 func defaultDestConfig() destConfig {

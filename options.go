@@ -163,3 +163,15 @@ func RetryBackoff(initial, max time.Duration) Option {
 		return nil
 	}
 }
+
+// OnClose registers fn to be called by Pipeline.Close, to release what the
+// destination holds (connections, child processes).
+func OnClose(fn func() error) Option {
+	return func(c *destConfig) error {
+		if fn == nil {
+			return invalid("nil close function")
+		}
+		c.onClose = append(c.onClose, fn)
+		return nil
+	}
+}

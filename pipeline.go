@@ -238,7 +238,13 @@ func (p *Pipeline) Close() error {
 	if p.emb != nil {
 		p.emb.Shutdown()
 	}
-	return nil
+	var errs []error
+	if p.dest != nil {
+		for _, fn := range p.dest.cfg.onClose {
+			errs = append(errs, fn())
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Drop deletes everything the pipeline keeps in NATS: pending batches, dead

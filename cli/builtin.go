@@ -9,7 +9,10 @@ import (
 	"path/filepath"
 	"sync"
 
+	"go.uber.org/zap"
+
 	"github.com/fanoutbridge/bridge"
+	"github.com/fanoutbridge/bridge/consumer/sink/exec"
 	"github.com/fanoutbridge/bridge/queue"
 )
 
@@ -33,6 +36,7 @@ func registerBuiltins() {
 		must(bridge.Register("stdout", func(arg string, opts ...bridge.Option) (*bridge.Destination, error) {
 			return bridge.NewDestination("stdout", writeStdout, opts...), nil
 		}))
+		must(bridge.Register("exec", newExecDestination))
 		must(bridge.Register("file", func(dir string, opts ...bridge.Option) (*bridge.Destination, error) {
 			if dir == "" {
 				return nil, errors.New("file:DIR needs a directory")
@@ -48,6 +52,44 @@ func must(err error) {
 	if err != nil {
 		panic(err)
 	}
+}
+
+// sinkLog is the logger of the running command, for built-in sinks.
+var sinkLog = struct {
+	sync.Mutex
+	l *zap.Logger
+}{l: zap.NewNop()}
+
+func logger() *zap.Logger {
+	sinkLog.Lock()
+	defer sinkLog.Unlock()
+	return sinkLog.l
+}
+
+func setLogger(l *zap.Logger) {
+	sinkLog.Lock()
+	sinkLog.l = l
+	sinkLog.Unlock()
+}
+
+// execWorkers is how many copies of an exec destination's program run.
+const execWorkers = 4
+
+// newExecDestination runs "exec:COMMAND": the program gets every batch as
+// JSON lines on stdin and answers per batch (docs/exec-protocol.md).
+func newExecDestination(command string, opts ...bridge.Option) (*bridge.Destination, error) {
+	argv, err := exec.ParseCommand(command)
+	if err != nil {
+		return nil, err
+	}
+	sink, err := exec.New(exec.Config{Argv: argv, Workers: execWorkers, Logger: logger()})
+	if err != nil {
+		return nil, err
+	}
+	opts = append([]bridge.Option{bridge.MaxParallelLoadJobs(execWorkers), bridge.OnClose(sink.Close)}, opts...)
+	return bridge.NewDestination("exec", func(ctx context.Context, items []bridge.Row, t bridge.Table) error {
+		return sink.Write(ctx, &t, bridge.BatchID(ctx), items)
+	}, opts...), nil
 }
 
 // writeStdout prints each item as a JSON line {"table", "batch", "item"}.

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	osexec "os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -94,5 +96,44 @@ func TestRunFileDestination(t *testing.T) {
 		if len(files) != 3 {
 			t.Errorf("%s: %d files %v, want 3 load files of up to 10 rows", format, len(files), files)
 		}
+	}
+}
+
+// exec:COMMAND hands every batch to an external program: here a Python one.
+func TestRunExecDestination(t *testing.T) {
+	py, err := osexec.LookPath("python3")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("python3 is required under CI")
+		}
+		t.Skip("no python3")
+	}
+	dir := t.TempDir()
+	script := filepath.Join(dir, "dest.py")
+	out := filepath.Join(dir, "rows.jsonl")
+	src := `import json, sys
+with open(sys.argv[1], "a") as f:
+    for line in sys.stdin:
+        h = json.loads(line)
+        for _ in range(h["rows"]):
+            f.write(sys.stdin.readline())
+        f.flush()
+        print(json.dumps({"batch": h["batch"], "ok": True}), flush=True)
+`
+	if err := os.WriteFile(script, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var in strings.Builder
+	for i := range 25 {
+		in.WriteString(`{"id":` + strconv.Itoa(i) + "}\n")
+	}
+	code, _, errOut := runCLI(t, in.String(), "run", "--input", "-", "--table", "t", "--batch-size", "10",
+		"--destination", "exec:"+py+" "+script+" "+out, "--data-dir", filepath.Join(dir, "data"), "--quiet")
+	if code != 0 {
+		t.Fatalf("code %d: %s", code, errOut)
+	}
+	got, _ := os.ReadFile(out)
+	if n := strings.Count(string(got), "\n"); n != 25 {
+		t.Fatalf("the program got %d rows, want 25:\n%s", n, got)
 	}
 }

@@ -107,15 +107,16 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if set["batch-size"] {
 		opts = append(opts, bridge.BatchSize(*batchSize), bridge.FileMaxItems(*batchSize))
 	}
-	dest, err := bridge.LookupDestination(*destSpec, opts...)
-	if err != nil {
-		return err
-	}
 	popts, log, err := c.options(stderr)
 	if err != nil {
 		return err
 	}
 	defer log.Sync()
+	setLogger(log)
+	dest, err := bridge.LookupDestination(*destSpec, opts...)
+	if err != nil {
+		return err
+	}
 
 	var in io.Reader = stdin
 	var key string
