@@ -106,7 +106,7 @@ type Runner struct {
 	cancelCall  context.CancelFunc
 	fetchCtx    context.Context
 	cancelFetch context.CancelFunc
-	wg         sync.WaitGroup
+	wg          sync.WaitGroup
 
 	mu       sync.Mutex
 	stats    map[string]*TableStats
