@@ -83,7 +83,18 @@ func encodeJSONL(dst []byte, t *schema.Table, rows []schema.Row) ([]byte, error)
 	}
 	dst = append(dst, header...)
 	dst = append(dst, '\n')
+	return AppendRows(dst, t, rows)
+}
 
+// AppendRows appends the row lines of a typed JSON-lines batch: one JSON
+// object per row and line, keys in the table's column order, nulls left out,
+// each value written by its column's data type (timestamps RFC 3339 with
+// nanoseconds in UTC, dates and times as text, decimals as strings, binary
+// as base64, json nested, NaN and infinities as the strings "NaN",
+// "Infinity" and "-Infinity"). A row key that is not a column of t, or a
+// value whose Go type does not fit its column, is an error.
+func AppendRows(dst []byte, t *schema.Table, rows []schema.Row) ([]byte, error) {
+	var err error
 	// keys holds `"name":` of every column, back to back; ends[j] is where
 	// column j's ends.
 	var keys []byte
