@@ -56,4 +56,3 @@ func appendHeader(dst []byte, table *schema.Table, batchID string, n int) []byte
 	}
 	return append(dst, "]}\n"...)
 }
-
