@@ -484,7 +484,7 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 	pubDone := make(chan struct{})
 	go func() {
 		defer close(pubDone)
-		pub := p.q.NewPublisher(64)
+		pub := p.q.NewPublisher(16)
 		if rc.resumeKey != "" {
 			pubErr = pub.Record(ctx, pr.info.LoadID)
 		}
