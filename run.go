@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,11 +12,9 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"go.uber.org/zap"
 
-	"github.com/fanoutbridge/bridge/batcher"
 	"github.com/fanoutbridge/bridge/consumer"
 	"github.com/fanoutbridge/bridge/normalize"
 	"github.com/fanoutbridge/bridge/producer"
-	"github.com/fanoutbridge/bridge/queue"
 	"github.com/fanoutbridge/bridge/state"
 )
 
@@ -437,150 +434,4 @@ func (p *Pipeline) startProgress(rc runConfig, runner *consumer.Runner, read, pr
 // newLoadID returns a load id like dlt's: seconds.microseconds since the epoch.
 func newLoadID(t time.Time) string {
 	return fmt.Sprintf("%d.%06d", t.Unix(), t.Nanosecond()/1000)
-}
-
-// production turns the input into published batches.
-type production struct {
-	p        *Pipeline
-	norm     *normalize.Normalizer
-	info     *LoadInfo
-	read     *atomic.Int64
-	produced *atomic.Int64
-	skip     map[string]bool // batches already stored, by id
-
-	mu       sync.Mutex
-	bad      []*producer.LineError
-	badCount int
-}
-
-type encJob struct {
-	batch   batcher.Batch
-	nrows   int
-	version int
-	payload []byte
-	err     error
-	done    chan struct{}
-}
-
-func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
-	p := pr.p
-	dest := p.dest
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-
-	workers := runtime.GOMAXPROCS(0)
-	jobs := make(chan *encJob, 2*workers)
-	ordered := make(chan *encJob, 4*workers)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for j := range jobs {
-				j.payload, j.err = batcher.Encode(nil, dest.cfg.format, j.batch.Table, j.batch.Rows)
-				close(j.done)
-			}
-		})
-	}
-	var pubErr error
-	pubDone := make(chan struct{})
-	go func() {
-		defer close(pubDone)
-		pub := p.q.NewPublisher(16)
-		if rc.resumeKey != "" {
-			pubErr = pub.Record(ctx, pr.info.LoadID)
-		}
-		for j := range ordered {
-			<-j.done
-			if pubErr != nil {
-				continue
-			}
-			if pr.skip[p.q.MsgID(pr.info.LoadID, j.batch.Table.Name, j.batch.Seq)] {
-				continue // stored by the run that crashed
-			}
-			err := j.err
-			if err == nil {
-				if dest.fn != nil {
-					p.cache.put(p.q.MsgID(pr.info.LoadID, j.batch.Table.Name, j.batch.Seq), j.batch.Table, j.batch.Rows)
-				}
-				err = pub.Publish(ctx, queue.Batch{
-					LoadID: pr.info.LoadID, Table: j.batch.Table.Name, Seq: j.batch.Seq,
-					Rows: j.rows(), SchemaVersion: j.version, Format: string(dest.cfg.format), Payload: j.payload,
-				})
-			}
-			if err != nil {
-				pubErr = fmt.Errorf("table %q batch %d: %w", j.batch.Table.Name, j.batch.Seq, err)
-				cancel()
-				continue
-			}
-			j.batch.Rows = nil
-			pr.produced.Add(int64(j.rows()))
-			t := pr.info.Produced[j.batch.Table.Name]
-			t.Items += j.rows()
-			t.Batches++
-			pr.info.Produced[j.batch.Table.Name] = t
-		}
-		if pubErr == nil {
-			if _, err := pub.Flush(ctx); err != nil {
-				pubErr = err
-			}
-		}
-	}()
-
-	bat := batcher.New(dest.batchRows(), func(b batcher.Batch) error {
-		j := &encJob{batch: b, version: pr.norm.Version(), done: make(chan struct{})}
-		j.nrows = len(b.Rows)
-		select {
-		case ordered <- j:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		select {
-		case jobs <- j:
-		case <-ctx.Done():
-			close(j.done)
-			return ctx.Err()
-		}
-		return nil
-	})
-	add := func(t *Table, row Row) error { return bat.Add(t, row) }
-	table := rc.table
-	err := items(ctx, data, func(chunk []any, owned bool) error {
-		pr.norm.SetReuseInput(owned)
-		for i, it := range chunk {
-			if rc.tableFn != nil {
-				table = rc.tableFn(it)
-			}
-			if err := pr.norm.Normalize(it, table, add); err != nil {
-				if errors.Is(err, normalize.ErrTableName) || ctx.Err() != nil {
-					return err
-				}
-				// One bad item loses nothing else.
-				pr.badRecord(&producer.LineError{Line: int(pr.read.Load()) + i + 1, Err: err})
-			}
-		}
-		pr.read.Add(int64(len(chunk)))
-		return nil
-	}, pr.badRecord)
-	if err == nil {
-		err = bat.Flush()
-	}
-	close(jobs)
-	wg.Wait()
-	close(ordered)
-	<-pubDone
-	if pubErr != nil {
-		return pubErr
-	}
-	return err
-}
-
-func (j *encJob) rows() int { return j.nrows }
-
-func (pr *production) badRecord(e *producer.LineError) {
-	pr.mu.Lock()
-	defer pr.mu.Unlock()
-	pr.badCount++
-	if len(pr.bad) < 10 {
-		pr.bad = append(pr.bad, e)
-	}
-	pr.p.log.Warn("skipping a bad input record; the others still load", zap.Error(e))
 }
