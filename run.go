@@ -267,12 +267,26 @@ func (p *Pipeline) Run(ctx context.Context, data any, opts ...RunOption) (*LoadI
 	runErr := errors.Join(errs...)
 
 	// Keep what a restart needs, even when the run failed.
-	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	runErr = errors.Join(runErr, p.saveRun(ctx, rc, load, info, norm, sc, startVersion, prodErr == nil, runErr))
+	if runErr != nil {
+		return info, fmt.Errorf("pipeline %q load %s: %w", p.name, info.LoadID, runErr)
+	}
+	log.Info("load completed", zap.Int("items", info.Items()), zap.Int("batches", info.Batches()),
+		zap.Duration("elapsed", info.Elapsed))
+	return info, nil
+}
+
+// saveRun keeps what a restart needs: the evolved schema, the load's history
+// entry, the resume key's state and the destination's progress. Only a
+// failure to save the schema is returned; the rest is logged.
+func (p *Pipeline) saveRun(ctx context.Context, rc runConfig, load state.Load, info *LoadInfo, norm *normalize.Normalizer,
+	sc state.Schema, startVersion int, inputQueued bool, runErr error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
+	log := p.log.With(zap.String("load_id", info.LoadID))
+	var err error
 	if norm.Version() != startVersion {
-		if err := p.st.SaveSchema(saveCtx, state.Schema{Version: sc.Version + norm.Version() - startVersion, Tables: norm.Tables()}); err != nil {
-			runErr = errors.Join(runErr, err)
-		}
+		err = p.st.SaveSchema(ctx, state.Schema{Version: sc.Version + norm.Version() - startVersion, Tables: norm.Tables()})
 	}
 	load.Finished = time.Now().UTC()
 	load.Status = "completed"
@@ -280,14 +294,14 @@ func (p *Pipeline) Run(ctx context.Context, data any, opts ...RunOption) (*LoadI
 		load.Status, load.Error = "failed", runErr.Error()
 	}
 	load.Produced, load.Delivered = countsOf(info.Produced), countsOf(info.Delivered)
-	if err := p.st.SaveLoad(saveCtx, load); err != nil {
+	if err := p.st.SaveLoad(ctx, load); err != nil {
 		log.Warn("saving the load history", zap.Error(err))
 	}
-	if rc.resumeKey != "" && prodErr == nil {
+	if rc.resumeKey != "" && inputQueued {
 		// The input is all queued: a later Run with this key is a new load.
-		if err := p.st.SaveResume(saveCtx, load); err != nil {
+		if err := p.st.SaveResume(ctx, load); err != nil {
 			log.Warn("saving the resume key", zap.Error(err))
-		} else if err := p.q.ForgetLoad(saveCtx, info.LoadID); err != nil {
+		} else if err := p.q.ForgetLoad(ctx, info.LoadID); err != nil {
 			log.Warn("clearing the load's ledger", zap.Error(err))
 		}
 	}
@@ -295,15 +309,10 @@ func (p *Pipeline) Run(ctx context.Context, data any, opts ...RunOption) (*LoadI
 	for _, t := range info.Delivered {
 		dead += int64(t.DeadLetters)
 	}
-	if err := p.st.AddProgress(saveCtx, p.dest.name, int64(info.Items()), int64(info.Batches()), dead); err != nil {
+	if err := p.st.AddProgress(ctx, p.dest.name, int64(info.Items()), int64(info.Batches()), dead); err != nil {
 		log.Warn("saving destination progress", zap.Error(err))
 	}
-	if runErr != nil {
-		return info, fmt.Errorf("pipeline %q load %s: %w", p.name, info.LoadID, runErr)
-	}
-	log.Info("load completed", zap.Int("items", info.Items()), zap.Int("batches", info.Batches()),
-		zap.Duration("elapsed", info.Elapsed))
-	return info, nil
+	return err
 }
 
 func countsOf(m map[string]TableInfo) map[string]state.TableCount {
