@@ -1,0 +1,107 @@
+package state_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/fanoutbridge/bridge/internal/queuetest"
+	"github.com/fanoutbridge/bridge/queue"
+	"github.com/fanoutbridge/bridge/schema"
+	"github.com/fanoutbridge/bridge/state"
+)
+
+func open(t *testing.T) *state.Store {
+	t.Helper()
+	s := queuetest.RunJetStream(t)
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	q, err := queue.Open(ctx, nc, queue.Config{Pipeline: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := state.Open(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func TestSchemaLoadsAndProgress(t *testing.T) {
+	st := open(t)
+	ctx := context.Background()
+
+	sc, err := st.Schema(ctx)
+	if err != nil || sc.Version != 0 || len(sc.Tables) != 0 {
+		t.Fatalf("empty schema: %+v %v", sc, err)
+	}
+	tb := schema.NewTable("users", "")
+	if err := tb.AddColumn(schema.Column{Name: "id", DataType: schema.TypeBigInt, Nullable: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SaveSchema(ctx, state.Schema{Version: 3, Tables: []*schema.Table{tb}}); err != nil {
+		t.Fatal(err)
+	}
+	sc, err = st.Schema(ctx)
+	if err != nil || sc.Version != 3 || len(sc.Tables) != 1 {
+		t.Fatalf("schema back: %+v %v", sc, err)
+	}
+	if c, ok := sc.Tables[0].Column("id"); !ok || c.DataType != schema.TypeBigInt {
+		t.Fatalf("column back: %+v", c)
+	}
+
+	for _, id := range []string{"2.000001", "1.000001"} {
+		if err := st.SaveLoad(ctx, state.Load{LoadID: id, Status: "completed"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	loads, err := st.Loads(ctx)
+	if err != nil || len(loads) != 2 || loads[0].LoadID != "1.000001" {
+		t.Fatalf("loads: %+v %v", loads, err)
+	}
+
+	// Several workers add at once; nothing is lost.
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if err := st.AddProgress(ctx, "dest", 10, 1, 0); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	p, err := st.Progress(ctx, "dest")
+	if err != nil || p.Items != 80 || p.Batches != 8 {
+		t.Fatalf("progress: %+v %v", p, err)
+	}
+}
+
+func TestResumeKey(t *testing.T) {
+	st := open(t)
+	ctx := context.Background()
+	if id, err := st.Resumable(ctx, "file.jsonl:1:2"); err != nil || id != "" {
+		t.Fatalf("no load yet: %q %v", id, err)
+	}
+	l := state.Load{LoadID: "5.5", Status: "running", ResumeKey: "file.jsonl:1:2"}
+	if err := st.SaveResume(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	if id, _ := st.Resumable(ctx, "file.jsonl:1:2"); id != "5.5" {
+		t.Fatalf("running load not resumable: %q", id)
+	}
+	l.Status = "completed"
+	if err := st.SaveResume(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	if id, _ := st.Resumable(ctx, "file.jsonl:1:2"); id != "" {
+		t.Fatalf("finished load resumable: %q", id)
+	}
+}
