@@ -128,3 +128,34 @@ func openAdmin(c common, stderr io.Writer) (*bridge.Pipeline, error) {
 	}
 	return bridge.Open(c.pipeline, opts...)
 }
+
+const dropAbout = `
+Deletes everything the pipeline keeps in NATS: pending batches, dead letters,
+large objects, the ledger and the state (schemas, load history, progress).
+It cannot be undone; --yes confirms.`
+
+func cmdDrop(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("drop", "bridge drop --yes [options]", dropAbout, stderr)
+	var c common
+	c.register(fs)
+	yes := fs.Bool("yes", false, "really delete")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return errUsage
+	}
+	if !*yes {
+		fmt.Fprintf(stderr, "bridge drop: this deletes everything pipeline %q keeps; say --yes\n", c.pipeline)
+		return errUsage
+	}
+	p, err := openAdmin(c, stderr)
+	if err != nil {
+		return err
+	}
+	if err := p.Drop(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "dropped pipeline %s\n", c.pipeline)
+	return nil
+}

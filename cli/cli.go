@@ -21,6 +21,7 @@ Usage:
   bridge run    --input FILE|- [--table NAME] [--destination null|stdout|file:DIR] [options]
   bridge status [--pipeline NAME] [--destination NAME]
   bridge dlq    list|replay|purge [--table NAME] [--batch ID] [--pipeline NAME]
+  bridge drop   --yes [--pipeline NAME]
 
 Commands:
   run      read JSON lines, normalize them, batch them through JetStream and
@@ -28,6 +29,7 @@ Commands:
            it runs and a summary at the end
   status   what is pending, in flight and dead-lettered, and the load history
   dlq      list, replay or purge dead-lettered batches
+  drop     delete everything a pipeline keeps in NATS
 
 By default everything runs in this process on an embedded NATS server that
 stores under ~/.bridge/pipelines/<pipeline>; --nats-url uses a real server.
@@ -63,6 +65,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		err = cmdStatus(ctx, args[1:], stdout, stderr)
 	case "dlq":
 		err = cmdDLQ(ctx, args[1:], stdout, stderr)
+	case "drop":
+		err = cmdDrop(ctx, args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "bridge: unknown command %q\n\n%s", args[0], usage)
 		return 2
