@@ -1,0 +1,449 @@
+package batcher
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/fanoutbridge/bridge/internal/jsonv"
+	"github.com/fanoutbridge/bridge/schema"
+)
+
+// decodeJSONL restores the table and rows of a typed JSON-lines payload.
+func decodeJSONL(payload []byte) (*schema.Table, []schema.Row, error) {
+	s := string(payload) // decoded strings are substrings of this one copy
+	line, rest, _ := strings.Cut(s, "\n")
+	t, err := jsonlDecodeHeader(line)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: typed-jsonl: line 1: %w", ErrFormat, err)
+	}
+	d := newJSONLDecoder(t)
+	rows := make([]schema.Row, 0, strings.Count(rest, "\n")+1)
+	for n := 2; rest != ""; n++ {
+		line, rest, _ = strings.Cut(rest, "\n")
+		line = strings.TrimSuffix(line, "\r")
+		if strings.TrimLeft(line, " \t") == "" {
+			continue
+		}
+		row, ok := d.fast(line)
+		if !ok {
+			if row, err = jsonlDecodeRow(t, line); err != nil {
+				return nil, nil, fmt.Errorf("%w: typed-jsonl: line %d: %w", ErrFormat, n, err)
+			}
+		}
+		rows = append(rows, row)
+	}
+	return t, rows, nil
+}
+
+func jsonlDecodeHeader(line string) (*schema.Table, error) {
+	var h jsonlHeader
+	if err := json.Unmarshal([]byte(line), &h); err != nil {
+		return nil, fmt.Errorf("header: %w", err)
+	}
+	if h.Table == nil {
+		return nil, fmt.Errorf("header has no %q", jsonlHeaderKey)
+	}
+	t := schema.NewTable(h.Table.Name, h.Table.Parent)
+	for _, c := range h.Table.Columns {
+		if err := t.AddColumn(c); err != nil {
+			return nil, fmt.Errorf("header: %w", err)
+		}
+	}
+	return t, nil
+}
+
+// jsonlDecoder decodes row lines as encodeJSONL writes them, guided by the
+// table: keys in column order, no whitespace, values in their column's
+// form. A line it does not expect it leaves to jsonlDecodeRow, which decodes
+// anything valid and explains what is not.
+type jsonlDecoder struct {
+	t    *schema.Table
+	keys []string // per column, `"name":` as encodeJSONL writes it
+	cols []int    // scratch: the columns of the values of the current line
+	vals []any
+	box  jsonv.Boxer // one per payload: the rows live and die together
+}
+
+func newJSONLDecoder(t *schema.Table) *jsonlDecoder {
+	d := &jsonlDecoder{t: t, keys: make([]string, len(t.Columns))}
+	for j, c := range t.Columns {
+		d.keys[j] = string(append(jsonv.AppendString(nil, c.Name), ':'))
+	}
+	return d
+}
+
+// fast decodes line if it is in the form encodeJSONL writes, and reports
+// whether it was. It gives the same row as jsonlDecodeRow.
+func (d *jsonlDecoder) fast(line string) (schema.Row, bool) {
+	if len(line) < 2 || line[0] != '{' {
+		return nil, false
+	}
+	d.cols, d.vals = d.cols[:0], d.vals[:0]
+	i, next := 1, 0
+	if line[i] != '}' {
+		for {
+			// Keys come in column order; absent columns are skipped.
+			k := -1
+			for j := next; j < len(d.keys); j++ {
+				if strings.HasPrefix(line[i:], d.keys[j]) {
+					k = j
+					break
+				}
+			}
+			if k < 0 {
+				return nil, false
+			}
+			i += len(d.keys[k])
+			next = k + 1
+			if i >= len(line) {
+				return nil, false
+			}
+			v, end, ok := d.value(d.t.Columns[k].DataType, line, i)
+			if !ok || end >= len(line) {
+				return nil, false
+			}
+			d.cols = append(d.cols, k)
+			d.vals = append(d.vals, v)
+			i = end
+			if line[i] == '}' {
+				break
+			}
+			if line[i] != ',' {
+				return nil, false
+			}
+			i++
+		}
+	}
+	if i != len(line)-1 {
+		return nil, false
+	}
+	row := make(schema.Row, len(d.vals))
+	for n, k := range d.cols {
+		row[d.t.Columns[k].Name] = d.vals[n]
+	}
+	return row, true
+}
+
+// value decodes the value of data type dt at line[i:] and returns where it
+// ends. It declines (ok false) anything unusual, null included.
+func (d *jsonlDecoder) value(dt schema.DataType, line string, i int) (v any, end int, ok bool) {
+	switch dt {
+	case schema.TypeText:
+		s, end, ok := d.str(line, i)
+		if !ok {
+			return nil, 0, false
+		}
+		return d.box.String(s), end, true
+	case schema.TypeBigInt:
+		end, isInt := jsonlNumberEnd(line, i)
+		if end < 0 || !isInt {
+			return nil, 0, false
+		}
+		n, err := strconv.ParseInt(line[i:end], 10, 64)
+		if err != nil {
+			return nil, 0, false
+		}
+		return d.box.Int64(n), end, true
+	case schema.TypeDouble:
+		if line[i] == '"' {
+			s, end, ok := d.str(line, i)
+			if !ok {
+				return nil, 0, false
+			}
+			f, err := jsonlConvertString(dt, s)
+			return f, end, err == nil
+		}
+		end, _ := jsonlNumberEnd(line, i)
+		if end < 0 {
+			return nil, 0, false
+		}
+		f, err := strconv.ParseFloat(line[i:end], 64)
+		if err != nil {
+			return nil, 0, false
+		}
+		return d.box.Float64(f), end, true
+	case schema.TypeBool:
+		if strings.HasPrefix(line[i:], "true") {
+			return true, i + 4, true
+		}
+		if strings.HasPrefix(line[i:], "false") {
+			return false, i + 5, true
+		}
+		return nil, 0, false
+	case schema.TypeJSON:
+		if line[i] != '{' && line[i] != '[' {
+			return nil, 0, false
+		}
+		end := jsonlSkip(line, i)
+		if end < 0 {
+			return nil, 0, false
+		}
+		v, err := d.box.ParseString(line[i:end])
+		return v, end, err == nil
+	}
+	// The types written as strings.
+	s, end, ok := d.str(line, i)
+	if !ok {
+		return nil, 0, false
+	}
+	v, err := jsonlConvertString(dt, s)
+	return v, end, err == nil
+}
+
+// str decodes the JSON string at line[i:] and returns where it ends.
+func (d *jsonlDecoder) str(line string, i int) (s string, end int, ok bool) {
+	if line[i] != '"' {
+		return "", 0, false
+	}
+	ascii, escaped := true, false
+	for j := i + 1; j < len(line); j++ {
+		switch c := line[j]; {
+		case c == '"':
+			s = line[i+1 : j]
+			if escaped || !ascii && !utf8.ValidString(s) {
+				v, err := jsonv.ParseString(line[i : j+1])
+				if err != nil {
+					return "", 0, false
+				}
+				s = v.(string)
+			}
+			return s, j + 1, true
+		case c == '\\':
+			escaped = true
+			j++ // the escaped byte cannot end the string
+		case c < 0x20:
+			return "", 0, false
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
+	}
+	return "", 0, false
+}
+
+// jsonlNumberEnd returns where the JSON number at s[i:] ends and whether it
+// is an integer literal, or -1 if there is no valid number there.
+func jsonlNumberEnd(s string, i int) (end int, isInt bool) {
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	digits := func() bool {
+		start := i
+		for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+			i++
+		}
+		return i > start
+	}
+	if i < len(s) && s[i] == '0' {
+		i++
+	} else if !digits() {
+		return -1, false
+	}
+	isInt = true
+	if i < len(s) && s[i] == '.' {
+		i++
+		if !digits() {
+			return -1, false
+		}
+		isInt = false
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if !digits() {
+			return -1, false
+		}
+		isInt = false
+	}
+	return i, isInt
+}
+
+// jsonlSkip returns where the JSON object or array at s[i:] ends, or -1. It
+// only balances brackets and strings; the value's parser checks the rest.
+func jsonlSkip(s string, i int) int {
+	depth := 0
+	for ; i < len(s); i++ {
+		switch s[i] {
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth--; depth == 0 {
+				return i + 1
+			}
+		case '"':
+			for i++; i < len(s) && s[i] != '"'; i++ {
+				if s[i] == '\\' {
+					i++
+				}
+			}
+		}
+	}
+	return -1
+}
+
+// jsonlDecodeRow parses one row line and converts its values to the Go types
+// of their columns.
+func jsonlDecodeRow(t *schema.Table, line string) (schema.Row, error) {
+	v, err := jsonv.ParseString(line)
+	if err != nil {
+		return nil, err
+	}
+	row, ok := v.(map[string]any)
+	if !ok {
+		return nil, errors.New("row is not a JSON object")
+	}
+	known := 0
+	for _, c := range t.Columns {
+		x, ok := row[c.Name]
+		if !ok {
+			continue
+		}
+		known++
+		if x == nil {
+			delete(row, c.Name)
+			continue
+		}
+		y, err := jsonlConvert(c.DataType, x)
+		if err != nil {
+			return nil, fmt.Errorf("column %q (%s): %w", c.Name, c.DataType, err)
+		}
+		if y != nil {
+			row[c.Name] = y
+		}
+	}
+	if known != len(row) {
+		for k := range row {
+			if t.ColumnIndex(k) < 0 {
+				return nil, fmt.Errorf("column %q is not in table %q", k, t.Name)
+			}
+		}
+	}
+	return row, nil
+}
+
+// jsonlConvert returns the value of data type dt for the parsed JSON value x,
+// or nil if x is that value already.
+func jsonlConvert(dt schema.DataType, x any) (any, error) {
+	switch dt {
+	case schema.TypeText:
+		if _, ok := x.(string); ok {
+			return nil, nil
+		}
+	case schema.TypeBigInt:
+		if _, ok := x.(int64); ok {
+			return nil, nil
+		}
+	case schema.TypeDouble:
+		switch f := x.(type) {
+		case float64:
+			return nil, nil
+		case int64:
+			return float64(f), nil
+		case schema.Decimal:
+			return strconv.ParseFloat(f.String(), 64)
+		case string:
+			return jsonlConvertString(dt, f)
+		}
+	case schema.TypeBool:
+		if _, ok := x.(bool); ok {
+			return nil, nil
+		}
+	case schema.TypeJSON:
+		switch x.(type) {
+		case map[string]any, []any:
+			return nil, nil
+		}
+	default:
+		if s, ok := x.(string); ok {
+			return jsonlConvertString(dt, s)
+		}
+	}
+	return nil, fmt.Errorf("unexpected JSON value %s", jsonlKind(x))
+}
+
+// jsonlConvertString returns the value of data type dt written as the JSON
+// string s: a double's NaN or infinity, or a value of the types written as
+// strings other than text.
+func jsonlConvertString(dt schema.DataType, s string) (any, error) {
+	switch dt {
+	case schema.TypeDouble:
+		switch s {
+		case "NaN":
+			return math.NaN(), nil
+		case "Infinity":
+			return math.Inf(1), nil
+		case "-Infinity":
+			return math.Inf(-1), nil
+		}
+	case schema.TypeTimestamp:
+		if ts, ok := jsonlParseTimestamp(s); ok {
+			return ts, nil
+		}
+		return nil, fmt.Errorf("bad timestamp %q", s)
+	case schema.TypeDate:
+		if y, m, d, ok := jsonlParseDate(s); ok {
+			return schema.Date{Year: y, Month: time.Month(m), Day: d}, nil
+		}
+		return nil, fmt.Errorf("bad date %q", s)
+	case schema.TypeTime:
+		if h, m, sec, ns, ok := jsonlParseClock(s); ok {
+			return schema.TimeOfDay{Hour: h, Minute: m, Second: sec, Nanosecond: ns}, nil
+		}
+		return nil, fmt.Errorf("bad time %q", s)
+	case schema.TypeDecimal:
+		// Only plain decimal text, as Encode writes: an exponent such as
+		// 1e999999999 would make ParseDecimal build a huge number.
+		if !jsonlDecimalText(s) {
+			return nil, fmt.Errorf("bad decimal %q", s)
+		}
+		return schema.ParseDecimal(s)
+	case schema.TypeBinary:
+		b, err := base64.StdEncoding.AppendDecode(make([]byte, 0, base64.StdEncoding.DecodedLen(len(s))), []byte(s))
+		if err != nil {
+			return nil, fmt.Errorf("bad base64: %w", err)
+		}
+		return b, nil
+	}
+	return nil, fmt.Errorf("unexpected JSON string %q", s)
+}
+
+// jsonlKind names the kind of a parsed JSON value for error messages.
+func jsonlKind(x any) string {
+	switch x.(type) {
+	case string:
+		return "string"
+	case int64, float64, schema.Decimal:
+		return "number"
+	case bool:
+		return "bool"
+	case map[string]any:
+		return "object"
+	case []any:
+		return "array"
+	}
+	return fmt.Sprintf("%T", x)
+}
+
+// jsonlDecimalText reports whether s is -?digits(.digits)?.
+func jsonlDecimalText(s string) bool {
+	s = strings.TrimPrefix(s, "-")
+	intPart, frac, hasDot := strings.Cut(s, ".")
+	return jsonlAllDigits(intPart) && (!hasDot || jsonlAllDigits(frac))
+}
+
+func jsonlAllDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
