@@ -756,3 +756,32 @@ func TestCachedRowsMatchDecodedRows(t *testing.T) {
 		}
 	}
 }
+
+// Cancelling a run says so, and what was not delivered stays pending for the
+// next run.
+func TestCancelledRunLeavesPending(t *testing.T) {
+	e := newEnv(t, backends[0])
+	started := make(chan struct{})
+	var once sync.Once
+	block := func(ctx context.Context, items []Row, table Table) error {
+		once.Do(func() { close(started) })
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	p1 := e.open(NewDestination("d", block, BatchSize(10)))
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-started; cancel() }()
+	_, err := p1.Run(ctx, idValueItems(50), TableName("t"))
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "interrupted") {
+		t.Fatalf("Run error = %v, want an interruption", err)
+	}
+	p1.Close()
+	rec := &recorder{}
+	p2 := e.open(NewDestination("d", rec.fn, BatchSize(10)))
+	if _, err := p2.Run(ctxT(t), nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(rec.byTable()["t"]); n != 50 {
+		t.Fatalf("next run delivered %d, want the 50 pending", n)
+	}
+}

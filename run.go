@@ -247,12 +247,16 @@ func (p *Pipeline) Run(ctx context.Context, data any, opts ...RunOption) (*LoadI
 
 	// Build the run's error: what failed first, then what else the user must know.
 	var errs []error
-	if prodErr != nil {
+	switch {
+	case ctx.Err() != nil:
+		errs = append(errs, fmt.Errorf("interrupted (%w): what was not delivered stays pending; run again to carry on "+
+			"(with the same input and resume key, the load continues where it stopped)", context.Cause(ctx)))
+	case prodErr != nil:
 		errs = append(errs, prodErr)
 	}
 	if err := runner.Err(); err != nil {
 		errs = append(errs, err)
-	} else if waitErr != nil {
+	} else if waitErr != nil && ctx.Err() == nil {
 		errs = append(errs, waitErr)
 	}
 	if len(info.DeadLetters) > 0 {

@@ -36,7 +36,7 @@ type RetriesError struct {
 }
 
 func (e *RetriesError) Error() string {
-	return fmt.Sprintf("table %q batch %s failed %d attempts, left pending for the next run: %v",
+	return fmt.Sprintf("table %q batch %s failed %d attempts and stays pending (run the pipeline again to retry it): %v",
 		e.Table, e.BatchID, e.Attempts, e.Err)
 }
 
