@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"os"
 	"reflect"
 	"slices"
@@ -783,5 +784,43 @@ func TestCancelledRunLeavesPending(t *testing.T) {
 	}
 	if n := len(rec.byTable()["t"]); n != 50 {
 		t.Fatalf("next run delivered %d, want the 50 pending", n)
+	}
+}
+
+// Run takes every input form the API names.
+func TestInputForms(t *testing.T) {
+	type user struct {
+		ID   int    `json:"id"`
+		Name string `json:"user_name"`
+		Skip string `json:"-"`
+	}
+	want := []Row{{"id": int64(1), "user_name": "a"}, {"id": int64(2), "user_name": "b"}}
+	for _, tc := range []struct {
+		name string
+		data any
+	}{
+		{"[]any", []any{map[string]any{"id": 1, "user_name": "a"}, map[string]any{"id": 2, "user_name": "b"}}},
+		{"[]Row", []Row{{"id": 1, "user_name": "a"}, {"id": 2, "user_name": "b"}}},
+		{"[]map[string]any", []map[string]any{{"id": 1, "user_name": "a"}, {"id": 2, "user_name": "b"}}},
+		{"structs by JSON tags", []user{{1, "a", "x"}, {2, "b", "y"}}},
+		{"iter.Seq[any]", iter.Seq[any](func(yield func(any) bool) {
+			_ = yield(map[string]any{"id": 1, "user_name": "a"}) && yield(map[string]any{"id": 2, "user_name": "b"})
+		})},
+		{"io.Reader of JSON lines", strings.NewReader("{\"id\":1,\"user_name\":\"a\"}\r\n\n{\"id\":2,\"user_name\":\"b\"}")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &recorder{}
+			p := newEnv(t, backends[0]).open(NewDestination("d", rec.fn, LoaderParallelismStrategy(Sequential)))
+			info, err := p.Run(ctxT(t), tc.data, TableName("users"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := rec.byTable()["users"]; !reflect.DeepEqual(got, want) {
+				t.Fatalf("got %v, want %v", got, want)
+			}
+			if info.Produced["users"].Items != 2 || info.LoadID == "" {
+				t.Errorf("info %+v", info)
+			}
+		})
 	}
 }
