@@ -52,11 +52,11 @@ func TableNameFunc(fn func(item any) string) RunOption {
 
 // ResumeKey names the input of this Run, so a Run after a crash can carry on
 // with the crashed load: if the last Run with the same key never finished
-// (its process was killed), this Run takes over its load id, and the batches
-// the crashed Run had already published are de-duplicated by the server
-// (within the pipeline's duplicate window, 10 minutes). Given the same data
-// and options, only the batches in flight at the crash come twice. The
-// command line uses the input file's path, size and modification time.
+// (its process was killed), this Run takes over its load id and skips the
+// batches the crashed Run had stored (a ledger in NATS records them, for up
+// to 7 days). Given the same data and options, only the batches in flight at
+// the crash come twice. The command line uses the input file's path, size
+// and modification time.
 func ResumeKey(key string) RunOption {
 	return func(c *runConfig) error {
 		if key == "" {

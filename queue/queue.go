@@ -20,7 +20,8 @@ type Config struct {
 	// Replicas of each stream on a cluster; default 1.
 	Replicas int
 	// DuplicateWindow is how long a batch's Nats-Msg-Id de-duplicates a
-	// republish; default 10 minutes.
+	// republish; default 2 minutes. The server keeps every id of the
+	// window in memory: keep it short.
 	DuplicateWindow time.Duration
 }
 
@@ -46,7 +47,7 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Queue, error) {
 		cfg.Replicas = 1
 	}
 	if cfg.DuplicateWindow == 0 {
-		cfg.DuplicateWindow = 10 * time.Minute
+		cfg.DuplicateWindow = 2 * time.Minute
 	}
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(256))
 	if err != nil {
