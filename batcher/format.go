@@ -61,3 +61,19 @@ func Decode(f Format, payload []byte) (*schema.Table, []schema.Row, error) {
 	}
 	return nil, nil, fmt.Errorf("%w: %q", ErrFormat, f)
 }
+
+// isNull reports whether v stands for null: nil, or a nil []byte, map or
+// slice.
+func isNull(v any) bool {
+	switch v := v.(type) {
+	case nil:
+		return true
+	case []byte:
+		return v == nil
+	case map[string]any:
+		return v == nil
+	case []any:
+		return v == nil
+	}
+	return false
+}

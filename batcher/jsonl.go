@@ -116,7 +116,7 @@ func AppendRows(dst []byte, t *schema.Table, rows []schema.Row) ([]byte, error) 
 				continue
 			}
 			known++
-			if jsonlIsNull(v) {
+			if isNull(v) {
 				continue
 			}
 			if !first {
@@ -138,21 +138,6 @@ func AppendRows(dst []byte, t *schema.Table, rows []schema.Row) ([]byte, error) 
 		dst = append(dst, '}', '\n')
 	}
 	return dst, nil
-}
-
-// jsonlIsNull reports whether v stands for null.
-func jsonlIsNull(v any) bool {
-	switch v := v.(type) {
-	case nil:
-		return true
-	case []byte:
-		return v == nil
-	case map[string]any:
-		return v == nil
-	case []any:
-		return v == nil
-	}
-	return false
 }
 
 // jsonlAppendValue appends v, a value of a column of data type dt.

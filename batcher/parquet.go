@@ -173,7 +173,7 @@ func encodeParquet(dst []byte, t *schema.Table, rows []schema.Row) (out []byte, 
 	for i, row := range rows {
 		if e.keys[i] != len(row) {
 			for k, v := range row {
-				if t.ColumnIndex(k) < 0 && !parquetIsNull(v) {
+				if t.ColumnIndex(k) < 0 && !isNull(v) {
 					return dst, fmt.Errorf("batcher: parquet: row %d: column %q is not in table %q", i, k, t.Name)
 				}
 			}
@@ -215,7 +215,7 @@ func (e *parquetEncoder) chunk(j int, c schema.Column, unit parquetTimeUnit, row
 		if ok {
 			keys[i]++
 		}
-		if parquetIsNull(v) {
+		if isNull(v) {
 			e.vals = append(e.vals, null)
 			e.span = append(e.span, [2]int{-1, -1})
 			continue
@@ -307,21 +307,6 @@ func parquetIsByteArray(dt schema.DataType) bool {
 	switch dt {
 	case schema.TypeText, schema.TypeDecimal, schema.TypeBinary, schema.TypeJSON:
 		return true
-	}
-	return false
-}
-
-// parquetIsNull reports whether v stands for null.
-func parquetIsNull(v any) bool {
-	switch v := v.(type) {
-	case nil:
-		return true
-	case []byte:
-		return v == nil
-	case map[string]any:
-		return v == nil
-	case []any:
-		return v == nil
 	}
 	return false
 }

@@ -220,7 +220,7 @@ func TestParquetRoundTrip(t *testing.T) {
 func parquetRowsEqual(got, want schema.Row) error {
 	wantNonNull := 0
 	for k, w := range want {
-		if parquetIsNull(w) {
+		if isNull(w) {
 			if _, ok := got[k]; ok {
 				return fmt.Errorf("column %q: null came back as %#v", k, got[k])
 			}
@@ -312,8 +312,8 @@ func parquetCheckGeneric(t *testing.T, payload []byte, tb *schema.Table, rows []
 		for j, c := range tb.Columns {
 			v := got[i][j]
 			want := row[c.Name]
-			if parquetIsNull(want) != v.IsNull() {
-				t.Fatalf("row %d column %q: null = %v, want %v", i, c.Name, v.IsNull(), parquetIsNull(want))
+			if isNull(want) != v.IsNull() {
+				t.Fatalf("row %d column %q: null = %v, want %v", i, c.Name, v.IsNull(), isNull(want))
 			}
 			switch w := want.(type) {
 			case string:

@@ -3,11 +3,10 @@ package normalize
 import (
 	"encoding/base64"
 	"math"
-	"slices"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
+	"github.com/fanoutbridge/bridge/internal/jsonv"
 	"github.com/fanoutbridge/bridge/schema"
 )
 
@@ -108,122 +107,6 @@ func jsonElem(e any, reuse bool) (any, bool, error) {
 	return o, true, nil
 }
 
-// appendJSON appends the compact JSON text of a json content value (see
-// jsonValue), object keys sorted like encoding/json, no HTML escaping.
-func appendJSON(b []byte, v any) []byte {
-	switch x := v.(type) {
-	case nil:
-		return append(b, "null"...)
-	case bool:
-		return strconv.AppendBool(b, x)
-	case string:
-		return appendJSONString(b, x)
-	case int64:
-		return strconv.AppendInt(b, x, 10)
-	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return append(b, "null"...)
-		}
-		return appendFloat(b, x)
-	case schema.Decimal:
-		return append(b, x.String()...)
-	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		b = append(b, '{')
-		for i, k := range keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSONString(b, k)
-			b = append(b, ':')
-			b = appendJSON(b, x[k])
-		}
-		return append(b, '}')
-	case []any:
-		b = append(b, '[')
-		for i, e := range x {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSON(b, e)
-		}
-		return append(b, ']')
-	}
-	// Not json content form; callers normalize first.
-	return appendJSONString(b, textOf(v))
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		// U+2028 and U+2029 are valid JSON; encoding/json escapes them for
-		// JavaScript, which is not needed here.
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
-
-// appendFloat formats a finite float like encoding/json: shortest text,
-// exponent form only for very small or very large magnitudes.
-func appendFloat(b []byte, f float64) []byte {
-	abs := math.Abs(f)
-	format := byte('f')
-	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	start := len(b)
-	b = strconv.AppendFloat(b, f, format, -1, 64)
-	if format == 'e' {
-		// clean up e-09 to e-9
-		n := len(b) - start
-		if n >= 4 && b[len(b)-4] == 'e' && b[len(b)-3] == '-' && b[len(b)-2] == '0' {
-			b[len(b)-2] = b[len(b)-1]
-			b = b[:len(b)-1]
-		}
-	}
-	return b
-}
-
 // textOf is the text a normalized value becomes in a text column: numbers as
 // their text, bool true/false, timestamps RFC 3339 with nanoseconds in UTC,
 // dates and times as schema prints them, binary as standard base64 and json
@@ -243,7 +126,8 @@ func textOf(v any) string {
 		case math.IsInf(x, -1):
 			return "-Infinity"
 		}
-		return string(appendFloat(nil, x))
+		b, _ := jsonv.AppendFloat(nil, x) // finite here
+		return string(b)
 	case bool:
 		return strconv.FormatBool(x)
 	case time.Time:
@@ -257,7 +141,9 @@ func textOf(v any) string {
 	case []byte:
 		return base64.StdEncoding.EncodeToString(x)
 	case map[string]any, []any:
-		return string(appendJSON(nil, x))
+		// json content form (see jsonValue) holds no NaN or infinity.
+		b, _ := jsonv.AppendValue(nil, x)
+		return string(b)
 	}
 	return ""
 }

@@ -16,7 +16,7 @@ func TestTextOf(t *testing.T) {
 	}{
 		{"int", int64(-12), "-12"},
 		{"float", 1.5, "1.5"},
-		{"float integral", 2.0, "2"},
+		{"float integral", 2.0, "2.0"},
 		{"float small", 1e-7, "1e-7"},
 		{"float large", 1e21, "1e+21"},
 		{"NaN", math.NaN(), "NaN"},

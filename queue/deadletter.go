@@ -148,13 +148,9 @@ func parseDead(m *jetstream.RawStreamMsg) DeadLetter {
 // as new batches (a fresh message id), and removes them from the dead-letter
 // stream once stored. It returns how many it replayed.
 func (q *Queue) Replay(ctx context.Context, f DeadFilter) (int, error) {
-	dead, err := q.DeadLetters(ctx, f)
+	s, dead, err := q.deadMatching(ctx, f)
 	if err != nil {
 		return 0, err
-	}
-	s, err := q.js.Stream(ctx, q.DLQStreamName())
-	if err != nil {
-		return 0, fmt.Errorf("stream %s: %w", q.DLQStreamName(), err)
 	}
 	n := 0
 	for _, d := range dead {
@@ -180,13 +176,9 @@ func (q *Queue) Replay(ctx context.Context, f DeadFilter) (int, error) {
 // Purge deletes the dead letters that match f (and their Object Store
 // copies) and returns how many it deleted.
 func (q *Queue) Purge(ctx context.Context, f DeadFilter) (int, error) {
-	dead, err := q.DeadLetters(ctx, f)
+	s, dead, err := q.deadMatching(ctx, f)
 	if err != nil {
 		return 0, err
-	}
-	s, err := q.js.Stream(ctx, q.DLQStreamName())
-	if err != nil {
-		return 0, fmt.Errorf("stream %s: %w", q.DLQStreamName(), err)
 	}
 	n := 0
 	for _, d := range dead {
@@ -201,4 +193,17 @@ func (q *Queue) Purge(ctx context.Context, f DeadFilter) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+// deadMatching returns the dead-letter stream and the dead letters that match f.
+func (q *Queue) deadMatching(ctx context.Context, f DeadFilter) (jetstream.Stream, []DeadLetter, error) {
+	dead, err := q.DeadLetters(ctx, f)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := q.js.Stream(ctx, q.DLQStreamName())
+	if err != nil {
+		return nil, nil, fmt.Errorf("stream %s: %w", q.DLQStreamName(), err)
+	}
+	return s, dead, nil
 }
