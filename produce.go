@@ -51,8 +51,12 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
+			// Size each buffer from the last batch's payload, so a batch
+			// is written without the garbage of growing its buffer.
+			last := 0
 			for j := range jobs {
-				j.payload, j.err = batcher.Encode(nil, dest.cfg.format, j.batch.Table, j.batch.Rows)
+				j.payload, j.err = batcher.Encode(make([]byte, 0, last+last/8), dest.cfg.format, j.batch.Table, j.batch.Rows)
+				last = len(j.payload)
 				close(j.done)
 			}
 		})
