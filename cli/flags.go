@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -18,6 +19,9 @@ type common struct {
 	pipeline string
 	dataDir  string
 	natsURL  string
+	creds    string
+	nkey     string
+	tlsCA    string
 	logLevel string
 }
 
@@ -25,6 +29,9 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.pipeline, "pipeline", "bridge", "pipeline `name`: names the streams and the state (letters, digits, _ and -)")
 	fs.StringVar(&c.dataDir, "data-dir", "", "local `dir` for the embedded server's store and load files (default ~/.bridge/pipelines/<pipeline>)")
 	fs.StringVar(&c.natsURL, "nats-url", "", "external NATS `url` (e.g. nats://127.0.0.1:4222); empty runs an embedded server in this process")
+	fs.StringVar(&c.creds, "nats-creds", "", "NATS credentials `file` (JWT and seed) for --nats-url")
+	fs.StringVar(&c.nkey, "nats-nkey", "", "NATS nkey seed `file` for --nats-url")
+	fs.StringVar(&c.tlsCA, "nats-tls-ca", "", "CA certificate `file` to verify the NATS server's TLS certificate")
 	fs.StringVar(&c.logLevel, "log-level", "warn", "log `level`: debug, info, warn or error (logs go to stderr)")
 }
 
@@ -41,7 +48,23 @@ func (c *common) options(stderr io.Writer) ([]bridge.PipelineOption, *zap.Logger
 		opts = append(opts, bridge.WithDataDir(c.dataDir))
 	}
 	if c.natsURL != "" {
-		opts = append(opts, bridge.WithNATSURL(c.natsURL))
+		var nopts []nats.Option
+		if c.creds != "" {
+			nopts = append(nopts, nats.UserCredentials(c.creds))
+		}
+		if c.nkey != "" {
+			o, err := nats.NkeyOptionFromSeed(c.nkey)
+			if err != nil {
+				return nil, nil, fmt.Errorf("--nats-nkey: %w", err)
+			}
+			nopts = append(nopts, o)
+		}
+		if c.tlsCA != "" {
+			nopts = append(nopts, nats.RootCAs(c.tlsCA))
+		}
+		opts = append(opts, bridge.WithNATSURL(c.natsURL, nopts...))
+	} else if c.creds != "" || c.nkey != "" || c.tlsCA != "" {
+		return nil, nil, errors.New("--nats-creds, --nats-nkey and --nats-tls-ca go with --nats-url")
 	}
 	return opts, log, nil
 }
