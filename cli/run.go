@@ -103,7 +103,8 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if set["batch-size"] {
 		opts = append(opts, bridge.BatchSize(*batchSize), bridge.FileMaxItems(*batchSize))
 	}
-	popts, log, err := c.options(stderr)
+	con := newConsole(stderr)
+	popts, log, err := c.options(con)
 	if err != nil {
 		return err
 	}
@@ -159,16 +160,10 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		ropts = append(ropts, bridge.TableName(*table))
 	}
 	if !*quiet {
-		ropts = append(ropts, bridge.OnProgress(func(pr bridge.Progress) {
-			rate := float64(pr.Delivered) / max(pr.Elapsed.Seconds(), 1e-9)
-			fmt.Fprintf(stderr, "\r%s read %d, queued %d, delivered %d items (%d batches), %.0f items/s   ",
-				pr.Elapsed.Truncate(time.Second), pr.Read, pr.Produced, pr.Delivered, pr.Batches, rate)
-		}, time.Second))
+		ropts = append(ropts, bridge.OnProgress(con.progress, time.Second))
 	}
 	info, runErr := p.Run(ctx, in, ropts...)
-	if !*quiet {
-		fmt.Fprintln(stderr)
-	}
+	con.done()
 	if info != nil {
 		printSummary(stderr, info)
 	}

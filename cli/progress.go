@@ -1,0 +1,72 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/fanoutbridge/bridge"
+)
+
+// console shares stderr between the progress line and log lines: on a
+// terminal the progress line is redrawn in place and a log line first ends
+// it; elsewhere (CI logs, files) progress is a plain line every 10 seconds.
+type console struct {
+	mu    sync.Mutex
+	w     io.Writer
+	tty   bool
+	dirty bool // a progress line is on screen, not ended
+	last  time.Time
+}
+
+func newConsole(w io.Writer) *console {
+	c := &console{w: w}
+	if f, ok := w.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			c.tty = true
+		}
+	}
+	return c
+}
+
+// Write writes a log line, after ending the progress line.
+func (c *console) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.endLine()
+	return c.w.Write(p)
+}
+
+func (c *console) endLine() {
+	if c.dirty {
+		fmt.Fprintln(c.w)
+		c.dirty = false
+	}
+}
+
+// progress shows where a run stands.
+func (c *console) progress(pr bridge.Progress) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rate := float64(pr.Delivered) / max(pr.Elapsed.Seconds(), 1e-9)
+	line := fmt.Sprintf("%s read %d, queued %d, delivered %d items (%d batches), %.0f items/s",
+		pr.Elapsed.Truncate(time.Second), pr.Read, pr.Produced, pr.Delivered, pr.Batches, rate)
+	if c.tty {
+		fmt.Fprintf(c.w, "\r%s\033[K", line)
+		c.dirty = true
+		return
+	}
+	if time.Since(c.last) >= 10*time.Second {
+		fmt.Fprintln(c.w, line)
+		c.last = time.Now()
+	}
+}
+
+// done ends the progress line.
+func (c *console) done() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.endLine()
+}
