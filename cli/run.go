@@ -22,7 +22,8 @@ through JetStream and calls the destination with each batch. A batch is
 acknowledged only after the destination succeeds; failures are retried with
 backoff, and a batch that spends --max-retries attempts stays pending: the next
 run delivers it first. Malformed lines are reported with their line numbers and
-skipped; the rest loads.
+skipped; the rest loads. After a crash or an interrupt, run the same command on
+the same file again: the load carries on where it stopped.
 
 Destinations:
   null          count and discard (for benchmarks)
