@@ -664,6 +664,7 @@ func TestLarge(t *testing.T) {
 			}
 			rec := &recorder{}
 			p := newEnv(t, b).open(NewDestination("d", rec.fn, BatchSize(20_000)))
+			p.cache = newRowCache(0) // read it back from the Object Store, as another process would
 			if _, err := p.Run(ctxT(t), wide, TableName("wide")); err != nil {
 				t.Fatalf("Run: %v", err)
 			}
