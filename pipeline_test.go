@@ -73,6 +73,7 @@ func TestBatchSizes(t *testing.T) {
 				t.Run(fmt.Sprintf("%s/size%d", f, tc.size), func(t *testing.T) {
 					rec := &recorder{}
 					p := newEnv(t, b).open(NewDestination("d", rec.fn, BatchSize(tc.size), LoaderFileFormat(f)))
+					p.cache = newRowCache(0) // every batch through its stored payload in this format
 					if _, err := p.Run(ctxT(t), idValueItems(100), TableName("t")); err != nil {
 						t.Fatalf("Run: %v", err)
 					}
@@ -156,32 +157,37 @@ func TestEveryDataType(t *testing.T) {
 	}
 	forEachBackend(t, func(t *testing.T, b backend) {
 		for _, f := range formats {
-			t.Run(string(f), func(t *testing.T) {
-				rec := &recorder{}
-				p := newEnv(t, b).open(NewDestination("d", rec.fn, LoaderFileFormat(f)))
-				if _, err := p.Run(ctxT(t), []any{in}, TableName("types")); err != nil {
-					t.Fatalf("Run: %v", err)
-				}
-				calls := rec.snapshot()
-				if len(calls) != 1 || len(calls[0].items) != 1 {
-					t.Fatalf("calls %v", calls)
-				}
-				got := calls[0].items[0]
-				for k, w := range want {
-					if g := got[k]; !reflect.DeepEqual(g, w) {
-						t.Errorf("%s: got %T %#v, want %T %#v", k, g, g, w, w)
+			for _, decoded := range []bool{false, true} {
+				t.Run(fmt.Sprintf("%s/decoded=%v", f, decoded), func(t *testing.T) {
+					rec := &recorder{}
+					p := newEnv(t, b).open(NewDestination("d", rec.fn, LoaderFileFormat(f)))
+					if decoded {
+						p.cache = newRowCache(0) // through the stored payload, as another process reads it
 					}
-				}
-				if len(got) != len(want) {
-					t.Errorf("got columns %v", got)
-				}
-				for k, dt := range wantTypes {
-					c, ok := calls[0].table.Column(k)
-					if !ok || c.DataType != dt {
-						t.Errorf("column %s: %+v, want type %s", k, c, dt)
+					if _, err := p.Run(ctxT(t), []any{in}, TableName("types")); err != nil {
+						t.Fatalf("Run: %v", err)
 					}
-				}
-			})
+					calls := rec.snapshot()
+					if len(calls) != 1 || len(calls[0].items) != 1 {
+						t.Fatalf("calls %v", calls)
+					}
+					got := calls[0].items[0]
+					for k, w := range want {
+						if g := got[k]; !reflect.DeepEqual(g, w) {
+							t.Errorf("%s: got %T %#v, want %T %#v", k, g, g, w, w)
+						}
+					}
+					if len(got) != len(want) {
+						t.Errorf("got columns %v", got)
+					}
+					for k, dt := range wantTypes {
+						c, ok := calls[0].table.Column(k)
+						if !ok || c.DataType != dt {
+							t.Errorf("column %s: %+v, want type %s", k, c, dt)
+						}
+					}
+				})
+			}
 		}
 	})
 }
