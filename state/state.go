@@ -50,32 +50,44 @@ type Schema struct {
 
 const schemaKey = "schema"
 
+// get decodes the JSON value of key into v and returns its revision; 0 and
+// v untouched when the key does not exist.
+func (s *Store) get(ctx context.Context, key string, v any) (uint64, error) {
+	e, err := s.kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("state: get %s: %w", key, err)
+	}
+	if err := json.Unmarshal(e.Value(), v); err != nil {
+		return 0, fmt.Errorf("state: decode %s: %w", key, err)
+	}
+	return e.Revision(), nil
+}
+
+// put stores v as JSON under key.
+func (s *Store) put(ctx context.Context, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("state: encode %s: %w", key, err)
+	}
+	if _, err := s.kv.Put(ctx, key, b); err != nil {
+		return fmt.Errorf("state: put %s: %w", key, err)
+	}
+	return nil
+}
+
 // Schema returns the stored schema (empty if none yet).
 func (s *Store) Schema(ctx context.Context) (Schema, error) {
 	var sc Schema
-	e, err := s.kv.Get(ctx, schemaKey)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return sc, nil
-	}
-	if err != nil {
-		return sc, fmt.Errorf("state: get schema: %w", err)
-	}
-	if err := json.Unmarshal(e.Value(), &sc); err != nil {
-		return sc, fmt.Errorf("state: decode schema: %w", err)
-	}
-	return sc, nil
+	_, err := s.get(ctx, schemaKey, &sc)
+	return sc, err
 }
 
 // SaveSchema stores the schema.
 func (s *Store) SaveSchema(ctx context.Context, sc Schema) error {
-	b, err := json.Marshal(sc)
-	if err != nil {
-		return fmt.Errorf("state: encode schema: %w", err)
-	}
-	if _, err := s.kv.Put(ctx, schemaKey, b); err != nil {
-		return fmt.Errorf("state: put schema: %w", err)
-	}
-	return nil
+	return s.put(ctx, schemaKey, sc)
 }
 
 // TableCount is what a load did for one table.
@@ -100,14 +112,7 @@ type Load struct {
 
 // SaveLoad stores a load history entry.
 func (s *Store) SaveLoad(ctx context.Context, l Load) error {
-	b, err := json.Marshal(l)
-	if err != nil {
-		return fmt.Errorf("state: encode load: %w", err)
-	}
-	if _, err := s.kv.Put(ctx, "loads."+l.LoadID, b); err != nil {
-		return fmt.Errorf("state: put load %s: %w", l.LoadID, err)
-	}
-	return nil
+	return s.put(ctx, "loads."+l.LoadID, l)
 }
 
 // Loads returns the load history, oldest first.
@@ -125,12 +130,8 @@ func (s *Store) Loads(ctx context.Context) ([]Load, error) {
 	slices.Sort(keys)
 	var out []Load
 	for _, k := range keys {
-		e, err := s.kv.Get(ctx, k)
-		if err != nil {
-			continue
-		}
 		var l Load
-		if json.Unmarshal(e.Value(), &l) == nil {
+		if rev, err := s.get(ctx, k, &l); err == nil && rev > 0 {
 			out = append(out, l)
 		}
 	}
@@ -150,17 +151,8 @@ func progressKey(dest string) string { return "progress." + queue.Token(dest) }
 // Progress returns a destination's totals.
 func (s *Store) Progress(ctx context.Context, dest string) (Progress, error) {
 	var p Progress
-	e, err := s.kv.Get(ctx, progressKey(dest))
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return p, nil
-	}
-	if err != nil {
-		return p, fmt.Errorf("state: get progress: %w", err)
-	}
-	if err := json.Unmarshal(e.Value(), &p); err != nil {
-		return p, fmt.Errorf("state: decode progress: %w", err)
-	}
-	return p, nil
+	_, err := s.get(ctx, progressKey(dest), &p)
+	return p, err
 }
 
 // AddProgress adds to a destination's totals (compare-and-set, so several
@@ -169,17 +161,9 @@ func (s *Store) AddProgress(ctx context.Context, dest string, items, batches, de
 	key := progressKey(dest)
 	for range 20 {
 		var p Progress
-		var rev uint64
-		e, err := s.kv.Get(ctx, key)
-		switch {
-		case errors.Is(err, jetstream.ErrKeyNotFound):
-		case err != nil:
-			return fmt.Errorf("state: get progress: %w", err)
-		default:
-			rev = e.Revision()
-			if err := json.Unmarshal(e.Value(), &p); err != nil {
-				return fmt.Errorf("state: decode progress: %w", err)
-			}
+		rev, err := s.get(ctx, key, &p)
+		if err != nil {
+			return err
 		}
 		p.Items += items
 		p.Batches += batches
@@ -206,16 +190,9 @@ func resumeKey(key string) string { return "resume." + queue.Token(key) }
 // Resumable returns the load id of the last load run with key if that load
 // never finished (its process died), and "" otherwise.
 func (s *Store) Resumable(ctx context.Context, key string) (string, error) {
-	e, err := s.kv.Get(ctx, resumeKey(key))
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("state: get resume key: %w", err)
-	}
 	var l Load
-	if err := json.Unmarshal(e.Value(), &l); err != nil {
-		return "", fmt.Errorf("state: decode resume key: %w", err)
+	if _, err := s.get(ctx, resumeKey(key), &l); err != nil {
+		return "", err
 	}
 	if l.Status != "running" {
 		return "", nil
@@ -225,12 +202,5 @@ func (s *Store) Resumable(ctx context.Context, key string) (string, error) {
 
 // SaveResume records the state of the load run with its resume key.
 func (s *Store) SaveResume(ctx context.Context, l Load) error {
-	b, err := json.Marshal(Load{LoadID: l.LoadID, Status: l.Status, Started: l.Started, ResumeKey: l.ResumeKey})
-	if err != nil {
-		return fmt.Errorf("state: encode resume key: %w", err)
-	}
-	if _, err := s.kv.Put(ctx, resumeKey(l.ResumeKey), b); err != nil {
-		return fmt.Errorf("state: put resume key: %w", err)
-	}
-	return nil
+	return s.put(ctx, resumeKey(l.ResumeKey), Load{LoadID: l.LoadID, Status: l.Status, Started: l.Started, ResumeKey: l.ResumeKey})
 }
