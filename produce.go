@@ -82,10 +82,10 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 				if dest.fn != nil {
 					p.cache.put(p.q.MsgID(pr.info.LoadID, j.batch.Table.Name, j.batch.Seq), j.batch.Table, j.batch.Rows)
 				}
-				err = pub.Publish(ctx, queue.Batch{
+				err = pub.Publish(ctx, queue.Batch{BatchHeader: queue.BatchHeader{
 					LoadID: pr.info.LoadID, Table: j.batch.Table.Name, Seq: j.batch.Seq,
-					Rows: j.rows(), SchemaVersion: j.version, Format: string(dest.cfg.format), Payload: j.payload,
-				})
+					Rows: j.rows(), SchemaVersion: j.version, Format: string(dest.cfg.format),
+				}, Payload: j.payload})
 			}
 			if err != nil {
 				pubErr = fmt.Errorf("table %q batch %d: %w", j.batch.Table.Name, j.batch.Seq, err)

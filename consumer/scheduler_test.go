@@ -7,7 +7,7 @@ import (
 )
 
 func d(table string, seq uint64) *queue.Delivery {
-	return &queue.Delivery{Table: table, StreamSeq: seq}
+	return &queue.Delivery{BatchHeader: queue.BatchHeader{Table: table}, StreamSeq: seq}
 }
 
 // fill reserves room and queues the deliveries.

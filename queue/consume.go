@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -128,36 +126,22 @@ type Delivery struct {
 	q   *Queue
 	msg jetstream.Msg
 
-	MsgID         string
-	LoadID        string
-	Table         string
-	Seq           int
-	Rows          int
-	SchemaVersion int
-	Format        string
-	StreamSeq     uint64
-	NumDelivered  uint64
-	object        string
+	BatchHeader
+	MsgID        string
+	StreamSeq    uint64
+	NumDelivered uint64
+	object       string
 }
 
 func (q *Queue) delivery(m jetstream.Msg) (*Delivery, error) {
 	h := m.Headers()
-	table, err := url.PathUnescape(h.Get(HdrTable))
-	if err != nil {
-		table = h.Get(HdrTable)
-	}
 	d := &Delivery{
-		q:      q,
-		msg:    m,
-		MsgID:  h.Get(jetstream.MsgIDHeader),
-		LoadID: h.Get(HdrLoadID),
-		Table:  table,
-		Format: h.Get(HdrFormat),
-		object: h.Get(HdrObject),
+		q:           q,
+		msg:         m,
+		BatchHeader: batchHeaderOf(h),
+		MsgID:       h.Get(jetstream.MsgIDHeader),
+		object:      h.Get(HdrObject),
 	}
-	d.Seq, _ = strconv.Atoi(h.Get(HdrSeq))
-	d.Rows, _ = strconv.Atoi(h.Get(HdrRows))
-	d.SchemaVersion, _ = strconv.Atoi(h.Get(HdrSchemaVersion))
 	if md, err := m.Metadata(); err == nil {
 		d.StreamSeq = md.Sequence.Stream
 		d.NumDelivered = md.NumDelivered

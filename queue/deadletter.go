@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -121,11 +120,14 @@ func (q *Queue) DeadLetters(ctx context.Context, f DeadFilter) ([]DeadLetter, er
 
 func parseDead(m *jetstream.RawStreamMsg) DeadLetter {
 	h := m.Header
+	b := batchHeaderOf(h)
 	d := DeadLetter{
 		Seq:         m.Sequence,
 		MsgID:       h.Get(jetstream.MsgIDHeader),
-		LoadID:      h.Get(HdrLoadID),
-		Format:      h.Get(HdrFormat),
+		LoadID:      b.LoadID,
+		Table:       b.Table,
+		Rows:        b.Rows,
+		Format:      b.Format,
 		Reason:      h.Get(HdrDLQReason),
 		Error:       h.Get(HdrDLQError),
 		Subject:     h.Get(HdrDLQSubject),
@@ -136,8 +138,6 @@ func parseDead(m *jetstream.RawStreamMsg) DeadLetter {
 	if i := len(d.MsgID) - len(".dlq.") - len(h.Get(HdrDLQSequence)); i > 0 {
 		d.MsgID = d.MsgID[:i]
 	}
-	d.Table, _ = url.PathUnescape(h.Get(HdrTable))
-	d.Rows, _ = strconv.Atoi(h.Get(HdrRows))
 	d.Attempts, _ = strconv.Atoi(h.Get(HdrDLQAttempts))
 	d.OrigSeq, _ = strconv.ParseUint(h.Get(HdrDLQSequence), 10, 64)
 	d.Time, _ = time.Parse(time.RFC3339Nano, h.Get(HdrDLQTime))

@@ -30,15 +30,43 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// Batch is one batch to publish.
-type Batch struct {
+// BatchHeader is what a batch message's headers say about its batch.
+type BatchHeader struct {
 	LoadID        string
 	Table         string
-	Seq           int
+	Seq           int // of the batch within its table and load, from 1
 	Rows          int
 	SchemaVersion int
 	Format        string
-	Payload       []byte
+}
+
+// set writes the header fields (the table name path-escaped).
+func (b BatchHeader) set(h nats.Header) {
+	h.Set(HdrLoadID, b.LoadID)
+	h.Set(HdrTable, url.PathEscape(b.Table))
+	h.Set(HdrSeq, strconv.Itoa(b.Seq))
+	h.Set(HdrRows, strconv.Itoa(b.Rows))
+	h.Set(HdrSchemaVersion, strconv.Itoa(b.SchemaVersion))
+	h.Set(HdrFormat, b.Format)
+}
+
+// batchHeaderOf reads the header fields back.
+func batchHeaderOf(h nats.Header) BatchHeader {
+	b := BatchHeader{LoadID: h.Get(HdrLoadID), Format: h.Get(HdrFormat)}
+	var err error
+	if b.Table, err = url.PathUnescape(h.Get(HdrTable)); err != nil {
+		b.Table = h.Get(HdrTable)
+	}
+	b.Seq, _ = strconv.Atoi(h.Get(HdrSeq))
+	b.Rows, _ = strconv.Atoi(h.Get(HdrRows))
+	b.SchemaVersion, _ = strconv.Atoi(h.Get(HdrSchemaVersion))
+	return b
+}
+
+// Batch is one batch to publish.
+type Batch struct {
+	BatchHeader
+	Payload []byte
 }
 
 // MsgID is the batch's Nats-Msg-Id: derived from pipeline, load, table and
@@ -78,12 +106,7 @@ func (p *Publisher) Publish(ctx context.Context, b Batch) error {
 	msg := &nats.Msg{Subject: q.TableSubject(b.Table), Header: nats.Header{}}
 	h := msg.Header
 	h.Set(jetstream.MsgIDHeader, id)
-	h.Set(HdrLoadID, b.LoadID)
-	h.Set(HdrTable, url.PathEscape(b.Table))
-	h.Set(HdrSeq, strconv.Itoa(b.Seq))
-	h.Set(HdrRows, strconv.Itoa(b.Rows))
-	h.Set(HdrSchemaVersion, strconv.Itoa(b.SchemaVersion))
-	h.Set(HdrFormat, b.Format)
+	b.set(h)
 	h.Set(HdrChecksum, checksum(b.Payload))
 	h.Set(HdrSize, strconv.Itoa(len(b.Payload)))
 	if len(b.Payload) > q.maxInline {

@@ -65,9 +65,9 @@ func TestPublishDedupAndLargeBatch(t *testing.T) {
 			big := bytes.Repeat([]byte("0123456789"), 300_000) // 3 MB
 			pub := q.NewPublisher(4)
 			for _, b := range []queue.Batch{
-				{LoadID: "1", Table: "a.b", Seq: 1, Rows: 1, Format: "typed-jsonl", Payload: []byte("x")},
-				{LoadID: "1", Table: "a.b", Seq: 1, Rows: 1, Format: "typed-jsonl", Payload: []byte("x")},
-				{LoadID: "1", Table: "a.b", Seq: 2, Rows: 9, Format: "typed-jsonl", Payload: big},
+				{BatchHeader: queue.BatchHeader{LoadID: "1", Table: "a.b", Seq: 1, Rows: 1, Format: "typed-jsonl"}, Payload: []byte("x")},
+				{BatchHeader: queue.BatchHeader{LoadID: "1", Table: "a.b", Seq: 1, Rows: 1, Format: "typed-jsonl"}, Payload: []byte("x")},
+				{BatchHeader: queue.BatchHeader{LoadID: "1", Table: "a.b", Seq: 2, Rows: 9, Format: "typed-jsonl"}, Payload: big},
 			} {
 				if err := pub.Publish(ctx, b); err != nil {
 					t.Fatal(err)
@@ -127,7 +127,7 @@ func TestLedger(t *testing.T) {
 				t.Fatal(err)
 			}
 			for seq := 1; seq <= 5; seq++ {
-				if err := pub.Publish(ctx, queue.Batch{LoadID: "1.5", Table: "t", Seq: seq, Rows: 1, Format: "typed-jsonl", Payload: []byte("x")}); err != nil {
+				if err := pub.Publish(ctx, queue.Batch{BatchHeader: queue.BatchHeader{LoadID: "1.5", Table: "t", Seq: seq, Rows: 1, Format: "typed-jsonl"}, Payload: []byte("x")}); err != nil {
 					t.Fatal(err)
 				}
 			}
