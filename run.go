@@ -383,7 +383,10 @@ func (p *Pipeline) waitDelivered(ctx context.Context, runner *consumer.Runner) e
 	if err != nil {
 		return err
 	}
-	tick := time.NewTicker(100 * time.Millisecond)
+	// Ask the server where the consumer stands a few times a second, not
+	// once per finished batch: one API request per batch would cost more
+	// than the wait.
+	tick := time.NewTicker(25 * time.Millisecond)
 	defer tick.Stop()
 	var failingSince time.Time
 	for {
@@ -405,7 +408,6 @@ func (p *Pipeline) waitDelivered(ctx context.Context, runner *consumer.Runner) e
 			return ctx.Err()
 		case <-runner.Failed():
 			return nil
-		case <-runner.Progress():
 		case <-tick.C:
 		}
 	}

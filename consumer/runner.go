@@ -108,11 +108,10 @@ type Runner struct {
 	cancelFetch context.CancelFunc
 	wg          sync.WaitGroup
 
-	mu       sync.Mutex
-	stats    map[string]*TableStats
-	dead     []DeadRecord
-	toNak    []*queue.Delivery
-	progress chan struct{}
+	mu    sync.Mutex
+	stats map[string]*TableStats
+	dead  []DeadRecord
+	toNak []*queue.Delivery
 }
 
 // NewRunner returns a Runner over cons calling h.
@@ -130,7 +129,6 @@ func NewRunner(cons *queue.Consumer, h Handler, cfg Config) *Runner {
 		kaDone:    make(chan struct{}),
 		failed:    make(chan struct{}),
 		stats:     make(map[string]*TableStats),
-		progress:  make(chan struct{}, 1),
 	}
 }
 
@@ -154,9 +152,6 @@ func (r *Runner) Start(ctx context.Context) {
 
 // Failed is closed when a batch has spent its attempts: the run has failed.
 func (r *Runner) Failed() <-chan struct{} { return r.failed }
-
-// Progress receives a value (coalesced) whenever a batch is finished.
-func (r *Runner) Progress() <-chan struct{} { return r.progress }
 
 // Err returns the error that failed the run, if any.
 func (r *Runner) Err() error {
@@ -221,10 +216,6 @@ func (r *Runner) work() {
 		}
 		r.handle(d)
 		r.sched.done(d)
-		select {
-		case r.progress <- struct{}{}:
-		default:
-		}
 	}
 }
 
