@@ -31,12 +31,16 @@ func (h handler) Prepare(ctx context.Context, d *queue.Delivery) (func(context.C
 		return nil, nil, err
 	}
 	format := batcher.Format(d.Format)
+	if dest.file != nil {
+		table, err := batcher.DecodeTable(format, payload)
+		if err != nil {
+			return nil, nil, consumer.Terminal(fmt.Errorf("decode batch %s: %w", d.MsgID, err))
+		}
+		return h.prepareFile(d, format, payload, table)
+	}
 	table, rows, err := batcher.Decode(format, payload)
 	if err != nil {
 		return nil, nil, consumer.Terminal(fmt.Errorf("decode batch %s: %w", d.MsgID, err))
-	}
-	if dest.file != nil {
-		return h.prepareFile(d, format, payload, table)
 	}
 	return h.call(d, table, rows, func() ([]byte, error) { return payload, nil }), nil, nil
 }

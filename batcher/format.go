@@ -6,6 +6,7 @@
 package batcher
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 
@@ -60,6 +61,23 @@ func Decode(f Format, payload []byte) (*schema.Table, []schema.Row, error) {
 		return decodeParquet(payload)
 	}
 	return nil, nil, fmt.Errorf("%w: %q", ErrFormat, f)
+}
+
+// DecodeTable restores only the table schema of a payload made by Encode,
+// without decoding its rows (file mode hands over the file as it is).
+func DecodeTable(f Format, payload []byte) (*schema.Table, error) {
+	switch f {
+	case TypedJSONL:
+		line, _, _ := bytes.Cut(payload, []byte("\n"))
+		t, err := jsonlDecodeHeader(string(line))
+		if err != nil {
+			return nil, fmt.Errorf("%w: typed-jsonl: line 1: %w", ErrFormat, err)
+		}
+		return t, nil
+	case Parquet:
+		return decodeParquetTable(payload)
+	}
+	return nil, fmt.Errorf("%w: %q", ErrFormat, f)
 }
 
 // isNull reports whether v stands for null: nil, or a nil []byte, map or

@@ -16,14 +16,8 @@ import (
 	"github.com/fanoutbridge/bridge/schema"
 )
 
-// decodeParquet restores the table and rows of a payload made by
-// encodeParquet.
-func decodeParquet(payload []byte) (t *schema.Table, rows []schema.Row, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			t, rows, err = nil, nil, fmt.Errorf("%w: parquet: %v", ErrFormat, r)
-		}
-	}()
+// parquetOpen checks a payload's frame, opens it and reads its table.
+func parquetOpen(payload []byte) (*parquet.File, *schema.Table, error) {
 	if err := parquetCheckFrame(payload); err != nil {
 		return nil, nil, err
 	}
@@ -35,7 +29,33 @@ func decodeParquet(payload []byte) (t *schema.Table, rows []schema.Row, err erro
 	if err := parquetCheckChunks(f, payload); err != nil {
 		return nil, nil, err
 	}
-	t, err = parquetTableOf(f)
+	t, err := parquetTableOf(f)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, t, nil
+}
+
+// decodeParquetTable restores only the table of a payload.
+func decodeParquetTable(payload []byte) (t *schema.Table, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			t, err = nil, fmt.Errorf("%w: parquet: %v", ErrFormat, r)
+		}
+	}()
+	_, t, err = parquetOpen(payload)
+	return t, err
+}
+
+// decodeParquet restores the table and rows of a payload made by
+// encodeParquet.
+func decodeParquet(payload []byte) (t *schema.Table, rows []schema.Row, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			t, rows, err = nil, nil, fmt.Errorf("%w: parquet: %v", ErrFormat, r)
+		}
+	}()
+	f, t, err := parquetOpen(payload)
 	if err != nil {
 		return nil, nil, err
 	}
