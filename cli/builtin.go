@@ -112,11 +112,15 @@ func writeStdout(ctx context.Context, items []bridge.Row, t bridge.Table) error 
 	return err
 }
 
-// copyLoadFile copies a load file into dir atomically (temp file, rename), so
-// a reader of dir never sees half a batch and a redelivery overwrites.
+// copyLoadFile puts a load file into dir atomically (a rename, or a copy to
+// a temp file and a rename across file systems), so a reader of dir never
+// sees half a batch and a redelivery overwrites.
 func copyLoadFile(src, dir, name string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
+	}
+	if os.Rename(src, filepath.Join(dir, name)) == nil {
+		return nil // bridge removes the load file after the call; it is ours to move
 	}
 	data, err := os.ReadFile(src)
 	if err != nil {
