@@ -45,6 +45,7 @@ type destConfig struct {
 	maxRetries   int
 	retryInitial time.Duration
 	retryMax     time.Duration
+	backfill     bool
 	// config is set while NewConfiguredDestination applies its options.
 	config  *configInput
 	onClose []func() error

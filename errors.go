@@ -17,6 +17,9 @@ var (
 	ErrBadInput = errors.New("bridge: bad input records")
 	// ErrClosed is returned by Run after Close.
 	ErrClosed = errors.New("bridge: pipeline closed")
+	// ErrNoDestination is wrapped by RemoveDestination's error when the
+	// pipeline has no such destination.
+	ErrNoDestination = errors.New("bridge: no such destination")
 )
 
 // Terminal marks err as terminal (dlt's DestinationTerminalException): the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/fanoutbridge/bridge/batcher"
 	"github.com/fanoutbridge/bridge/consumer"
@@ -12,76 +13,215 @@ import (
 	"github.com/fanoutbridge/bridge/schema"
 )
 
-// handler turns deliveries into calls of the destination function.
+// handler turns one destination's deliveries into calls of its function. A
+// delivered batch holds the producer's batch; the destination gets it in its
+// own batch size (parts of the delivered batch) and, in file mode, its own
+// format.
 type handler struct {
 	p *Pipeline
+	d *Destination
 }
 
 var _ consumer.Handler = handler{}
 
-func (h handler) Prepare(ctx context.Context, d *queue.Delivery) (func(context.Context) error, func(), error) {
-	dest := h.p.dest
-	if dest.fn != nil && d.NumDelivered == 1 {
-		if b, ok := h.p.cache.take(d.MsgID); ok {
-			return h.call(d, b.table, b.rows, func() ([]byte, error) { return d.Payload(ctx) }), nil, nil
+func (h handler) Prepare(ctx context.Context, d *queue.Delivery) (consumer.Batch, error) {
+	format := batcher.Format(d.Format)
+	if h.d.file != nil {
+		return h.prepareFile(ctx, d, format)
+	}
+	b := &rowBatch{h: h, d: d, format: format, size: h.d.cfg.batchSize}
+	b.payload = func() ([]byte, error) { return d.Payload(ctx) }
+	if d.NumDelivered == 1 && d.Target == "" {
+		if c, ok := h.p.cache.take(d.MsgID); ok {
+			b.table, b.rows = c.table, c.rows
+			return b, nil
 		}
 	}
 	payload, err := d.Payload(ctx)
 	if err != nil {
+		return nil, err
+	}
+	b.payload = func() ([]byte, error) { return payload, nil }
+	if b.table, b.rows, err = batcher.Decode(format, payload); err != nil {
+		return nil, consumer.Terminal(fmt.Errorf("decode batch %s: %w", d.MsgID, err))
+	}
+	return b, nil
+}
+
+// partID is the batch id a destination sees for part i of n of a delivered
+// batch: the delivered batch's id when it is called whole.
+func partID(id string, i, n int) string {
+	if n == 1 {
+		return id
+	}
+	return id + ".p" + strconv.Itoa(i+1)
+}
+
+// partBounds returns the rows [lo, hi) of part i of rows cut in parts of size.
+func partBounds(i, size, rows int) (int, int) {
+	return i * size, min((i+1)*size, rows)
+}
+
+func partsOf(rows, size int) int {
+	return max(1, (rows+size-1)/size)
+}
+
+// rowBatch calls a row destination with the rows of a delivered batch, size
+// at a time.
+type rowBatch struct {
+	h       handler
+	d       *queue.Delivery
+	format  batcher.Format
+	size    int
+	table   *schema.Table
+	rows    []Row
+	payload func() ([]byte, error)
+	called  []bool // parts called before: a failed call may have changed their rows
+}
+
+func (b *rowBatch) Parts() int { return partsOf(len(b.rows), b.size) }
+
+func (b *rowBatch) Rows(i int) int {
+	lo, hi := partBounds(i, b.size, len(b.rows))
+	return hi - lo
+}
+
+// fresh returns part i's rows: as first decoded on the first call, decoded
+// afresh from the payload for a retry.
+func (b *rowBatch) fresh(i int) (*schema.Table, []Row, error) {
+	if b.called == nil {
+		b.called = make([]bool, b.Parts())
+	}
+	lo, hi := partBounds(i, b.size, len(b.rows))
+	if !b.called[i] {
+		b.called[i] = true
+		return b.table, b.rows[lo:hi], nil
+	}
+	p, err := b.payload()
+	if err != nil {
 		return nil, nil, err
 	}
-	format := batcher.Format(d.Format)
-	if dest.file != nil {
-		table, err := batcher.DecodeTable(format, payload)
+	t, rows, err := batcher.Decode(b.format, p)
+	if err != nil {
+		return nil, nil, consumer.Terminal(err)
+	}
+	if len(rows) != len(b.rows) {
+		return nil, nil, consumer.Terminal(fmt.Errorf("batch %s: %d rows decoded, %d before", b.d.MsgID, len(rows), len(b.rows)))
+	}
+	return t, rows[lo:hi], nil
+}
+
+func (b *rowBatch) Call(ctx context.Context, i int) error {
+	t, rows, err := b.fresh(i)
+	if err != nil {
+		return err
+	}
+	return b.h.d.fn(withBatchID(ctx, partID(b.d.MsgID, i, b.Parts())), rows, *t)
+}
+
+func (b *rowBatch) DeadPart(i int) (*queue.DeadPart, error) {
+	p, err := b.payload()
+	if err != nil {
+		return nil, err
+	}
+	t, rows, err := batcher.Decode(b.format, p)
+	if err != nil {
+		return nil, err
+	}
+	lo, hi := partBounds(i, b.size, len(rows))
+	enc, err := batcher.Encode(nil, b.format, t, rows[lo:hi])
+	if err != nil {
+		return nil, err
+	}
+	return &queue.DeadPart{BatchID: partID(b.d.MsgID, i, b.Parts()), Rows: hi - lo, Format: string(b.format), Payload: enc}, nil
+}
+
+func (b *rowBatch) Release() {}
+
+// prepareFile makes the load files of a file-mode destination: one per
+// FileMaxItems rows, in the destination's format. A delivered batch that
+// already fits is handed over as it travelled, without decoding its rows.
+func (h handler) prepareFile(ctx context.Context, d *queue.Delivery, format batcher.Format) (consumer.Batch, error) {
+	payload, err := d.Payload(ctx)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(h.p.files, queue.Token(h.d.name), queue.Token(d.Table))
+	b := &fileBatch{h: h, d: d, dir: dir, format: h.d.cfg.format}
+	if format == h.d.cfg.format && d.Rows <= h.d.cfg.fileMaxItems {
+		if b.table, err = batcher.DecodeTable(format, payload); err != nil {
+			return nil, consumer.Terminal(fmt.Errorf("decode batch %s: %w", d.MsgID, err))
+		}
+		data, err := batcher.LoadFile(format, payload)
 		if err != nil {
-			return nil, nil, consumer.Terminal(fmt.Errorf("decode batch %s: %w", d.MsgID, err))
+			return nil, consumer.Terminal(fmt.Errorf("load file for batch %s: %w", d.MsgID, err))
 		}
-		return h.prepareFile(d, format, payload, table)
+		b.files = [][]byte{data}
+		b.rows = []int{d.Rows}
+		return b, nil
 	}
-	table, rows, err := batcher.Decode(format, payload)
+	t, rows, err := batcher.Decode(format, payload)
 	if err != nil {
-		return nil, nil, consumer.Terminal(fmt.Errorf("decode batch %s: %w", d.MsgID, err))
+		return nil, consumer.Terminal(fmt.Errorf("decode batch %s: %w", d.MsgID, err))
 	}
-	return h.call(d, table, rows, func() ([]byte, error) { return payload, nil }), nil, nil
+	b.table = t
+	size := h.d.cfg.fileMaxItems
+	for i := range partsOf(len(rows), size) {
+		lo, hi := partBounds(i, size, len(rows))
+		enc, err := batcher.Encode(nil, b.format, t, rows[lo:hi])
+		if err != nil {
+			return nil, consumer.Terminal(fmt.Errorf("encode load file for batch %s: %w", d.MsgID, err))
+		}
+		data, err := batcher.LoadFile(b.format, enc)
+		if err != nil {
+			return nil, consumer.Terminal(fmt.Errorf("load file for batch %s: %w", d.MsgID, err))
+		}
+		b.files = append(b.files, data)
+		b.rows = append(b.rows, hi-lo)
+		b.encoded = append(b.encoded, enc)
+	}
+	return b, nil
 }
 
-// call returns the attempts of a batch: the first gets rows, later ones
-// rows decoded afresh from the payload, since a failed attempt may have
-// changed them.
-func (h handler) call(d *queue.Delivery, table *schema.Table, rows []Row, payload func() ([]byte, error)) func(context.Context) error {
-	first := true
-	return func(ctx context.Context) error {
-		items, t := rows, table
-		if !first {
-			p, err := payload()
-			if err != nil {
-				return err
-			}
-			if t, items, err = batcher.Decode(batcher.Format(d.Format), p); err != nil {
-				return consumer.Terminal(err)
-			}
-		}
-		first = false
-		return h.p.dest.fn(withBatchID(ctx, d.MsgID), items, *t)
-	}
+// fileBatch calls a file-mode destination with the path of each load file.
+type fileBatch struct {
+	h       handler
+	d       *queue.Delivery
+	dir     string
+	format  batcher.Format
+	table   *schema.Table
+	files   [][]byte // load file contents, one per part
+	rows    []int
+	encoded [][]byte // parts encoded for transit (nil when the batch is one part as it travelled)
+	paths   []string
 }
 
-func (h handler) prepareFile(d *queue.Delivery, format batcher.Format, payload []byte, table *schema.Table) (func(context.Context) error, func(), error) {
-	data, err := batcher.LoadFile(format, payload)
-	if err != nil {
-		return nil, nil, consumer.Terminal(fmt.Errorf("load file for batch %s: %w", d.MsgID, err))
+func (b *fileBatch) Parts() int     { return len(b.files) }
+func (b *fileBatch) Rows(i int) int { return b.rows[i] }
+
+func (b *fileBatch) Call(ctx context.Context, i int) error {
+	if err := os.MkdirAll(b.dir, 0o755); err != nil {
+		return fmt.Errorf("load file dir: %w", err)
 	}
-	dir := filepath.Join(h.p.files, queue.Token(d.Table))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, nil, fmt.Errorf("load file dir: %w", err)
+	id := partID(b.d.MsgID, i, b.Parts())
+	path := filepath.Join(b.dir, id+b.format.Ext())
+	// Written for every attempt: the function may have moved it.
+	if err := os.WriteFile(path, b.files[i], 0o644); err != nil {
+		return fmt.Errorf("write load file: %w", err)
 	}
-	path := filepath.Join(dir, d.MsgID+format.Ext())
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		return nil, nil, fmt.Errorf("write load file: %w", err)
+	b.paths = append(b.paths, path)
+	return b.h.d.file(withBatchID(ctx, id), path, *b.table)
+}
+
+func (b *fileBatch) DeadPart(i int) (*queue.DeadPart, error) {
+	if b.encoded == nil {
+		return nil, fmt.Errorf("batch %s: no part %d", b.d.MsgID, i)
 	}
-	fn := h.p.dest.file
-	do := func(ctx context.Context) error {
-		return fn(withBatchID(ctx, d.MsgID), path, *table)
+	return &queue.DeadPart{BatchID: partID(b.d.MsgID, i, b.Parts()), Rows: b.rows[i], Format: string(b.format), Payload: b.encoded[i]}, nil
+}
+
+func (b *fileBatch) Release() {
+	for _, p := range b.paths {
+		_ = os.Remove(p)
 	}
-	return do, func() { _ = os.Remove(path) }, nil
 }

@@ -175,3 +175,16 @@ func OnClose(fn func() error) Option {
 		return nil
 	}
 }
+
+// Backfill makes the destination, when it joins a pipeline, start with every
+// batch the pipeline's stream still holds; by default a destination starts
+// with the loads published after it joined. The stream holds the batches not
+// yet acknowledged by every other destination, or, with WithRetention, every
+// batch of that period. A destination that is already a member keeps where it
+// stands.
+func Backfill() Option {
+	return func(c *destConfig) error {
+		c.backfill = true
+		return nil
+	}
+}

@@ -28,6 +28,45 @@ type pipelineConfig struct {
 	prefix    string
 	fetchWait time.Duration
 	ackWait   time.Duration
+	extra     []*Destination
+	retention time.Duration
+}
+
+// WithDestinations adds destinations to the pipeline beside the one passed to
+// NewPipeline: the producer normalizes and publishes each load once, and every
+// destination receives all of it, at its own pace, with its own batch size,
+// parallelism, retries and dead letters. The producer's settings (naming
+// convention, nesting, system columns, the format in transit) come from the
+// destination passed to NewPipeline. Names must differ.
+func WithDestinations(dests ...*Destination) PipelineOption {
+	return func(c *pipelineConfig) error {
+		for _, d := range dests {
+			if d == nil {
+				return invalid("nil destination")
+			}
+			if d.err != nil {
+				return d.err
+			}
+		}
+		c.extra = append(c.extra, dests...)
+		return nil
+	}
+}
+
+// WithRetention keeps every batch for d after it is stored, acknowledged or
+// not, so that a destination added later with Backfill can load it (default
+// 0: a batch is removed as soon as every destination has acknowledged it).
+// The stream then holds up to d of data whatever the destinations do: size
+// the disk for it. An existing pipeline's retention can change only on
+// servers that allow it (nats-server 2.10 and later).
+func WithRetention(d time.Duration) PipelineOption {
+	return func(c *pipelineConfig) error {
+		if d < 0 {
+			return invalid("retention %v: must be 0 or more", d)
+		}
+		c.retention = d
+		return nil
+	}
 }
 
 // WithNATSURL uses an external NATS server or cluster (with JetStream)
@@ -96,16 +135,16 @@ func WithAckWait(d time.Duration) PipelineOption {
 // Pipeline moves data from Run's input to its destination through NATS
 // JetStream. One Run at a time; Close when done.
 type Pipeline struct {
-	name string
-	dest *Destination
-	cfg  pipelineConfig
-	log  *zap.Logger
+	name  string
+	dest  *Destination // the first destination: its options are the producer's
+	dests []*destRun   // every destination served by this pipeline object, dest first
+	cfg   pipelineConfig
+	log   *zap.Logger
 
 	emb   *queue.Embedded
 	nc    *nats.Conn
 	q     *queue.Queue
 	st    *state.Store
-	cons  *queue.Consumer
 	files string // load files directory (file mode)
 	cache *rowCache
 
@@ -113,15 +152,27 @@ type Pipeline struct {
 	closed bool
 }
 
+// destRun is a destination this pipeline object serves, with its consumer.
+type destRun struct {
+	dest *Destination
+	cons *queue.Consumer
+}
+
 // NewPipeline opens the pipeline name with its destination: it starts the
 // embedded NATS server under the data directory (or connects to
 // WithNATSURL), and creates the pipeline's streams, state bucket and the
-// destination's durable consumer. Options and their defaults:
+// destination's durable consumer. The destination becomes a member of the
+// pipeline: it receives every load published from then on (or, with
+// Backfill, everything the stream still holds), until RemoveDestination.
+// Options and their defaults:
 //
 //	WithDataDir(~/.bridge/pipelines/<name>)
 //	WithNATSURL("")              embedded server; a URL uses an external one
+//	WithDestinations()           more destinations for the same loads
+//	WithRetention(0)             0: a batch goes once every destination has it
 //	WithLogger(zap.NewNop())
 //	WithSubjectPrefix("bridge")
+//	WithAckWait(30s; 4s embedded)
 func NewPipeline(name string, dest *Destination, opts ...PipelineOption) (*Pipeline, error) {
 	if dest == nil {
 		return nil, invalid("nil destination")
@@ -157,12 +208,26 @@ func openPipeline(name string, dest *Destination, opts []PipelineOption) (*Pipel
 		cfg.dataDir = filepath.Join(home, ".bridge", "pipelines", name)
 	}
 	p := &Pipeline{name: name, dest: dest, cfg: cfg, log: cfg.logger.With(zap.String("pipeline", name))}
-	if dest != nil && len(dest.conf) > 0 {
-		fields := make([]string, len(dest.conf))
-		for i, v := range dest.conf {
-			fields[i] = v.String() // secrets are already "***"
+	if dest == nil && len(cfg.extra) > 0 {
+		return nil, invalid("WithDestinations needs a pipeline made with NewPipeline")
+	}
+	seen := map[string]bool{}
+	for _, d := range append([]*Destination{dest}, cfg.extra...) {
+		if d == nil {
+			continue
 		}
-		p.log.Info("destination config", zap.String("destination", dest.name), zap.Strings("values", fields))
+		if seen[d.name] {
+			return nil, invalid("pipeline %q: destination %q given twice: give each destination its own name", name, d.name)
+		}
+		seen[d.name] = true
+		p.dests = append(p.dests, &destRun{dest: d})
+		if len(d.conf) > 0 {
+			fields := make([]string, len(d.conf))
+			for i, v := range d.conf {
+				fields[i] = v.String() // secrets are already "***"
+			}
+			p.log.Info("destination config", zap.String("destination", d.name), zap.Strings("values", fields))
+		}
 	}
 	p.files = filepath.Join(cfg.dataDir, "load_files")
 	p.cache = newRowCache(16 << 10)
@@ -198,7 +263,7 @@ func (p *Pipeline) open() error {
 		return fmt.Errorf("pipeline %q: connect to NATS %s: %w", p.name, redactURL(url), err)
 	}
 	p.nc = nc
-	p.q, err = queue.Open(ctx, nc, queue.Config{Pipeline: p.name, Prefix: p.cfg.prefix})
+	p.q, err = queue.Open(ctx, nc, queue.Config{Pipeline: p.name, Prefix: p.cfg.prefix, Retention: p.cfg.retention})
 	if err != nil {
 		return fmt.Errorf("pipeline %q: %w", p.name, err)
 	}
@@ -206,14 +271,35 @@ func (p *Pipeline) open() error {
 	if err != nil {
 		return fmt.Errorf("pipeline %q: %w", p.name, err)
 	}
-	if p.dest == nil {
-		return nil
-	}
-	p.cons, err = p.q.Consumer(ctx, queue.ConsumerConfig{Durable: p.dest.name, AckWait: p.ackWait()})
-	if err != nil {
-		return fmt.Errorf("pipeline %q: %w", p.name, err)
+	for _, dr := range p.dests {
+		if err := p.join(ctx, dr); err != nil {
+			return fmt.Errorf("pipeline %q: %w", p.name, err)
+		}
 	}
 	return nil
+}
+
+// join makes dr's destination a member of the pipeline: its consumer and its
+// record in the state.
+func (p *Pipeline) join(ctx context.Context, dr *destRun) error {
+	d := dr.dest
+	maxAck := 1000
+	if d.cfg.strategy == TableSequential {
+		// Batches waiting behind a busy table are held without their
+		// payload; let many wait so other tables go on.
+		maxAck = 20_000
+	}
+	var err error
+	dr.cons, err = p.q.Consumer(ctx, queue.ConsumerConfig{
+		Destination: d.name, AckWait: p.ackWait(), MaxAckPending: maxAck, Backfill: d.cfg.backfill,
+	})
+	if err != nil {
+		return err
+	}
+	return p.st.SaveMember(ctx, state.Member{
+		Name: d.name, BatchRows: d.batchRows(), FileMode: d.file != nil, Format: string(d.cfg.format),
+		Strategy: d.cfg.strategy.String(), Backfill: d.cfg.backfill,
+	})
 }
 
 // Name returns the pipeline's name.
@@ -239,8 +325,8 @@ func (p *Pipeline) Close() error {
 		p.emb.Shutdown()
 	}
 	var errs []error
-	if p.dest != nil {
-		for _, fn := range p.dest.cfg.onClose {
+	for _, dr := range p.dests {
+		for _, fn := range dr.dest.cfg.onClose {
 			errs = append(errs, fn())
 		}
 	}
@@ -270,10 +356,11 @@ func (p *Pipeline) ackWait() time.Duration {
 }
 
 // consumerConfig is the runner configuration the destination asks for.
-func (p *Pipeline) consumerConfig() consumer.Config {
-	c := p.dest.cfg
+func (p *Pipeline) consumerConfig(d *Destination) consumer.Config {
+	c := d.cfg
 	return consumer.Config{
-		Destination:  p.dest.name,
+		Positions:    p.st.Positions(d.name),
+		Destination:  d.name,
 		Strategy:     c.strategy,
 		MaxParallel:  c.maxParallel,
 		MaxRetries:   c.maxRetries,

@@ -24,6 +24,8 @@ type production struct {
 	read     *atomic.Int64
 	produced *atomic.Int64
 	skip     map[string]bool // batches already stored, by id
+	// batchRows is the rows of a published batch (see transitRows).
+	batchRows int
 
 	mu       sync.Mutex
 	bad      []*producer.LineError
@@ -79,7 +81,7 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 			}
 			err := j.err
 			if err == nil {
-				if dest.fn != nil {
+				if p.rowsWanted() {
 					p.cache.put(p.q.MsgID(pr.info.LoadID, j.batch.Table.Name, j.batch.Seq), j.batch.Table, j.batch.Rows)
 				}
 				err = pub.Publish(ctx, queue.Batch{BatchHeader: queue.BatchHeader{
@@ -106,7 +108,7 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 		}
 	}()
 
-	bat := batcher.New(dest.batchRows(), func(b batcher.Batch) error {
+	bat := batcher.New(pr.batchRows, func(b batcher.Batch) error {
 		j := &encJob{batch: b, version: pr.norm.Version(), done: make(chan struct{})}
 		j.nrows = len(b.Rows)
 		select {
@@ -164,4 +166,16 @@ func (pr *production) badRecord(e *producer.LineError) {
 		pr.bad = append(pr.bad, e)
 	}
 	pr.p.log.Warn("skipping a bad input record; the others still load", zap.Error(e))
+}
+
+// rowsWanted reports whether a destination of this process takes rows, so
+// that the rows of a published batch are worth keeping for its first
+// delivery.
+func (p *Pipeline) rowsWanted() bool {
+	for _, dr := range p.dests {
+		if dr.dest.fn != nil {
+			return true
+		}
+	}
+	return false
 }

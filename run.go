@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"go.uber.org/zap"
+
+	"github.com/cenkalti/backoff/v4"
 
 	"github.com/fanoutbridge/bridge/consumer"
 	"github.com/fanoutbridge/bridge/normalize"
@@ -86,8 +89,8 @@ func OnProgress(fn func(Progress), interval time.Duration) RunOption {
 type Progress struct {
 	Read      int64 // items read from the input
 	Produced  int64 // rows published in batches, all tables
-	Delivered int64 // rows the destination acknowledged, all tables
-	Batches   int64 // batches the destination acknowledged
+	Delivered int64 // rows acknowledged, all tables (by the destination furthest behind)
+	Batches   int64 // its batches
 	Elapsed   time.Duration
 }
 
@@ -100,29 +103,47 @@ type TableInfo struct {
 
 // DeadLetter is a batch that went to the dead-letter stream.
 type DeadLetter struct {
-	Table   string
-	BatchID string
-	Items   int
-	Err     error
+	Destination string
+	Table       string
+	BatchID     string
+	Items       int
+	Err         error
+}
+
+// DestinationInfo is what one destination took during a Run.
+type DestinationInfo struct {
+	// Delivered counts what the destination acknowledged, per table, in
+	// its own batches (calls; load files in file mode).
+	Delivered   map[string]TableInfo
+	DeadLetters []DeadLetter
+	// Err is why the destination did not take everything: a batch that
+	// spent its attempts (*RetriesError), or NATS failing.
+	Err error
 }
 
 // LoadInfo is what a Run did.
 type LoadInfo struct {
-	Pipeline    string
+	Pipeline string
+	// Destination is the first destination (the one given to NewPipeline).
 	Destination string
 	LoadID      string
-	// Produced counts what this run's input became, per table.
+	// Produced counts what this run's input became, per table, in the
+	// batches published.
 	Produced map[string]TableInfo
-	// Delivered counts what the destination acknowledged during this run,
-	// per table, including batches pending from earlier runs.
-	Delivered   map[string]TableInfo
+	// Delivered counts what the first destination acknowledged during this
+	// run, per table, including batches pending from earlier runs.
+	Delivered map[string]TableInfo
+	// Destinations has what every destination served by the run took.
+	Destinations map[string]DestinationInfo
+	// DeadLetters are the batches dead-lettered during the run, by every
+	// destination.
 	DeadLetters []DeadLetter
 	BadRecords  []*producer.LineError
 	Started     time.Time
 	Elapsed     time.Duration
 }
 
-// Items returns the rows delivered during the run, all tables.
+// Items returns the rows the first destination took during the run, all tables.
 func (l *LoadInfo) Items() int {
 	n := 0
 	for _, t := range l.Delivered {
@@ -131,7 +152,7 @@ func (l *LoadInfo) Items() int {
 	return n
 }
 
-// Batches returns the batches delivered during the run, all tables.
+// Batches returns the batches the first destination took during the run, all tables.
 func (l *LoadInfo) Batches() int {
 	n := 0
 	for _, t := range l.Delivered {
@@ -140,9 +161,10 @@ func (l *LoadInfo) Batches() int {
 	return n
 }
 
-// Run loads data through the pipeline to its destination and returns when
-// every batch is acknowledged, dead-lettered, or a batch has spent its
-// attempts. Batches left pending by an earlier run are delivered first.
+// Run loads data through the pipeline to its destinations and returns when
+// every batch is acknowledged or dead-lettered by every destination, or a
+// destination gave up on a batch that spent its attempts. Batches left
+// pending by an earlier run are delivered first.
 //
 // data may be nil (only pending batches), a slice ([]any, []Row,
 // []map[string]any, a slice of structs, which go by their JSON tags), an
@@ -151,7 +173,7 @@ func (l *LoadInfo) Batches() int {
 // The error wraps *RetriesError when a batch spent MaxRetries attempts (it
 // stays pending), ErrDeadLettered when batches were dead-lettered, and
 // ErrBadInput when input records could not be read; the LoadInfo is filled in
-// either way.
+// either way. One destination failing does not stop the others.
 func (p *Pipeline) Run(ctx context.Context, data any, opts ...RunOption) (*LoadInfo, error) {
 	rc := runConfig{table: p.name}
 	for _, o := range opts {
@@ -170,7 +192,7 @@ func (p *Pipeline) Run(ctx context.Context, data any, opts ...RunOption) (*LoadI
 	start := time.Now()
 	info := &LoadInfo{
 		Pipeline: p.name, Destination: p.dest.name, LoadID: newLoadID(start), Started: start,
-		Produced: map[string]TableInfo{}, Delivered: map[string]TableInfo{},
+		Produced: map[string]TableInfo{}, Delivered: map[string]TableInfo{}, Destinations: map[string]DestinationInfo{},
 	}
 	var skip map[string]bool // batches a crashed run of this load stored
 	if rc.resumeKey != "" {
@@ -202,8 +224,12 @@ func (p *Pipeline) Run(ctx context.Context, data any, opts ...RunOption) (*LoadI
 	if err != nil {
 		return nil, fmt.Errorf("pipeline %q: %w", p.name, err)
 	}
+	transit, err := p.transitRows(ctx)
+	if err != nil {
+		return nil, err
+	}
 	startVersion := norm.Version()
-	load := state.Load{LoadID: info.LoadID, Destination: p.dest.name, Started: start.UTC(), Status: "running", ResumeKey: rc.resumeKey}
+	load := state.Load{LoadID: info.LoadID, Destination: p.destNames(), Started: start.UTC(), Status: "running", ResumeKey: rc.resumeKey}
 	if err := p.st.SaveLoad(ctx, load); err != nil {
 		return nil, err
 	}
@@ -213,37 +239,35 @@ func (p *Pipeline) Run(ctx context.Context, data any, opts ...RunOption) (*LoadI
 		}
 	}
 
-	runner := consumer.NewRunner(p.cons, handler{p}, p.consumerConfig())
-	runner.Start(ctx)
+	runners := make([]*consumer.Runner, len(p.dests))
+	for i, dr := range p.dests {
+		runners[i] = consumer.NewRunner(dr.cons, handler{p: p, d: dr.dest}, p.consumerConfig(dr.dest))
+		runners[i].Start(ctx)
+	}
+	p.noteOtherMembers(ctx)
 
 	var read, produced atomic.Int64
-	stopProgress := p.startProgress(rc, runner, &read, &produced, start)
+	stopProgress := p.startProgress(rc, runners, &read, &produced, start)
 
 	// Pending batches first: the new data goes on only after them, so order
 	// within a table holds across runs.
-	waitErr := p.waitPending(ctx, runner)
+	waitErr := p.waitDelivered(ctx, runners, true)
 
 	// Publish the input even if the pending batches failed again: what Run
 	// was given is queued, never lost.
-	prod := &production{p: p, norm: norm, info: info, read: &read, produced: &produced, skip: skip}
+	prod := &production{p: p, norm: norm, info: info, read: &read, produced: &produced, skip: skip, batchRows: transit}
 	prodErr := prod.run(ctx, data, rc)
 
 	if prodErr == nil && waitErr == nil {
-		waitErr = p.waitDelivered(ctx, runner)
+		waitErr = p.waitDelivered(ctx, runners, false)
 	}
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	stopErr := runner.Stop(stopCtx, prodErr == nil && waitErr == nil && runner.Err() == nil)
+	var stopErrs []error
+	for _, r := range runners {
+		stopErrs = append(stopErrs, r.Stop(stopCtx, prodErr == nil && waitErr == nil && r.Err() == nil))
+	}
 	cancel()
 	stopProgress()
-
-	for table, s := range runner.Stats() {
-		info.Delivered[table] = TableInfo{Items: s.Items, Batches: s.Batches, DeadLetters: s.DeadLetters}
-	}
-	for _, d := range runner.DeadLetters() {
-		info.DeadLetters = append(info.DeadLetters, DeadLetter{Table: d.Table, BatchID: d.BatchID, Items: d.Rows, Err: d.Err})
-	}
-	info.BadRecords = prod.bad
-	info.Elapsed = time.Since(start)
 
 	// Build the run's error: what failed first, then what else the user must know.
 	var errs []error
@@ -254,21 +278,39 @@ func (p *Pipeline) Run(ctx context.Context, data any, opts ...RunOption) (*LoadI
 	case prodErr != nil:
 		errs = append(errs, prodErr)
 	}
-	if err := runner.Err(); err != nil {
-		errs = append(errs, err)
-	} else if waitErr != nil && ctx.Err() == nil {
+	for i, r := range runners {
+		di := p.destinationInfo(p.dests[i].dest, r)
+		info.Destinations[p.dests[i].dest.name] = di
+		info.DeadLetters = append(info.DeadLetters, di.DeadLetters...)
+		if i == 0 {
+			info.Delivered = di.Delivered
+		}
+		if di.Err != nil {
+			errs = append(errs, p.destErr(p.dests[i].dest, di.Err))
+		}
+	}
+	if waitErr != nil && ctx.Err() == nil {
 		errs = append(errs, waitErr)
 	}
 	if len(info.DeadLetters) > 0 {
 		errs = append(errs, deadLetteredError(info.DeadLetters))
 	}
+	info.BadRecords = prod.bad
+	info.Elapsed = time.Since(start)
 	if len(prod.bad) > 0 {
 		errs = append(errs, badInputError(prod.bad, prod.badCount))
 	}
-	if stopErr != nil && len(errs) == 0 {
-		log.Warn("stopping the destination workers", zap.Error(stopErr))
+	if err := errors.Join(stopErrs...); err != nil && len(errs) == 0 {
+		log.Warn("stopping the destination workers", zap.Error(err))
 	}
 	runErr := errors.Join(errs...)
+
+	// Large batches no destination needs any more.
+	sweepCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	if _, err := p.q.SweepObjects(sweepCtx); err != nil {
+		log.Warn("removing large batches no destination needs", zap.Error(err))
+	}
+	cancel()
 
 	// Keep what a restart needs, even when the run failed.
 	runErr = errors.Join(runErr, p.saveRun(ctx, rc, load, info, norm, sc, startVersion, prodErr == nil, runErr))
@@ -278,6 +320,111 @@ func (p *Pipeline) Run(ctx context.Context, data any, opts ...RunOption) (*LoadI
 	log.Info("load completed", zap.Int("items", info.Items()), zap.Int("batches", info.Batches()),
 		zap.Duration("elapsed", info.Elapsed))
 	return info, nil
+}
+
+// destinationInfo collects what a destination's runner did.
+func (p *Pipeline) destinationInfo(d *Destination, r *consumer.Runner) DestinationInfo {
+	di := DestinationInfo{Delivered: map[string]TableInfo{}}
+	for table, s := range r.Stats() {
+		di.Delivered[table] = TableInfo{Items: s.Items, Batches: s.Batches, DeadLetters: s.DeadLetters}
+	}
+	for _, dl := range r.DeadLetters() {
+		di.DeadLetters = append(di.DeadLetters, DeadLetter{Destination: d.name, Table: dl.Table, BatchID: dl.BatchID, Items: dl.Rows, Err: dl.Err})
+	}
+	var errs []error
+	if err := r.Err(); err != nil {
+		errs = append(errs, err)
+	}
+	stopped := r.StoppedTables()
+	for _, t := range slices.Sorted(maps.Keys(stopped)) {
+		errs = append(errs, stopped[t])
+	}
+	di.Err = errors.Join(errs...)
+	return di
+}
+
+// destErr names the destination in its error when the run serves several.
+func (p *Pipeline) destErr(d *Destination, err error) error {
+	if len(p.dests) == 1 {
+		return err
+	}
+	return fmt.Errorf("destination %q: %w", d.name, err)
+}
+
+func (p *Pipeline) destNames() string {
+	names := make([]string, len(p.dests))
+	for i, dr := range p.dests {
+		names[i] = dr.dest.name
+	}
+	return strings.Join(names, ",")
+}
+
+// maxTransitRows bounds the rows of one published batch.
+const maxTransitRows = 50_000
+
+// transitRows is how many rows the producer puts in one published batch: the
+// least common multiple of every member destination's batch size, so each
+// destination cuts it into calls of exactly its own size. Past
+// maxTransitRows, the largest batch size; a destination whose size does not
+// divide it then gets a shorter call at the end of each published batch.
+func (p *Pipeline) transitRows(ctx context.Context) (int, error) {
+	sizes := map[int]bool{}
+	for _, dr := range p.dests {
+		sizes[dr.dest.batchRows()] = true
+	}
+	members, err := p.st.Members(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for _, m := range members {
+		if m.BatchRows > 0 {
+			sizes[m.BatchRows] = true
+		}
+	}
+	l, largest := 1, 1
+	for n := range sizes {
+		largest = max(largest, n)
+		if l > 0 {
+			l = l / gcd(l, n) * n
+			if l > maxTransitRows {
+				l = 0
+			}
+		}
+	}
+	if l == 0 {
+		p.log.Warn("the destinations' batch sizes have no common multiple up to the limit; "+
+			"a destination whose batch size does not divide the largest gets a shorter call at the end of each published batch",
+			zap.Int("published_batch_rows", largest), zap.Int("limit", maxTransitRows))
+		return largest, nil
+	}
+	return l, nil
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+// noteOtherMembers tells about member destinations that this pipeline object
+// does not serve: they keep the loads' batches until they run or are removed.
+func (p *Pipeline) noteOtherMembers(ctx context.Context) {
+	dests, err := p.q.Destinations(ctx)
+	if err != nil {
+		return
+	}
+	served := map[string]bool{}
+	for _, dr := range p.dests {
+		served[dr.dest.name] = true
+	}
+	for _, c := range dests {
+		if !served[c.Destination] {
+			p.log.Warn("another destination of this pipeline is not served by this run: it keeps the batches of this load "+
+				"until it runs, or until you remove it (bridge destinations remove NAME)",
+				zap.String("other_destination", c.Destination), zap.Uint64("pending_batches", c.Pending))
+		}
+	}
 }
 
 // saveRun keeps what a restart needs: the evolved schema, the load's history
@@ -309,12 +456,14 @@ func (p *Pipeline) saveRun(ctx context.Context, rc runConfig, load state.Load, i
 			log.Warn("clearing the load's ledger", zap.Error(err))
 		}
 	}
-	var dead int64
-	for _, t := range info.Delivered {
-		dead += int64(t.DeadLetters)
-	}
-	if err := p.st.AddProgress(ctx, p.dest.name, int64(info.Items()), int64(info.Batches()), dead); err != nil {
-		log.Warn("saving destination progress", zap.Error(err))
+	for name, di := range info.Destinations {
+		var items, batches, dead int64
+		for _, t := range di.Delivered {
+			items, batches, dead = items+int64(t.Items), batches+int64(t.Batches), dead+int64(t.DeadLetters)
+		}
+		if err := p.st.AddProgress(ctx, name, items, batches, dead); err != nil {
+			log.Warn("saving destination progress", zap.String("destination", name), zap.Error(err))
+		}
 	}
 	return err
 }
@@ -337,9 +486,9 @@ func deadLetteredError(dead []DeadLetter) error {
 		if i > 0 {
 			b.WriteString("; ")
 		}
-		fmt.Fprintf(&b, "table %q batch %s: %v", d.Table, d.BatchID, d.Err)
+		fmt.Fprintf(&b, "destination %q table %q batch %s: %v", d.Destination, d.Table, d.BatchID, d.Err)
 	}
-	return fmt.Errorf("%w: %d batches (inspect with `bridge dlq list`, replay with `bridge dlq replay`): %s",
+	return fmt.Errorf("%w: %d batches (inspect with `bridge dlq list`, replay with `bridge dlq replay --destination NAME`): %s",
 		ErrDeadLettered, len(dead), b.String())
 }
 
@@ -357,71 +506,105 @@ func badInputError(bad []*producer.LineError, count int) error {
 	return fmt.Errorf("%w: %d records skipped, the rest loaded: %s", ErrBadInput, count, b.String())
 }
 
-// waitPending waits until the batches left by earlier runs are finished, if
-// there are any.
-func (p *Pipeline) waitPending(ctx context.Context, runner *consumer.Runner) error {
-	prog, err := p.cons.Progress(ctx)
-	if err != nil {
-		return err
-	}
-	if prog.Pending == 0 && prog.AckPending == 0 {
-		return nil
-	}
-	p.log.Info("delivering batches pending from earlier runs first",
-		zap.Uint64("undelivered", prog.Pending), zap.Int("unacknowledged", prog.AckPending))
-	return p.waitDelivered(ctx, runner)
-}
+// idleAfterStop is how long a runner whose tables stopped (TableSequential)
+// must have had nothing to do before the batches still undelivered are taken
+// as held back behind them.
+const idleAfterStop = 3 * time.Second
 
-// waitDelivered waits until the consumer has finished every batch in the
-// stream, or the runner failed.
-func (p *Pipeline) waitDelivered(ctx context.Context, runner *consumer.Runner) error {
+// waitDelivered waits until every destination has finished every batch the
+// stream holds for it, or has failed. It asks the server for each consumer's
+// pending and unacknowledged counts (not the ack floor, which can stay behind
+// after a crash or a purge). pendingOnly says the wait is for batches of
+// earlier runs, before new data is published.
+func (p *Pipeline) waitDelivered(ctx context.Context, runners []*consumer.Runner, pendingOnly bool) error {
 	var target uint64
 	err := backoff.Retry(func() (err error) {
 		target, err = p.q.LastSeq(ctx)
 		return err
 	}, backoff.WithContext(backoff.NewExponentialBackOff(backoff.WithMaxElapsedTime(2*time.Minute)), ctx))
 	if err != nil {
-		return err
+		return fmt.Errorf("NATS does not answer (%w); the batches not delivered stay pending: check that the server is up, then run again", err)
 	}
-	// Ask the server where the consumer stands a few times a second, not
-	// once per finished batch: one API request per batch would cost more
-	// than the wait.
+	done := make([]bool, len(runners))
+	idleSince := make([]time.Time, len(runners))
+	announced := !pendingOnly
+	// Ask the server a few times a second, not once per finished batch:
+	// one API request per batch would cost more than the wait.
 	tick := time.NewTicker(25 * time.Millisecond)
 	defer tick.Stop()
 	var failingSince time.Time
 	for {
-		prog, err := p.cons.Progress(ctx)
-		switch {
-		case err == nil:
-			failingSince = time.Time{}
-			if prog.AckFloor >= target {
-				return nil
+		left := 0
+		for i, r := range runners {
+			if done[i] {
+				continue
 			}
-		case failingSince.IsZero():
-			failingSince = time.Now()
-			p.log.Warn("NATS does not answer; waiting for it to come back", zap.Error(err))
-		case time.Since(failingSince) > 2*time.Minute:
-			return fmt.Errorf("NATS did not answer for 2 minutes; the batches not delivered stay pending: %w", err)
+			if r.Err() != nil {
+				done[i] = true
+				continue
+			}
+			prog, err := p.dests[i].cons.Progress(ctx)
+			switch {
+			case err == nil:
+				failingSince = time.Time{}
+				parked := r.Parked()
+				if !prog.Idle(parked) {
+					idleSince[i] = time.Time{}
+				} else if idleSince[i].IsZero() {
+					idleSince[i] = time.Now()
+				}
+				switch {
+				case prog.Done(target, parked),
+					// Batches removed before this destination took them
+					// (a purge, retention) leave it short of target.
+					!idleSince[i].IsZero() && time.Since(idleSince[i]) > idleAfterStop,
+					parked > 0 && prog.AckPending <= parked && r.IdleFor() > idleAfterStop:
+					done[i] = true
+					continue
+				}
+				if !announced {
+					announced = true
+					p.log.Info("delivering batches pending from earlier runs first",
+						zap.String("destination", p.dests[i].dest.name),
+						zap.Uint64("undelivered", prog.Pending), zap.Int("unacknowledged", prog.AckPending))
+				}
+			case ctx.Err() != nil:
+				return ctx.Err()
+			case failingSince.IsZero():
+				failingSince = time.Now()
+				p.log.Warn("NATS does not answer; waiting for it to come back", zap.Error(err))
+			case time.Since(failingSince) > 2*time.Minute:
+				return fmt.Errorf("NATS did not answer for 2 minutes (%w); the batches not delivered stay pending: "+
+					"check that the server is up, then run again", err)
+			}
+			left++
+		}
+		if left == 0 {
+			return nil
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-runner.Failed():
-			return nil
 		case <-tick.C:
 		}
 	}
 }
 
-func (p *Pipeline) startProgress(rc runConfig, runner *consumer.Runner, read, produced *atomic.Int64, start time.Time) func() {
+func (p *Pipeline) startProgress(rc runConfig, runners []*consumer.Runner, read, produced *atomic.Int64, start time.Time) func() {
 	if rc.progress == nil {
 		return func() {}
 	}
 	report := func() {
 		pr := Progress{Read: read.Load(), Produced: produced.Load(), Elapsed: time.Since(start)}
-		for _, s := range runner.Stats() {
-			pr.Delivered += int64(s.Items)
-			pr.Batches += int64(s.Batches)
+		for i, r := range runners {
+			var items, batches int64
+			for _, s := range r.Stats() {
+				items += int64(s.Items)
+				batches += int64(s.Batches)
+			}
+			if i == 0 || items < pr.Delivered {
+				pr.Delivered, pr.Batches = items, batches
+			}
 		}
 		rc.progress(pr)
 	}

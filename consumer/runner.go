@@ -3,9 +3,12 @@ package consumer
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"runtime/debug"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -14,14 +17,40 @@ import (
 	"github.com/fanoutbridge/bridge/queue"
 )
 
-// Handler turns a delivered batch into a call of the destination.
+// Handler turns a delivered batch into calls of the destination.
 type Handler interface {
-	// Prepare decodes the batch once. The returned do is called once per
-	// attempt, possibly on several goroutines for different batches at once;
-	// release (may be nil) is called when the batch is finished with. A
-	// Terminal error from Prepare means the batch cannot be read: it is
-	// dead-lettered; any other error hands the batch back for redelivery.
-	Prepare(ctx context.Context, d *queue.Delivery) (do func(context.Context) error, release func(), err error)
+	// Prepare reads the batch once. An error marked Terminal means the batch
+	// cannot be read: it is dead-lettered. Any other error is retried like a
+	// failed call (see queue.Unreadable for which count as attempts).
+	Prepare(ctx context.Context, d *queue.Delivery) (Batch, error)
+}
+
+// Batch is a prepared batch: the calls (parts) of the destination it makes.
+// A destination whose batch size is smaller than the batch's makes several
+// calls of one delivered batch; the batch is acknowledged when every part is
+// delivered or dead-lettered.
+type Batch interface {
+	// Parts is how many calls the batch makes (at least 1).
+	Parts() int
+	// Call makes one attempt of part i. It may run on several goroutines
+	// at once for different batches, never for one batch.
+	Call(ctx context.Context, i int) error
+	// Rows is the number of rows of part i.
+	Rows(i int) int
+	// DeadPart returns the rows of part i encoded for the dead-letter
+	// stream; it is only asked when Parts() > 1.
+	DeadPart(i int) (*queue.DeadPart, error)
+	// Release frees what the batch holds; called once, when done with it.
+	Release()
+}
+
+// Positions keeps, across runs and processes, which part of a delivered
+// batch comes next when the batch was left part-way (a failed part stays
+// pending with the parts after it; those before it are not sent again).
+type Positions interface {
+	Position(ctx context.Context, batchID string) (int, error)
+	SetPosition(ctx context.Context, batchID string, part int) error
+	ClearPosition(ctx context.Context, batchID string) error
 }
 
 // Config tunes a Runner. Zero values take the defaults shown.
@@ -40,6 +69,9 @@ type Config struct {
 	// KeepAlive is how often held batches get in-progress signals: 10s
 	// (set it below the consumer's AckWait).
 	KeepAlive time.Duration
+	// Positions keeps where a batch left part-way stands; nil: a batch
+	// left part-way starts again from its first part.
+	Positions Positions
 	Logger    *zap.Logger
 }
 
@@ -108,16 +140,21 @@ type Runner struct {
 	cancelFetch context.CancelFunc
 	wg          sync.WaitGroup
 
-	mu    sync.Mutex
-	stats map[string]*TableStats
-	dead  []DeadRecord
-	toNak []*queue.Delivery
+	mu      sync.Mutex
+	stats   map[string]*TableStats
+	dead    []DeadRecord
+	toNak   []*queue.Delivery
+	stopped map[string]error // TableSequential: tables stopped at a batch that spent its attempts
+	parked  int              // batches of stopped tables held back, in toNak
+
+	active    atomic.Int64 // unix nanoseconds of the last batch fetched or finished
+	lastFetch atomic.Int64 // unix nanoseconds the last fetch request started
 }
 
 // NewRunner returns a Runner over cons calling h.
 func NewRunner(cons *queue.Consumer, h Handler, cfg Config) *Runner {
 	cfg.defaults()
-	return &Runner{
+	r := &Runner{
 		cons:      cons,
 		h:         h,
 		cfg:       cfg,
@@ -129,7 +166,10 @@ func NewRunner(cons *queue.Consumer, h Handler, cfg Config) *Runner {
 		kaDone:    make(chan struct{}),
 		failed:    make(chan struct{}),
 		stats:     make(map[string]*TableStats),
+		stopped:   make(map[string]error),
 	}
+	r.active.Store(time.Now().UnixNano())
+	return r
 }
 
 // Start starts the fetch loop, the workers and the keep-alive. Values of ctx
@@ -191,8 +231,15 @@ func (r *Runner) fetch() {
 			return
 		}
 		got := 0
+		r.lastFetch.Store(time.Now().UnixNano())
 		err := r.cons.Fetch(r.fetchCtx, n, r.cfg.FetchWait, func(d *queue.Delivery) {
 			got++
+			r.active.Store(time.Now().UnixNano())
+			if r.tableStopped(d.Table) {
+				r.sched.unreserve(1)
+				r.park(d)
+				return
+			}
 			if !r.sched.push(d) {
 				r.nakLater(d)
 			}
@@ -216,6 +263,7 @@ func (r *Runner) work() {
 		}
 		r.handle(d)
 		r.sched.done(d)
+		r.active.Store(time.Now().UnixNano())
 	}
 }
 
@@ -228,7 +276,10 @@ func (r *Runner) keepAlive() {
 			return
 		case <-t.C:
 		}
-		for _, d := range r.sched.held() {
+		r.mu.Lock()
+		held := slices.Clone(r.toNak)
+		r.mu.Unlock()
+		for _, d := range append(r.sched.held(), held...) {
 			_ = d.InProgress()
 		}
 	}
@@ -242,52 +293,140 @@ func (r *Runner) nakLater(d *queue.Delivery) {
 
 func (r *Runner) handle(d *queue.Delivery) {
 	log := r.log.With(zap.String("table", d.Table), zap.String("batch", d.MsgID))
-	do, release, err := r.h.Prepare(r.callCtx, d)
-	if err != nil {
-		if IsTerminal(err) {
-			log.Error("batch cannot be read; sending it to the dead-letter stream", zap.Error(err))
-			r.deadLetter(d, "undecodable", err, 0)
-			return
+	if d.Target != "" && d.Target != r.cfg.Destination {
+		// A dead letter replayed for another destination.
+		if err := d.Ack(r.callCtx); err != nil {
+			r.nakLater(d)
 		}
-		log.Warn("batch could not be fetched; it will be delivered again", zap.Error(err))
-		_ = d.Nak(time.Second)
 		return
 	}
-	if release != nil {
-		defer release()
+	if r.tableStopped(d.Table) {
+		r.park(d)
+		return
 	}
+	b, err := r.prepare(d, log)
+	if b == nil {
+		if err != nil {
+			r.giveUp(d, log, err)
+			r.leave(d, 0, log)
+		}
+		return
+	}
+	defer b.Release()
+	n := b.Parts()
+	start := r.position(d, n, log)
+	for part := start; part < n; part++ {
+		call := func(ctx context.Context) error { return b.Call(ctx, part) }
+		plog := log
+		if n > 1 {
+			plog = log.With(zap.Int("part", part+1), zap.Int("parts", n))
+		}
+		attempts, err := r.attempts(call, plog)
+		switch {
+		case err == nil:
+			r.count(d.Table, b.Rows(part), 1, 0, nil)
+		case IsTerminal(err):
+			plog.Error("destination returned a terminal error; sending the batch to the dead-letter stream",
+				zap.Int("attempt", attempts), zap.Error(err))
+			var dp *queue.DeadPart
+			if n > 1 {
+				if dp, err = b.DeadPart(part); err != nil {
+					r.fail(fmt.Errorf("dead-letter part %d of batch %s: %w", part+1, d.MsgID, err))
+					r.leave(d, part, plog)
+					return
+				}
+			}
+			if !r.deadLetter(d, "terminal", err, attempts, dp, b.Rows(part)) {
+				r.leave(d, part, plog)
+				return
+			}
+		default:
+			if attempts > 0 {
+				r.giveUp(d, plog, &RetriesError{Table: d.Table, BatchID: d.MsgID, Attempts: attempts, Err: err})
+			}
+			r.leave(d, part, plog)
+			return
+		}
+	}
+	if err := d.Ack(r.callCtx); err != nil {
+		// The batch will come back: at least once, never lost.
+		log.Warn("batch delivered but its ack failed; it will be delivered again", zap.Error(err))
+		return
+	}
+	if start > 0 && r.cfg.Positions != nil {
+		_ = r.cfg.Positions.ClearPosition(context.WithoutCancel(r.callCtx), d.MsgID)
+	}
+}
+
+// prepare reads the batch, retrying as for calls. It returns nil and no error
+// when the runner is stopping or the batch was dead-lettered.
+func (r *Runner) prepare(d *queue.Delivery, log *zap.Logger) (Batch, error) {
+	var b Batch
+	attempts, err := r.attempts(func(ctx context.Context) (err error) {
+		b, err = r.h.Prepare(ctx, d)
+		if errors.Is(err, queue.ErrGone) {
+			return Terminal(err) // nothing to retry
+		}
+		if err != nil && !IsTerminal(err) && !queue.Unreadable(err) {
+			// Not the batch's fault (NATS away): try again, uncounted.
+			return &uncounted{err}
+		}
+		return err
+	}, log)
+	switch {
+	case err == nil:
+		return b, nil
+	case errors.Is(err, queue.ErrGone):
+		log.Debug("batch handed out again after it left the stream; nothing to deliver", zap.Error(err))
+		_ = d.Ack(r.callCtx)
+		return nil, nil
+	case attempts == 0:
+		r.nakLater(d) // stopping
+		return nil, nil
+	case IsTerminal(err) || queue.Unreadable(err):
+		log.Error("batch cannot be read; sending it to the dead-letter stream", zap.Int("attempts", attempts), zap.Error(err))
+		if r.deadLetter(d, "unreadable", err, attempts, nil, d.Rows) {
+			if aerr := d.Ack(r.callCtx); aerr != nil {
+				log.Warn("ack of a dead-lettered batch failed; it will be delivered again", zap.Error(aerr))
+			}
+		} else {
+			r.nakLater(d)
+		}
+		return nil, nil
+	}
+	return nil, &RetriesError{Table: d.Table, BatchID: d.MsgID, Attempts: attempts, Err: err}
+}
+
+// uncounted is an error retried without counting an attempt.
+type uncounted struct{ err error }
+
+func (e *uncounted) Error() string { return e.err.Error() }
+func (e *uncounted) Unwrap() error { return e.err }
+
+// attempts calls do until it succeeds, fails terminally, spends MaxRetries
+// attempts or the runner stops; it returns the attempts made (0 when it
+// stopped before deciding) and the last error.
+func (r *Runner) attempts(do func(context.Context) error, log *zap.Logger) (int, error) {
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval = r.cfg.RetryInitial
 	bo.MaxInterval = r.cfg.RetryMax
 	bo.MaxElapsedTime = 0
 	bo.Reset()
-	for attempt := 1; ; attempt++ {
+	attempt := 0
+	for {
 		err := r.call(do)
-		if err == nil {
-			if err := d.Ack(r.callCtx); err != nil {
-				// The batch will come back: at least once, never lost.
-				log.Warn("batch delivered but its ack failed; it will be delivered again", zap.Error(err))
-				return
-			}
-			r.count(d.Table, d.Rows, 1, 0, nil)
-			return
+		var unc *uncounted
+		if !errors.As(err, &unc) {
+			attempt++
 		}
-		if IsTerminal(err) {
-			log.Error("destination returned a terminal error; sending the batch to the dead-letter stream",
-				zap.Int("attempt", attempt), zap.Error(err))
-			r.deadLetter(d, "terminal", err, attempt)
-			return
+		if err == nil || IsTerminal(err) {
+			return attempt, err
 		}
 		if r.isStopping() || r.callCtx.Err() != nil {
-			r.nakLater(d)
-			return
+			return 0, err
 		}
 		if attempt >= r.cfg.MaxRetries {
-			log.Error("batch failed every attempt; the run stops and the batch stays pending for the next run",
-				zap.Int("attempts", attempt), zap.Error(err))
-			r.fail(&RetriesError{Table: d.Table, BatchID: d.MsgID, Attempts: attempt, Err: err})
-			r.nakLater(d)
-			return
+			return attempt, err
 		}
 		wait := bo.NextBackOff()
 		log.Warn("destination failed; retrying", zap.Int("attempt", attempt),
@@ -295,10 +434,108 @@ func (r *Runner) handle(d *queue.Delivery) {
 		select {
 		case <-time.After(wait):
 		case <-r.stopping:
-			r.nakLater(d)
-			return
+			return 0, err
 		}
 	}
+}
+
+// giveUp handles a batch that spent its attempts: under TableSequential its
+// table stops (the batch and those after it stay pending, in order, for the
+// next run) while other tables go on; otherwise the runner fails.
+func (r *Runner) giveUp(d *queue.Delivery, log *zap.Logger, err error) {
+	var re *RetriesError
+	if !errors.As(err, &re) {
+		return
+	}
+	if r.cfg.Strategy == TableSequential {
+		log.Error("batch failed every attempt; its table stops here and stays pending for the next run, other tables go on",
+			zap.Int("attempts", re.Attempts), zap.Error(re.Err))
+		r.mu.Lock()
+		if _, ok := r.stopped[d.Table]; !ok {
+			r.stopped[d.Table] = err
+		}
+		r.mu.Unlock()
+		for _, w := range r.sched.takeTable(d.Table) {
+			r.park(w)
+		}
+		return
+	}
+	log.Error("batch failed every attempt; the run stops and the batch stays pending for the next run",
+		zap.Int("attempts", re.Attempts), zap.Error(re.Err))
+	r.fail(err)
+}
+
+// leave hands the batch back, noting which part comes next if some parts were
+// delivered.
+func (r *Runner) leave(d *queue.Delivery, part int, log *zap.Logger) {
+	if part > 0 && r.cfg.Positions != nil {
+		if err := r.cfg.Positions.SetPosition(context.WithoutCancel(r.callCtx), d.MsgID, part); err != nil {
+			log.Warn("could not note which part of the batch comes next; its delivered parts will be sent again", zap.Error(err))
+		}
+	}
+	if r.tableStopped(d.Table) {
+		r.park(d)
+		return
+	}
+	r.nakLater(d)
+}
+
+// position returns the part of d to start with.
+func (r *Runner) position(d *queue.Delivery, parts int, log *zap.Logger) int {
+	if parts < 2 || d.NumDelivered < 2 || r.cfg.Positions == nil {
+		return 0
+	}
+	p, err := r.cfg.Positions.Position(r.callCtx, d.MsgID)
+	if err != nil {
+		log.Warn("could not read where the batch stopped; sending it whole", zap.Error(err))
+		return 0
+	}
+	if p < 0 || p >= parts {
+		return 0
+	}
+	return p
+}
+
+func (r *Runner) tableStopped(table string) bool {
+	if r.cfg.Strategy != TableSequential {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.stopped[table]
+	return ok
+}
+
+// park holds a batch of a stopped table until Stop hands it back in order.
+func (r *Runner) park(d *queue.Delivery) {
+	d.Shed()
+	r.mu.Lock()
+	r.toNak = append(r.toNak, d)
+	r.parked++
+	r.mu.Unlock()
+}
+
+// IdleFor returns how long the runner has held no batch to work on (0 while
+// it has one).
+func (r *Runner) IdleFor() time.Duration {
+	if len(r.sched.held()) > 0 {
+		return 0
+	}
+	return time.Since(time.Unix(0, r.active.Load()))
+}
+
+// Parked returns how many batches of stopped tables the runner holds back.
+func (r *Runner) Parked() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.parked
+}
+
+// StoppedTables returns the error that stopped each table (TableSequential).
+func (r *Runner) StoppedTables() map[string]error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.stopped)
 }
 
 // call runs one attempt, turning a panic into a transient error.
@@ -314,17 +551,23 @@ func (r *Runner) call(do func(context.Context) error) (err error) {
 	return do(r.callCtx)
 }
 
-func (r *Runner) deadLetter(d *queue.Delivery, reason string, cause error, attempts int) {
+// deadLetter sends the batch, or its part dp, to the dead-letter stream; it
+// reports false (and fails the runner) if that failed.
+func (r *Runner) deadLetter(d *queue.Delivery, reason string, cause error, attempts int, dp *queue.DeadPart, rows int) bool {
 	err := d.DeadLetter(r.callCtx, queue.DeadInfo{
-		Destination: r.cfg.Destination, Reason: reason, Err: cause, Attempts: attempts,
+		Destination: r.cfg.Destination, Reason: reason, Err: cause, Attempts: attempts, Part: dp,
 	})
 	if err != nil {
 		r.log.Error("dead-lettering failed; the batch stays pending", zap.Error(err))
 		r.fail(err)
-		r.nakLater(d)
-		return
+		return false
 	}
-	r.count(d.Table, 0, 0, 1, &DeadRecord{Table: d.Table, BatchID: d.MsgID, Rows: d.Rows, Err: cause})
+	id := d.MsgID
+	if dp != nil {
+		id = dp.BatchID
+	}
+	r.count(d.Table, 0, 0, 1, &DeadRecord{Table: d.Table, BatchID: id, Rows: rows, Err: cause})
+	return true
 }
 
 func (r *Runner) count(table string, items, batches, dead int, rec *DeadRecord) {
@@ -394,8 +637,18 @@ func (r *Runner) Stop(ctx context.Context, idle bool) error {
 	<-r.kaDone
 	r.mu.Lock()
 	naks := r.toNak
-	r.toNak = nil
+	r.toNak, r.parked = nil, 0
 	r.mu.Unlock()
+	if len(naks) > 0 {
+		// A fetch abandoned early still waits on the server until it
+		// expires; a batch handed back before then could be sent to it and
+		// sit unseen until its ack wait ends.
+		expiry := time.Unix(0, r.lastFetch.Load()).Add(r.cfg.FetchWait + r.cfg.FetchWait/4)
+		select {
+		case <-time.After(time.Until(expiry)):
+		case <-ctx.Done():
+		}
+	}
 	slices.SortFunc(naks, func(a, b *queue.Delivery) int {
 		switch {
 		case a.StreamSeq < b.StreamSeq:

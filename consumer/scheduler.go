@@ -7,7 +7,11 @@ import (
 )
 
 // scheduler holds the batches a process has fetched and hands them to
-// workers by the strategy. It bounds how many batches are held at once.
+// workers by the strategy. It bounds how many runnable batches are held at
+// once. Under TableSequential, batches waiting behind a busy table of theirs
+// do not count against that bound (so a table that retries never holds back
+// another table): they let go of their payload while they wait, and the
+// consumer's MaxAckPending bounds them.
 type scheduler struct {
 	mu       sync.Mutex
 	work     *sync.Cond // a batch may have become runnable, or closed
@@ -34,7 +38,15 @@ func newScheduler(s Strategy, capacity int) *scheduler {
 }
 
 func (s *scheduler) free() int {
-	return s.capacity - s.reserved - len(s.queue) - len(s.running)
+	queued := len(s.queue)
+	if s.strategy == TableSequential {
+		for _, d := range s.queue {
+			if s.busy[d.Table] {
+				queued--
+			}
+		}
+	}
+	return s.capacity - s.reserved - queued - len(s.running)
 }
 
 // reserve blocks until there is room, reserves all of it and returns how many
@@ -71,6 +83,9 @@ func (s *scheduler) push(d *queue.Delivery) bool {
 		return false
 	}
 	s.queue = append(s.queue, d)
+	if s.busy[d.Table] {
+		d.Shed()
+	}
 	s.mu.Unlock()
 	s.work.Signal()
 	return true
@@ -90,6 +105,11 @@ func (s *scheduler) next() (*queue.Delivery, bool) {
 			s.running[d] = struct{}{}
 			if s.strategy == TableSequential {
 				s.busy[d.Table] = true
+				for _, w := range s.queue {
+					if w.Table == d.Table {
+						w.Shed()
+					}
+				}
 			}
 			if s.runnable() >= 0 {
 				s.work.Signal() // pass the wake-up on
@@ -130,8 +150,8 @@ func (s *scheduler) done(d *queue.Delivery) {
 		delete(s.busy, d.Table)
 	}
 	s.mu.Unlock()
-	s.room.Signal()
-	s.work.Signal()
+	s.room.Broadcast()
+	s.work.Broadcast()
 }
 
 // held returns every batch held: queued and running.
@@ -156,4 +176,24 @@ func (s *scheduler) close() []*queue.Delivery {
 	s.work.Broadcast()
 	s.room.Broadcast()
 	return q
+}
+
+// takeTable removes and returns the queued batches of table, in arrival
+// order: the runner parks them when the table is stopped.
+func (s *scheduler) takeTable(table string) []*queue.Delivery {
+	s.mu.Lock()
+	var out []*queue.Delivery
+	kept := s.queue[:0]
+	for _, d := range s.queue {
+		if d.Table == table {
+			out = append(out, d)
+		} else {
+			kept = append(kept, d)
+		}
+	}
+	clear(s.queue[len(kept):])
+	s.queue = kept
+	s.mu.Unlock()
+	s.room.Broadcast()
+	return out
 }

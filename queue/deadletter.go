@@ -25,39 +25,80 @@ const (
 // DeadInfo says why a batch is dead-lettered.
 type DeadInfo struct {
 	Destination string
-	Reason      string // "terminal", "undecodable", ...
+	Reason      string // "terminal", "unreadable", ...
 	Err         error
 	Attempts    int
+	// Part, when set, dead-letters only some rows of the batch (the rest
+	// were delivered): the dead letter holds just them.
+	Part *DeadPart
 }
 
-// DeadLetter copies the batch with its headers and the reason to the
-// dead-letter stream, waits for the server to store it, then acknowledges the
-// original. A batch held in the Object Store keeps its object.
+// DeadPart is the rows of a batch that alone go to the dead-letter stream.
+type DeadPart struct {
+	BatchID string // the id the destination saw for these rows
+	Rows    int
+	Format  string
+	Payload []byte // the rows, encoded in Format
+}
+
+// HdrDLQBatch is the id of the dead-lettered batch (or part of a batch).
+const HdrDLQBatch = "Bridge-Dlq-Batch"
+
+// DeadLetter copies the batch (or the part of it in info.Part) with its
+// headers and the reason to the dead-letter stream, waits for the server to
+// store it, then acknowledges the original. A dead letter of a batch held in
+// the Object Store gets its own copy of the object, so it outlives the batch.
 func (d *Delivery) DeadLetter(ctx context.Context, info DeadInfo) error {
 	q := d.q
-	msg := &nats.Msg{Subject: q.DLQSubject(d.Table), Header: nats.Header{}, Data: d.msg.Data()}
-	for k, v := range d.msg.Headers() {
+	msg := &nats.Msg{Subject: q.DLQSubject(d.Table), Header: nats.Header{}}
+	for k, v := range d.header {
 		msg.Header[k] = v
+	}
+	batchID, payload := d.MsgID, []byte(nil)
+	if p := info.Part; p != nil {
+		batchID, payload = p.BatchID, p.Payload
+		msg.Header.Set(HdrRows, strconv.Itoa(p.Rows))
+		msg.Header.Set(HdrFormat, p.Format)
+		msg.Header.Set(HdrChecksum, checksum(p.Payload))
+		msg.Header.Set(HdrSize, strconv.Itoa(len(p.Payload)))
+		msg.Header.Del(HdrObject)
+	} else if b, err := d.Payload(ctx); err == nil {
+		payload = b
+	} else {
+		payload = d.data // unreadable: keep what there is, and the reference
+	}
+	id := batchID + ".dlq." + Token(info.Destination) + "." + strconv.FormatUint(d.StreamSeq, 10)
+	if len(payload) > q.maxInline {
+		h := nats.Header{}
+		h.Set(objHdrDead, "1")
+		if err := q.putObject(ctx, id, payload, h); err != nil {
+			return fmt.Errorf("dead-letter batch %s: %w", batchID, err)
+		}
+		msg.Header.Set(HdrObject, id)
+	} else {
+		msg.Data = payload
+		if info.Part == nil && d.object != "" && payload != nil {
+			msg.Header.Del(HdrObject)
+		}
 	}
 	errText := ""
 	if info.Err != nil {
 		errText = info.Err.Error()
 	}
-	msg.Header.Set(jetstream.MsgIDHeader, d.MsgID+".dlq."+strconv.FormatUint(d.StreamSeq, 10))
+	msg.Header.Set(jetstream.MsgIDHeader, id)
+	msg.Header.Set(HdrDLQBatch, batchID)
 	msg.Header.Set(HdrDLQReason, info.Reason)
 	msg.Header.Set(HdrDLQError, headerSafe(errText))
 	msg.Header.Set(HdrDLQAttempts, strconv.Itoa(info.Attempts))
 	msg.Header.Set(HdrDLQTime, time.Now().UTC().Format(time.RFC3339Nano))
-	msg.Header.Set(HdrDLQSubject, d.msg.Subject())
+	msg.Header.Set(HdrDLQSubject, d.subject)
 	msg.Header.Set(HdrDLQSequence, strconv.FormatUint(d.StreamSeq, 10))
 	msg.Header.Set(HdrDLQDestination, info.Destination)
+	msg.Header.Del(HdrTarget)
 	actx, cancel := apiCtx(ctx)
 	defer cancel()
 	if _, err := q.js.PublishMsg(actx, msg); err != nil {
-		return fmt.Errorf("dead-letter batch %s: %w", d.MsgID, err)
-	}
-	if err := d.msg.DoubleAck(actx); err != nil {
-		return fmt.Errorf("ack dead-lettered batch %s: %w", d.MsgID, err)
+		return fmt.Errorf("dead-letter batch %s: %w", batchID, err)
 	}
 	return nil
 }
@@ -83,12 +124,14 @@ type DeadLetter struct {
 
 // DeadFilter selects dead letters; zero fields match everything.
 type DeadFilter struct {
-	Table string
-	MsgID string
+	Destination string
+	Table       string
+	MsgID       string
 }
 
 func (f DeadFilter) match(d *DeadLetter) bool {
-	return (f.Table == "" || f.Table == d.Table) && (f.MsgID == "" || f.MsgID == d.MsgID)
+	return (f.Destination == "" || f.Destination == d.Destination) &&
+		(f.Table == "" || f.Table == d.Table) && (f.MsgID == "" || f.MsgID == d.MsgID)
 }
 
 // DeadLetters lists the dead letters that match f, oldest first.
@@ -135,8 +178,10 @@ func parseDead(m *jetstream.RawStreamMsg) DeadLetter {
 		Header:      h,
 		Data:        m.Data,
 	}
-	if i := len(d.MsgID) - len(".dlq.") - len(h.Get(HdrDLQSequence)); i > 0 {
-		d.MsgID = d.MsgID[:i]
+	if id := h.Get(HdrDLQBatch); id != "" {
+		d.MsgID = id
+	} else if i := len(d.MsgID) - len(".dlq.") - len(h.Get(HdrDLQSequence)); i > 0 {
+		d.MsgID = d.MsgID[:i] // written by an older bridge
 	}
 	d.Attempts, _ = strconv.Atoi(h.Get(HdrDLQAttempts))
 	d.OrigSeq, _ = strconv.ParseUint(h.Get(HdrDLQSequence), 10, 64)
@@ -145,8 +190,10 @@ func parseDead(m *jetstream.RawStreamMsg) DeadLetter {
 }
 
 // Replay republishes the dead letters that match f to their table subjects,
-// as new batches (a fresh message id), and removes them from the dead-letter
-// stream once stored. It returns how many it replayed.
+// as new batches (a fresh message id) meant for the destination that
+// dead-lettered them alone, and removes them from the dead-letter stream once
+// stored. The destination sees the batch id it saw before. It returns how many
+// it replayed.
 func (q *Queue) Replay(ctx context.Context, f DeadFilter) (int, error) {
 	s, dead, err := q.deadMatching(ctx, f)
 	if err != nil {
@@ -158,12 +205,20 @@ func (q *Queue) Replay(ctx context.Context, f DeadFilter) (int, error) {
 		for k, v := range d.Header {
 			msg.Header[k] = v
 		}
-		for _, k := range []string{HdrDLQReason, HdrDLQError, HdrDLQAttempts, HdrDLQTime, HdrDLQSubject, HdrDLQSequence, HdrDLQDestination} {
+		for _, k := range []string{HdrDLQReason, HdrDLQError, HdrDLQAttempts, HdrDLQTime, HdrDLQSubject, HdrDLQSequence, HdrDLQDestination, HdrDLQBatch} {
 			msg.Header.Del(k)
 		}
 		msg.Header.Set(jetstream.MsgIDHeader, d.MsgID+".replay."+strconv.FormatUint(d.Seq, 10))
-		if _, err := q.js.PublishMsg(ctx, msg); err != nil {
+		msg.Header.Set(HdrBatchID, d.MsgID)
+		if d.Destination != "" {
+			msg.Header.Set(HdrTarget, d.Destination)
+		}
+		ack, err := q.js.PublishMsg(ctx, msg)
+		if err != nil {
 			return n, fmt.Errorf("replay %s: %w", d.MsgID, err)
+		}
+		if o := msg.Header.Get(HdrObject); o != "" {
+			q.setObjectSeq(ctx, o, ack.Sequence) // the batch's now, no longer the dead letter's
 		}
 		if err := s.DeleteMsg(ctx, d.Seq); err != nil {
 			return n, fmt.Errorf("replay %s: remove dead letter %d: %w", d.MsgID, d.Seq, err)

@@ -1,7 +1,6 @@
 package queue
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"hash/crc32"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
-
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -26,6 +24,8 @@ const (
 	HdrChecksum      = "Bridge-Checksum" // CRC-32C of the payload, hex
 	HdrObject        = "Bridge-Object"   // set when the payload is in the Object Store
 	HdrSize          = "Bridge-Size"     // payload bytes
+	HdrTarget        = "Bridge-Target"   // set on a replayed dead letter: the one destination meant to take it
+	HdrBatchID       = "Bridge-Batch-Id" // set on a replayed dead letter: the batch id the destination saw before
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -110,16 +110,8 @@ func (p *Publisher) Publish(ctx context.Context, b Batch) error {
 	h.Set(HdrChecksum, checksum(b.Payload))
 	h.Set(HdrSize, strconv.Itoa(len(b.Payload)))
 	if len(b.Payload) > q.maxInline {
-		obj, err := q.objects(ctx)
-		if err != nil {
+		if err := q.putObject(ctx, id, b.Payload, nil); err != nil {
 			return err
-		}
-		put := func() (*jetstream.ObjectInfo, error) {
-			return obj.Put(ctx, jetstream.ObjectMeta{Name: id}, bytes.NewReader(b.Payload))
-		}
-		if _, err := backoff.RetryWithData(put, backoff.WithContext(backoff.NewExponentialBackOff(
-			backoff.WithMaxElapsedTime(RepublishFor)), ctx)); err != nil {
-			return fmt.Errorf("store batch %s in object store: %w", id, err)
 		}
 		h.Set(HdrObject, id)
 	} else {
@@ -145,20 +137,32 @@ func (p *Publisher) Publish(ctx context.Context, b Batch) error {
 		if rerr != nil {
 			return fmt.Errorf("publish batch %s: %w (and again: %w)", id, err, rerr)
 		}
-		p.acked(ack)
-		p.note(msg)
+		p.stored(ctx, msg, ack)
 		return nil
 	}
 	p.pending = append(p.pending, f)
 	return nil
 }
 
+// AckTimeout bounds the wait for the server to store one published batch; a
+// batch still not stored then is published again, synchronously.
+var AckTimeout = 30 * time.Second
+
 func (p *Publisher) waitOldest(ctx context.Context) error {
 	f := p.pending[0]
+	timer := time.NewTimer(AckTimeout)
+	defer timer.Stop()
 	select {
 	case ack := <-f.Ok():
-		p.acked(ack)
-		p.note(f.Msg())
+		p.stored(ctx, f.Msg(), ack)
+	case <-timer.C:
+		ack, err := p.republish(ctx, f.Msg())
+		if err != nil {
+			return fmt.Errorf("publish batch %s: the server did not store it within %v (%w); "+
+				"check that the server is up and its disk has room (the server's log says why), then run again",
+				f.Msg().Header.Get(jetstream.MsgIDHeader), AckTimeout, err)
+		}
+		p.stored(ctx, f.Msg(), ack)
 	case err := <-f.Err():
 		// The server may be restarting: publish again, synchronously, for a
 		// while. The batch's Nats-Msg-Id makes a second copy harmless.
@@ -166,8 +170,7 @@ func (p *Publisher) waitOldest(ctx context.Context) error {
 		if rerr != nil {
 			return fmt.Errorf("publish batch %s: %w (and again: %w)", f.Msg().Header.Get(jetstream.MsgIDHeader), err, rerr)
 		}
-		p.acked(ack)
-		p.note(f.Msg())
+		p.stored(ctx, f.Msg(), ack)
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -180,6 +183,15 @@ func (p *Publisher) acked(ack *jetstream.PubAck) {
 	if ack.Sequence > p.lastSeq {
 		p.lastSeq = ack.Sequence
 	}
+}
+
+// stored is called once the server has stored msg at seq.
+func (p *Publisher) stored(ctx context.Context, msg *nats.Msg, ack *jetstream.PubAck) {
+	p.acked(ack)
+	if name := msg.Header.Get(HdrObject); name != "" {
+		p.q.setObjectSeq(ctx, name, ack.Sequence)
+	}
+	p.note(msg)
 }
 
 // RepublishFor is how long a publish that failed is tried again.

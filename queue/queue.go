@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -23,6 +24,10 @@ type Config struct {
 	// republish; default 2 minutes. The server keeps every id of the
 	// window in memory: keep it short.
 	DuplicateWindow time.Duration
+	// Retention, when set, keeps every batch that long, acknowledged or
+	// not, so a destination added later can backfill; 0 (the default)
+	// removes a batch as soon as every destination has acknowledged it.
+	Retention time.Duration
 }
 
 // Queue is one pipeline's streams on one connection.
@@ -32,7 +37,9 @@ type Queue struct {
 	cfg       Config
 	stream    jetstream.Stream
 	maxInline int
-	obj       jetstream.ObjectStore
+
+	objMu sync.Mutex
+	obj   jetstream.ObjectStore
 }
 
 // Open creates (or updates) the pipeline's stream and dead-letter stream.
@@ -56,7 +63,7 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Queue, error) {
 	q := &Queue{nc: nc, js: js, cfg: cfg}
 	// Keep room for headers under the server's max payload.
 	q.maxInline = int(nc.MaxPayload()) - 16<<10
-	q.stream, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	sc := jetstream.StreamConfig{
 		Name:        q.StreamName(),
 		Description: "bridge pipeline " + cfg.Pipeline + ": one message per batch, one subject per table",
 		Subjects:    []string{q.subjectBase("tables") + ".>"},
@@ -65,8 +72,17 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Queue, error) {
 		Replicas:    cfg.Replicas,
 		Duplicates:  cfg.DuplicateWindow,
 		Discard:     jetstream.DiscardOld,
-	})
+	}
+	if cfg.Retention > 0 {
+		sc.Retention, sc.MaxAge = jetstream.LimitsPolicy, cfg.Retention
+	}
+	q.stream, err = js.CreateOrUpdateStream(ctx, sc)
 	if err != nil {
+		if cur, ierr := js.Stream(ctx, q.StreamName()); ierr == nil && cur.CachedInfo().Config.Retention != sc.Retention {
+			return nil, fmt.Errorf("stream %s: its retention (%s) cannot be changed to %s on this server: "+
+				"keep the pipeline's retention setting, or drop the pipeline (bridge drop) once it is delivered: %w",
+				q.StreamName(), cur.CachedInfo().Config.Retention, sc.Retention, err)
+		}
 		return nil, fmt.Errorf("stream %s: %w", q.StreamName(), err)
 	}
 	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
@@ -126,8 +142,11 @@ func (q *Queue) LastSeq(ctx context.Context) (uint64, error) {
 	return info.State.LastSeq, nil
 }
 
-// objects returns the Object Store bucket, creating it on first use.
+// objects returns the Object Store bucket, creating it on first use. It is
+// safe for concurrent use.
 func (q *Queue) objects(ctx context.Context) (jetstream.ObjectStore, error) {
+	q.objMu.Lock()
+	defer q.objMu.Unlock()
 	if q.obj != nil {
 		return q.obj, nil
 	}

@@ -58,7 +58,7 @@ func TestPublishDedupAndLargeBatch(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = q.Drop(context.Background()) })
-			cons, err := q.Consumer(ctx, queue.ConsumerConfig{Durable: "d"})
+			cons, err := q.Consumer(ctx, queue.ConsumerConfig{Destination: "d", Backfill: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -119,7 +119,7 @@ func TestLedger(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = q.Drop(context.Background()) })
-			if _, err := q.Consumer(ctx, queue.ConsumerConfig{Durable: "d"}); err != nil {
+			if _, err := q.Consumer(ctx, queue.ConsumerConfig{Destination: "d", Backfill: true}); err != nil {
 				t.Fatal(err)
 			}
 			pub := q.NewPublisher(2)

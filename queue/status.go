@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -15,6 +16,8 @@ type ConsumerState struct {
 	Pending     uint64 // batches not yet delivered
 	InFlight    int    // delivered, not yet acknowledged
 	Redelivered int
+	AckFloor    uint64
+	Created     time.Time
 }
 
 // StreamState is what the pipeline's streams hold.
@@ -40,20 +43,33 @@ func (q *Queue) State(ctx context.Context) (StreamState, error) {
 	if st.DeadLetters, err = q.subjectCounts(ctx, q.DLQStreamName(), "dlq"); err != nil {
 		return st, err
 	}
+	st.Consumers, err = q.consumers(ctx)
+	return st, err
+}
+
+// consumers returns where every destination's consumer stands.
+func (q *Queue) consumers(ctx context.Context) ([]ConsumerState, error) {
+	var out []ConsumerState
 	names := q.stream.ListConsumers(ctx)
 	for ci := range names.Info() {
-		st.Consumers = append(st.Consumers, ConsumerState{
+		dest := destinationOf(ci.Config.Description)
+		if dest == "" {
+			continue
+		}
+		out = append(out, ConsumerState{
 			Name:        ci.Name,
-			Destination: strings.TrimPrefix(ci.Config.Description, "bridge destination "),
+			Destination: dest,
 			Pending:     ci.NumPending,
 			InFlight:    ci.NumAckPending,
 			Redelivered: ci.NumRedelivered,
+			AckFloor:    ci.AckFloor.Stream,
+			Created:     ci.Created,
 		})
 	}
 	if err := names.Err(); err != nil {
-		return st, fmt.Errorf("list consumers of %s: %w", q.StreamName(), err)
+		return out, fmt.Errorf("list consumers of %s: %w", q.StreamName(), err)
 	}
-	return st, nil
+	return out, nil
 }
 
 // subjectCounts returns message counts per table token of a stream.
