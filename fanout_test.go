@@ -11,6 +11,12 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/fanoutbridge/bridge/batcher"
+	"github.com/fanoutbridge/bridge/queue"
 )
 
 // fileRecorder is a file-mode destination that reads back every load file.
@@ -324,4 +330,46 @@ func isRange(ids []int64, n int) bool {
 		}
 	}
 	return true
+}
+
+// A batch whose stored payload is damaged is tried MaxRetries times, then
+// dead-lettered as unreadable; it never blocks its table for ever.
+func TestCorruptPayloadDeadLettered(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		rec := &recorder{}
+		p := newEnv(t, b).open(NewDestination("d", rec.fn, MaxRetries(3), RetryBackoff(time.Millisecond, 5*time.Millisecond),
+			LoaderParallelismStrategy(TableSequential)))
+		ctx := ctxT(t)
+		table := &Table{Name: "t", Columns: []Column{{Name: "id", DataType: TypeBigInt}}}
+		payload, err := batcher.Encode(nil, TypedJSONL, table, []Row{{"id": int64(1)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := nats.NewMsg(p.q.TableSubject("t"))
+		msg.Header.Set(jetstream.MsgIDHeader, "corrupt-1")
+		msg.Header.Set(queue.HdrLoadID, "1")
+		msg.Header.Set(queue.HdrTable, "t")
+		msg.Header.Set(queue.HdrSeq, "1")
+		msg.Header.Set(queue.HdrRows, "1")
+		msg.Header.Set(queue.HdrFormat, string(TypedJSONL))
+		msg.Header.Set(queue.HdrChecksum, "0") // does not match
+		msg.Data = payload
+		if _, err := p.q.JetStream().PublishMsg(ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+		_, err = p.Run(ctx, idValueItems(5), TableName("t"))
+		if !errors.Is(err, ErrDeadLettered) {
+			t.Fatalf("Run: %v, want ErrDeadLettered", err)
+		}
+		dead, err := p.DeadLetters(ctx, DeadLetterFilter{})
+		if err != nil || len(dead) != 1 {
+			t.Fatalf("dead letters %+v %v", dead, err)
+		}
+		if d := dead[0]; d.Reason != "unreadable" || d.Attempts != 3 || !strings.Contains(d.Error, "checksum") {
+			t.Errorf("dead letter: reason %q, attempts %d, error %q; want unreadable after 3 attempts", d.Reason, d.Attempts, d.Error)
+		}
+		if ids := idsOf(rec.byTable()["t"]); !isRange(ids, 5) {
+			t.Errorf("the table's later rows: %v, want 0..4", ids)
+		}
+	})
 }

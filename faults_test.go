@@ -33,6 +33,8 @@ func TestMain(m *testing.M) {
 		os.Exit(childLoad())
 	case "produce":
 		os.Exit(childProduce())
+	case "point":
+		os.Exit(childPoint())
 	}
 	os.Exit(m.Run())
 }

@@ -119,7 +119,7 @@ func WithSubjectPrefix(p string) PipelineOption {
 
 // WithAckWait sets how long a batch held by a worker that went away (a
 // crash, a lost connection) stays invisible before it is delivered again
-// (default 30s on an external server, 4s on the embedded one). Workers send
+// (default 10s on an external server, 4s on the embedded one). Workers send
 // in-progress signals every quarter of it while they hold a batch, so a long
 // call keeps its batch.
 func WithAckWait(d time.Duration) PipelineOption {
@@ -172,7 +172,7 @@ type destRun struct {
 //	WithRetention(0)             0: a batch goes once every destination has it
 //	WithLogger(zap.NewNop())
 //	WithSubjectPrefix("bridge")
-//	WithAckWait(30s; 4s embedded)
+//	WithAckWait(10s; 4s embedded)
 func NewPipeline(name string, dest *Destination, opts ...PipelineOption) (*Pipeline, error) {
 	if dest == nil {
 		return nil, invalid("nil destination")
@@ -352,7 +352,7 @@ func (p *Pipeline) ackWait() time.Duration {
 	if p.emb != nil {
 		return 4 * time.Second
 	}
-	return 30 * time.Second
+	return 10 * time.Second
 }
 
 // consumerConfig is the runner configuration the destination asks for.
