@@ -71,4 +71,3 @@ func (p *Pipeline) RemoveDestination(ctx context.Context, name string) error {
 	}
 	return nil
 }
-

@@ -50,9 +50,19 @@ func RegisterDestination(d *Destination) error {
 	})
 }
 
+var destLabel = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
 // LookupDestination returns the destination a spec names: "name" or
 // "name:arg" (e.g. "file:./out", "exec:python3 dest.py"), with opts applied.
+// "label=spec" gives the destination the name label (e.g.
+// "crm=exec:python3 push.py"): a destination's name keys its progress, dead
+// letters and place in the stream, so two destinations of a pipeline need two
+// names.
 func LookupDestination(spec string, opts ...Option) (*Destination, error) {
+	label := ""
+	if l, rest, ok := strings.Cut(spec, "="); ok && destLabel.MatchString(l) {
+		label, spec = l, rest
+	}
 	name, arg, _ := strings.Cut(spec, ":")
 	registry.RLock()
 	f, ok := registry.m[name]
@@ -64,7 +74,20 @@ func LookupDestination(spec string, opts ...Option) (*Destination, error) {
 	if err != nil {
 		return nil, fmt.Errorf("destination %q: %w", spec, err)
 	}
+	if label != "" {
+		d = d.Named(label)
+	}
 	return d, d.err
+}
+
+// Named returns a copy of the destination under another name.
+func (d *Destination) Named(name string) *Destination {
+	c := *d
+	c.name = name
+	if name == "" && c.err == nil {
+		c.err = fmt.Errorf("%w: destination name is empty", ErrInvalidOption)
+	}
+	return &c
 }
 
 // Destinations returns the registered destination names, sorted.

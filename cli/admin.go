@@ -61,14 +61,16 @@ const dlqAbout = `
 Dead letters are batches a destination rejected with a terminal error (or that
 could not be read). They keep the batch and say why.
 
-  list     show them: table, batch id, rows, reason, attempts, time, error
-  replay   put them back on their tables; the next run delivers them
+  list     show them: destination, table, batch id, rows, reason, attempts, time, error
+  replay   put them back on their tables for the destination that dead-lettered
+           them (and no other); the next run of it delivers them
   purge    delete them`
 
 func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("dlq", "bridge dlq list|replay|purge [options]", dlqAbout, stderr)
 	var c common
 	c.register(fs)
+	dest := fs.String("destination", "", "only the dead letters of this `destination`")
 	table := fs.String("table", "", "only this `table`")
 	batch := fs.String("batch", "", "only this batch `id`")
 	if len(args) == 0 || (args[0] != "list" && args[0] != "replay" && args[0] != "purge") {
@@ -88,7 +90,7 @@ func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer p.Close()
-	f := bridge.DeadLetterFilter{Table: *table, MsgID: *batch}
+	f := bridge.DeadLetterFilter{Destination: *dest, Table: *table, MsgID: *batch}
 	switch verb {
 	case "list":
 		dead, err := p.DeadLetters(ctx, f)
@@ -96,9 +98,9 @@ func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return err
 		}
 		w := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "TABLE\tBATCH\tROWS\tREASON\tATTEMPTS\tTIME\tERROR")
+		fmt.Fprintln(w, "DESTINATION\tTABLE\tBATCH\tROWS\tREASON\tATTEMPTS\tTIME\tERROR")
 		for _, d := range dead {
-			fmt.Fprintf(w, "%q\t%s\t%d\t%s\t%d\t%s\t%.100s\n", d.Table, d.MsgID, d.Rows, d.Reason, d.Attempts, d.Time.Format(time.RFC3339), d.Error)
+			fmt.Fprintf(w, "%s\t%q\t%s\t%d\t%s\t%d\t%s\t%.100s\n", d.Destination, d.Table, d.MsgID, d.Rows, d.Reason, d.Attempts, d.Time.Format(time.RFC3339), d.Error)
 		}
 		fmt.Fprintf(w, "%d dead letters\n", len(dead))
 		return w.Flush()

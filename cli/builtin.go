@@ -41,7 +41,11 @@ func registerBuiltins() {
 			if dir == "" {
 				return nil, errors.New("file:DIR needs a directory")
 			}
-			return bridge.NewFileDestination("file", func(ctx context.Context, path string, t bridge.Table) error {
+			// Named by its directory: two directories are two destinations.
+			if abs, err := filepath.Abs(dir); err == nil {
+				dir = abs
+			}
+			return bridge.NewFileDestination("file:"+dir, func(ctx context.Context, path string, t bridge.Table) error {
 				return copyLoadFile(path, filepath.Join(dir, queue.Token(t.Name)), bridge.BatchID(ctx)+filepath.Ext(path))
 			}, opts...), nil
 		}))
@@ -87,7 +91,8 @@ func newExecDestination(command string, opts ...bridge.Option) (*bridge.Destinat
 		return nil, err
 	}
 	opts = append([]bridge.Option{bridge.MaxParallelLoadJobs(execWorkers), bridge.OnClose(sink.Close)}, opts...)
-	return bridge.NewDestination("exec", func(ctx context.Context, items []bridge.Row, t bridge.Table) error {
+	// Named by its command: two programs are two destinations.
+	return bridge.NewDestination("exec:"+command, func(ctx context.Context, items []bridge.Row, t bridge.Table) error {
 		return sink.Write(ctx, &t, bridge.BatchID(ctx), items)
 	}, opts...), nil
 }

@@ -18,9 +18,10 @@ import (
 const usage = `bridge pushes normalized data out of a pipeline, through NATS JetStream.
 
 Usage:
-  bridge run    --input FILE|- [--table NAME] [--destination null|stdout|file:DIR] [options]
-  bridge status [--pipeline NAME] [--destination NAME]
-  bridge dlq    list|replay|purge [--table NAME] [--batch ID] [--pipeline NAME]
+  bridge run    --input FILE|- [--table NAME] [--destination SPEC]... [options]
+  bridge status [--pipeline NAME]
+  bridge dlq    list|replay|purge [--destination NAME] [--table NAME] [--batch ID] [--pipeline NAME]
+  bridge destinations list|remove NAME [--pipeline NAME]
   bridge drop   --yes [--pipeline NAME]
 
 Commands:
@@ -29,6 +30,8 @@ Commands:
            it runs and a summary at the end
   status   what is pending, in flight and dead-lettered, and the load history
   dlq      list, replay or purge dead-lettered batches
+  destinations
+           list a pipeline's destinations, or remove one
   drop     delete everything a pipeline keeps in NATS
 
 By default everything runs in this process on an embedded NATS server that
@@ -39,6 +42,7 @@ Examples:
   bridge run --input events.jsonl --table events --destination null --batch-size 1000
   cat events.jsonl | bridge run --input - --table events --destination stdout
   bridge run --input events.jsonl --destination file:./out --format parquet
+  bridge run --input events.jsonl --destination stdout --destination file:./out
   bridge status
   bridge dlq replay --table events
 `
@@ -65,6 +69,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		err = cmdStatus(ctx, args[1:], stdout, stderr)
 	case "dlq":
 		err = cmdDLQ(ctx, args[1:], stdout, stderr)
+	case "destinations":
+		err = cmdDestinations(ctx, args[1:], stdout, stderr)
 	case "drop":
 		err = cmdDrop(ctx, args[1:], stdout, stderr)
 	default:

@@ -137,3 +137,43 @@ with open(sys.argv[1], "a") as f:
 		t.Fatalf("the program got %d rows, want 25:\n%s", n, got)
 	}
 }
+
+// Two destinations on one run: both get every item; each is a member
+// named by its spec; removing one asks for --yes.
+func TestRunFanOutAndDestinations(t *testing.T) {
+	dir, out := t.TempDir(), t.TempDir()
+	var in strings.Builder
+	for i := range 25 {
+		in.WriteString(`{"id":` + strconv.Itoa(i) + "}\n")
+	}
+	common := []string{"--data-dir", filepath.Join(dir, "data"), "--pipeline", "fan"}
+	code, stdout, errOut := runCLI(t, in.String(), append([]string{"run", "--input", "-", "--table", "t", "--batch-size", "10",
+		"--destination", "stdout", "--destination", "file:" + out, "--quiet"}, common...)...)
+	if code != 0 {
+		t.Fatalf("code %d: %s", code, errOut)
+	}
+	if n := strings.Count(stdout, "\n"); n != 25 {
+		t.Errorf("stdout got %d items, want 25", n)
+	}
+	files, _ := filepath.Glob(filepath.Join(out, "t", "*"))
+	if len(files) != 3 {
+		t.Errorf("file destination: %d load files, want 3", len(files))
+	}
+	if !strings.Contains(errOut, "destination stdout") || !strings.Contains(errOut, "destination file:"+out) {
+		t.Errorf("summary lacks the destinations:\n%s", errOut)
+	}
+	code, stdout, errOut = runCLI(t, "", append([]string{"destinations", "list"}, common...)...)
+	if code != 0 || !strings.Contains(stdout, "stdout") || !strings.Contains(stdout, "file:"+out) || !strings.Contains(stdout, "2 destinations") {
+		t.Fatalf("destinations list: code %d\n%s\n%s", code, stdout, errOut)
+	}
+	if code, _, _ := runCLI(t, "", append([]string{"destinations", "remove", "stdout"}, common...)...); code != 2 {
+		t.Fatalf("remove without --yes: code %d, want 2", code)
+	}
+	if code, _, errOut := runCLI(t, "", append([]string{"destinations", "remove", "stdout", "--yes"}, common...)...); code != 0 {
+		t.Fatalf("remove: code %d: %s", code, errOut)
+	}
+	code, stdout, _ = runCLI(t, "", append([]string{"destinations", "list"}, common...)...)
+	if code != 0 || strings.Contains(stdout, "stdout") || !strings.Contains(stdout, "1 destination\n") {
+		t.Fatalf("after remove: code %d\n%s", code, stdout)
+	}
+}

@@ -5,10 +5,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime/debug"
 	"runtime/pprof"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/fanoutbridge/bridge"
@@ -25,13 +28,21 @@ run delivers it first. Malformed lines are reported with their line numbers and
 skipped; the rest loads. After a crash or an interrupt, run the same command on
 the same file again: the load carries on where it stopped.
 
-Destinations:
+Destinations (--destination, as many times as you like: every destination
+gets every load, at its own pace, with its own retries and dead letters):
   null          count and discard (for benchmarks)
   stdout        print each item as a JSON line {"table": ..., "batch": ..., "item": {...}}
   file:DIR      write each batch as a load file DIR/<table>/<batch id>.jsonl|.parquet
   exec:COMMAND  run COMMAND and hand it every batch as JSON lines on stdin: a
                 destination in any language (see docs/exec-protocol.md)
   NAME[:ARG]    a destination your own binary registered with bridge.Register
+  LABEL=SPEC    any of these under the name LABEL (e.g. crm=exec:./push.py)
+
+A destination is named by its spec (file:/abs/dir, exec:COMMAND, or its
+LABEL): the name keys its place in the stream, its progress and its dead
+letters. Once it has run on a pipeline it is a member: later loads are kept
+for it until it runs again or you remove it (bridge destinations remove NAME).
+The options below apply to every destination given.
 
 Exit status: 0 all delivered; 1 something failed (the message says what and
 what to do); 2 bad command line.`
@@ -42,7 +53,8 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	c.register(fs)
 	input := fs.String("input", "", "JSON lines `file` to load, or - for stdin (required)")
 	table := fs.String("table", "", "`table` name for the items (default: the pipeline name)")
-	destSpec := fs.String("destination", "null", "`destination`: null, stdout, file:DIR, exec:COMMAND or a registered name")
+	var destSpecs specList
+	fs.Var(&destSpecs, "destination", "`destination`: null, stdout, file:DIR, exec:COMMAND, a registered name, or LABEL=any of these; repeat for fan-out (default null)")
 	batchSize := fs.Int("batch-size", 10, "items per call (per load file with file:DIR)")
 	format := fs.String("format", string(bridge.TypedJSONL), "loader file `format`: typed-jsonl or parquet")
 	naming := fs.String("naming", "direct", "naming `convention`: direct or snake_case")
@@ -111,9 +123,16 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 	defer log.Sync()
 	setLogger(log)
-	dest, err := bridge.LookupDestination(*destSpec, opts...)
-	if err != nil {
-		return err
+	if len(destSpecs) == 0 {
+		destSpecs = specList{"null"}
+	}
+	var dests []*bridge.Destination
+	for _, spec := range destSpecs {
+		dest, err := bridge.LookupDestination(spec, opts...)
+		if err != nil {
+			return err
+		}
+		dests = append(dests, dest)
 	}
 
 	var in io.Reader = stdin
@@ -147,7 +166,7 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		}
 		defer pprof.StopCPUProfile()
 	}
-	p, err := bridge.NewPipeline(c.pipeline, dest, popts...)
+	p, err := bridge.NewPipeline(c.pipeline, dests[0], append(popts, bridge.WithDestinations(dests[1:]...))...)
 	if err != nil {
 		return err
 	}
@@ -175,17 +194,31 @@ func printSummary(w io.Writer, info *bridge.LoadInfo) {
 	secs := info.Elapsed.Seconds()
 	fmt.Fprintf(w, "load %s: %d items in %d batches to %d tables in %.2fs (%.0f items/s)\n",
 		info.LoadID, info.Items(), info.Batches(), len(info.Delivered), secs, float64(info.Items())/max(secs, 1e-9))
-	for name, t := range info.Delivered {
-		fmt.Fprintf(w, "  %-30s %10d items %8d batches", name, t.Items, t.Batches)
-		if t.DeadLetters > 0 {
-			fmt.Fprintf(w, " %6d dead-lettered", t.DeadLetters)
+	names := slices.Sorted(maps.Keys(info.Destinations))
+	for _, dest := range names {
+		di := info.Destinations[dest]
+		if len(names) > 1 {
+			fmt.Fprintf(w, "  destination %s:\n", dest)
 		}
-		fmt.Fprintln(w)
+		for _, table := range slices.Sorted(maps.Keys(di.Delivered)) {
+			t := di.Delivered[table]
+			fmt.Fprintf(w, "  %-30s %10d items %8d batches", table, t.Items, t.Batches)
+			if t.DeadLetters > 0 {
+				fmt.Fprintf(w, " %6d dead-lettered", t.DeadLetters)
+			}
+			fmt.Fprintln(w)
+		}
 	}
 	if n := len(info.DeadLetters); n > 0 {
-		fmt.Fprintf(w, "%d batches went to the dead-letter stream: see them with `bridge dlq list`, retry with `bridge dlq replay`\n", n)
+		fmt.Fprintf(w, "%d batches went to the dead-letter stream: see them with `bridge dlq list`, retry with `bridge dlq replay --destination NAME`\n", n)
 	}
 	if rss := peakRSSBytes(); rss > 0 {
 		fmt.Fprintf(w, "peak memory %.1f MiB\n", float64(rss)/(1<<20))
 	}
 }
+
+// specList is a flag that may be given several times.
+type specList []string
+
+func (l *specList) String() string     { return strings.Join(*l, ", ") }
+func (l *specList) Set(v string) error { *l = append(*l, v); return nil }
