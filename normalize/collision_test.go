@@ -150,13 +150,10 @@ func TestCollisionsAcrossRuns(t *testing.T) {
 				t.Fatal(err)
 			}
 			// Each key alone, and in another order: the names stay.
-			var again []string
-			for _, l := range []string{
+			again := []string{
 				`{"foo_bar":2}`, `{"fooBar":1}`, `{"x_y":4}`, `{"x\"y":3}`,
 				`{"A":{"b":7}}`, `{"a":{"foo_bar":6}}`, `{"a":{"fooBar":5}}`,
 				`{"tag_list":[9]}`, `{"tagList":[8]}`, `{"n":1.5}`, `{"n__v_double":2.5}`,
-			} {
-				again = append(again, l)
 			}
 			n2 := mustNew(t, cfg, known...)
 			got := map[string]schema.Row{}
