@@ -10,14 +10,17 @@ import (
 // worker of the same process that gets the batch on its first delivery
 // skips decoding it. The batch is in JetStream all the same: a redelivery, a
 // restart or another process decodes the stored payload. It holds at most
-// max rows; inserting past that drops the oldest batches.
+// max rows; inserting past that drops the oldest batches. Its batches are a
+// list, oldest first, that take and put unlink in constant time, so it never
+// holds more than its batches.
 type rowCache struct {
-	mu    sync.Mutex
-	max   int
-	rows  int
-	m     map[string]cachedBatch
-	order []string
-	hits  int // batches handed over from the cache
+	mu         sync.Mutex
+	max        int
+	rows       int
+	m          map[string]*cacheEntry
+	head, tail *cacheEntry // oldest, newest
+	free       *cacheEntry // removed entries, for reuse, linked by next
+	hits       int         // batches handed over from the cache
 }
 
 type cachedBatch struct {
@@ -25,8 +28,15 @@ type cachedBatch struct {
 	rows  []Row
 }
 
+// cacheEntry is one batch in the cache's list.
+type cacheEntry struct {
+	cachedBatch
+	id         string
+	prev, next *cacheEntry
+}
+
 func newRowCache(max int) *rowCache {
-	return &rowCache{max: max, m: make(map[string]cachedBatch)}
+	return &rowCache{max: max, m: make(map[string]*cacheEntry)}
 }
 
 func (c *rowCache) put(id string, t *schema.Table, rows []Row) {
@@ -35,16 +45,26 @@ func (c *rowCache) put(id string, t *schema.Table, rows []Row) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for c.rows+len(rows) > c.max && len(c.order) > 0 {
-		old := c.order[0]
-		c.order = c.order[1:]
-		if b, ok := c.m[old]; ok {
-			c.rows -= len(b.rows)
-			delete(c.m, old)
-		}
+	if old, ok := c.m[id]; ok {
+		c.remove(old) // a batch published again: the newer rows count
 	}
-	c.m[id] = cachedBatch{table: t, rows: rows}
-	c.order = append(c.order, id)
+	for c.rows+len(rows) > c.max && c.head != nil {
+		c.remove(c.head)
+	}
+	e := c.free
+	if e != nil {
+		c.free = e.next
+	} else {
+		e = new(cacheEntry)
+	}
+	*e = cacheEntry{cachedBatch: cachedBatch{table: t, rows: rows}, id: id, prev: c.tail}
+	if c.tail != nil {
+		c.tail.next = e
+	} else {
+		c.head = e
+	}
+	c.tail = e
+	c.m[id] = e
 	c.rows += len(rows)
 }
 
@@ -52,11 +72,30 @@ func (c *rowCache) put(id string, t *schema.Table, rows []Row) {
 func (c *rowCache) take(id string) (cachedBatch, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	b, ok := c.m[id]
-	if ok {
-		delete(c.m, id)
-		c.rows -= len(b.rows)
-		c.hits++
+	e, ok := c.m[id]
+	if !ok {
+		return cachedBatch{}, false
 	}
-	return b, ok
+	b := e.cachedBatch
+	c.remove(e)
+	c.hits++
+	return b, true
+}
+
+// remove unlinks e, forgets it and keeps it for reuse.
+func (c *rowCache) remove(e *cacheEntry) {
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else {
+		c.head = e.next
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	} else {
+		c.tail = e.prev
+	}
+	delete(c.m, e.id)
+	c.rows -= len(e.rows)
+	*e = cacheEntry{next: c.free}
+	c.free = e
 }

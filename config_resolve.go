@@ -374,15 +374,16 @@ func (f *tomlFile) load() error {
 		return f.err
 	}
 	if _, err := toml.Decode(string(b), &f.data); err != nil {
+		// The parser's messages quote the file (expected value but found
+		// "hunter" instead; invalid datetime: "2026-01-0"; the last key), and
+		// a value in either file may be a secret: say where, never what.
 		var pe toml.ParseError
-		if !errors.As(err, &pe) {
-			f.err = fmt.Errorf("%w: %s: %w", ErrInvalidConfig, f.path, err)
-		} else if f.secret {
-			// The parser's message may quote the file, and with it a secret.
+		if errors.As(err, &pe) {
 			f.err = fmt.Errorf("%w: %s: TOML syntax error at line %d, column %d", ErrInvalidConfig, f.path, pe.Position.Line, pe.Position.Col)
 		} else {
-			f.err = fmt.Errorf("%w: %s: line %d, column %d: %s", ErrInvalidConfig, f.path, pe.Position.Line, pe.Position.Col, pe.Message)
+			f.err = fmt.Errorf("%w: %s: not valid TOML", ErrInvalidConfig, f.path)
 		}
+		f.data = nil
 	}
 	return f.err
 }

@@ -126,7 +126,7 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 	})
 	add := func(t *Table, row Row) error { return bat.Add(t, row) }
 	table := rc.table
-	err := items(ctx, data, func(chunk []any, owned bool) error {
+	err := items(ctx, data, func(chunk []any, lines []int, owned bool) error {
 		pr.norm.SetReuseInput(owned)
 		for i, it := range chunk {
 			if rc.tableFn != nil {
@@ -136,8 +136,13 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 				if errors.Is(err, normalize.ErrTableName) || ctx.Err() != nil {
 					return err
 				}
-				// One bad item loses nothing else.
-				pr.badRecord(&producer.LineError{Line: int(pr.read.Load()) + i + 1, Err: err})
+				// One bad item loses nothing else. Its line, or its
+				// position in input that is not JSON lines.
+				line := int(pr.read.Load()) + i + 1
+				if lines != nil {
+					line = lines[i]
+				}
+				pr.badRecord(&producer.LineError{Line: line, Err: err})
 			}
 		}
 		pr.read.Add(int64(len(chunk)))

@@ -12,16 +12,18 @@ import (
 
 const chunkItems = 256
 
-// items calls fn with the input's items in order, a chunk at a time. owned
-// reports whether the items are bridge's own (freshly parsed) and may be
-// modified by the normalizer. Bad records go to bad and do not stop the rest.
-func items(ctx context.Context, data any, fn func(items []any, owned bool) error, bad func(*producer.LineError)) error {
+// items calls fn with the input's items in order, a chunk at a time. lines
+// are the items' line numbers in JSON lines input, nil for other inputs
+// (their items are numbered by position). owned reports whether the items
+// are bridge's own (freshly parsed) and may be modified by the normalizer.
+// Bad records go to bad and do not stop the rest.
+func items(ctx context.Context, data any, fn func(items []any, lines []int, owned bool) error, bad func(*producer.LineError)) error {
 	switch v := data.(type) {
 	case nil:
 		return nil
 	case io.Reader:
-		return producer.ReadJSONL(ctx, v, producer.JSONLOptions{}, func(items []any) error {
-			return fn(items, true)
+		return producer.ReadJSONLNumbered(ctx, v, producer.JSONLOptions{}, func(items []any, lines []int) error {
+			return fn(items, lines, true)
 		}, bad)
 	case []any:
 		return seqChunks(ctx, slices.Values(v), fn)
@@ -42,11 +44,11 @@ func items(ctx context.Context, data any, fn func(items []any, owned bool) error
 			}
 		}, fn)
 	}
-	return fn([]any{data}, false)
+	return fn([]any{data}, nil, false)
 }
 
 // seqChunks hands seq to fn in chunks of chunkItems.
-func seqChunks[T any](ctx context.Context, seq iter.Seq[T], fn func([]any, bool) error) error {
+func seqChunks[T any](ctx context.Context, seq iter.Seq[T], fn func([]any, []int, bool) error) error {
 	buf := make([]any, 0, chunkItems)
 	flush := func() error {
 		if len(buf) == 0 {
@@ -55,7 +57,7 @@ func seqChunks[T any](ctx context.Context, seq iter.Seq[T], fn func([]any, bool)
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		err := fn(buf, false)
+		err := fn(buf, nil, false)
 		buf = buf[:0]
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 
 	"github.com/nats-io/nats.go"
@@ -48,6 +49,9 @@ func (c *common) options(stderr io.Writer) ([]bridge.PipelineOption, *zap.Logger
 		opts = append(opts, bridge.WithDataDir(c.dataDir))
 	}
 	if c.natsURL != "" {
+		if err := checkNATSURL(c.natsURL); err != nil {
+			return nil, nil, err
+		}
 		var nopts []nats.Option
 		if c.creds != "" {
 			nopts = append(nopts, nats.UserCredentials(c.creds))
@@ -67,6 +71,27 @@ func (c *common) options(stderr io.Writer) ([]bridge.PipelineOption, *zap.Logger
 		return nil, nil, errors.New("--nats-creds, --nats-nkey and --nats-tls-ca go with --nats-url")
 	}
 	return opts, log, nil
+}
+
+// checkNATSURL checks that every server of a --nats-url list parses as
+// nats.go reads it (nats:// when there is no scheme). Its error shows
+// neither the URL nor net/url's reason, either of which may quote a
+// password.
+func checkNATSURL(s string) error {
+	servers := strings.Split(s, ",")
+	for i, srv := range servers {
+		srv = strings.TrimSpace(srv)
+		if srv == "" {
+			continue
+		}
+		if !strings.Contains(srv, "://") {
+			srv = "nats://" + srv
+		}
+		if _, err := url.Parse(srv); err != nil {
+			return fmt.Errorf("--nats-url: server %d of %d does not parse as a URL (not shown: it may hold a password)", i+1, len(servers))
+		}
+	}
+	return nil
 }
 
 // newFlagSet returns a flag set that prints its usage with a heading.

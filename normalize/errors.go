@@ -15,7 +15,9 @@ var (
 	// cannot encode.
 	ErrUnsupported = errors.New("normalize: unsupported value")
 	// ErrCoerce is returned when a value fits neither its column nor the
-	// variant column for its type (a user column already took the variant's
-	// name with another type), like dlt's CannotCoerceColumnException.
+	// variant column for its type, like dlt's CannotCoerceColumnException.
+	// It happens only with a stored schema that predates Table.Keys, where
+	// a key's column may have the variant's name and another type; otherwise
+	// a variant whose name a key has takes the next free suffix.
 	ErrCoerce = errors.New("normalize: cannot coerce value")
 )

@@ -11,11 +11,18 @@
 // otherwise goes to the variant column <col>__v_<type> (1.5 into a bigint
 // column lands in <col>__v_double).
 //
+// Keys that normalize to one name never share it: the first key to get a
+// name keeps it and the others get the first free suffix _2, _3, ... (see
+// discover for the order within a row). Tables record in Keys which key
+// path got which name, so later rows and runs name every key the same way.
+//
 // It is pure: no I/O, no NATS, no goroutines.
 package normalize
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/fanoutbridge/bridge/schema"
@@ -102,6 +109,12 @@ type Normalizer struct {
 	sets     []namedVal  // values an in-place row moves to another key
 	deferred []deferred  // objects an in-place row flattens after its loop
 	lists    []childList // lists of the rows being built, a stack
+
+	// The row being built, for discover: its object (with rowRootDone
+	// once an in-place row has gone through its top-level keys) and level.
+	rowSrc      map[string]any
+	rowLvl      int
+	rowRootDone bool
 }
 
 type namedVal struct {
@@ -184,12 +197,20 @@ func (n *Normalizer) SetLoadID(id string) {
 	n.loadID = id
 }
 
-// Tables returns every table, in the order first seen (known tables first).
-// The pointers are live: later items may add columns to them.
+// Tables returns a copy of every table, in the order first seen (known
+// tables first), with Keys set: the schema to store and pass to New in a
+// later run.
 func (n *Normalizer) Tables() []*schema.Table {
 	out := make([]*schema.Table, len(n.tables))
 	for i, ts := range n.tables {
-		out[i] = ts.t
+		t := ts.t.Clone()
+		if len(ts.names) > 0 {
+			t.Keys = make(map[string][]string, len(ts.names))
+			for name, path := range ts.names {
+				t.Keys[name] = slices.Clone(path)
+			}
+		}
+		out[i] = t
 	}
 	return out
 }
@@ -288,15 +309,142 @@ func (n *Normalizer) ident(s string) string {
 	return id
 }
 
-// newField resolves the input key k under parent (nil at the top of a row).
-func (n *Normalizer) newField(fields map[string]*field, parent *field, k string) *field {
+// naturalName is the name of the key k under parent (nil at the top of a
+// row) before collisions: the normalized key, after the parent's name and
+// "__".
+func (n *Normalizer) naturalName(parent *field, k string) string {
 	name := n.ident(k)
 	if parent != nil {
 		name = parent.name + pathSeparator + name
 	}
-	f := &field{name: name}
-	f.skip = n.cfg.SystemColumns && isSystemName(name)
-	f.same = !f.skip && name == k
+	return name
+}
+
+// newField resolves the input key k under parent (nil at the top of a row)
+// and gives it its name in ts (see tableState.claim).
+func (n *Normalizer) newField(ts *tableState, fields map[string]*field, parent *field, k string) *field {
+	f := &field{key: k, parent: parent, name: n.naturalName(parent, k)}
+	if n.cfg.SystemColumns && isSystemName(f.name) {
+		f.skip = true
+	} else {
+		f.name = ts.claim(f, f.name)
+		f.same = f.name == k
+	}
 	fields[k] = f
 	return f
+}
+
+// rowObject is one object of the row being built, for discover.
+type rowObject struct {
+	fields map[string]*field
+	parent *field
+	src    map[string]any
+	lvl    int
+}
+
+// discover names every key of the row being built that has no field yet,
+// before any of them is used, in an order that does not depend on map
+// iteration: depth by depth from the top of the row; within one depth, keys
+// already spelled as their normalized name first, then by key path. So when
+// keys collide (normalize to one name), which one keeps the name and which
+// get a suffix depends only on the rows, never on chance.
+func (n *Normalizer) discover(ts *tableState) {
+	// In place, the top of the row hands its objects over to n.deferred,
+	// and once it is done, only they are left.
+	var handed []rowObject
+	for _, d := range n.deferred {
+		if m := n.flattened(ts, d.f, d.val); m != nil {
+			handed = append(handed, rowObject{d.f.sub, d.f, m, n.rowLvl - 1})
+		}
+	}
+	level := handed
+	if !n.rowRootDone {
+		level = []rowObject{{ts.fields, nil, n.rowSrc, n.rowLvl}}
+	}
+	type newKey struct {
+		obj   int
+		key   string
+		path  []string
+		exact bool
+	}
+	var found []newKey
+	for depth := 0; len(level) > 0; depth++ {
+		found = found[:0]
+		for i, o := range level {
+			for k := range o.src {
+				if o.fields[k] != nil {
+					continue
+				}
+				path := []string{k}
+				if o.parent != nil {
+					path = append(o.parent.path(), k)
+				}
+				found = append(found, newKey{i, k, path, strings.Join(path, pathSeparator) == n.naturalName(o.parent, k)})
+			}
+		}
+		slices.SortFunc(found, func(a, b newKey) int {
+			if a.exact != b.exact {
+				if a.exact {
+					return -1
+				}
+				return 1
+			}
+			return slices.Compare(a.path, b.path)
+		})
+		for _, nk := range found {
+			o := level[nk.obj]
+			n.newField(ts, o.fields, o.parent, nk.key)
+		}
+		// The objects the next depth flattens: as put decides.
+		var next []rowObject
+		for _, o := range level {
+			if o.lvl <= 0 {
+				continue
+			}
+			for k, v := range o.src {
+				f := o.fields[k]
+				if m := n.flattened(ts, f, v); m != nil {
+					next = append(next, rowObject{f.sub, f, m, o.lvl - 1})
+				}
+			}
+		}
+		if depth == 0 && !n.rowRootDone {
+			next = append(next, handed...)
+		}
+		level = next
+	}
+}
+
+// flattened returns the object that the value v of f flattens into the
+// row, or nil: v is not an object, or f's column holds json.
+func (n *Normalizer) flattened(ts *tableState, f *field, v any) map[string]any {
+	if f == nil || f.skip {
+		return nil
+	}
+	var m map[string]any
+	switch x := v.(type) {
+	case map[string]any:
+		m = x
+	case nil, string, int64, float64, bool, []any:
+		return nil
+	default:
+		out, _, _, err := convert(v)
+		if err != nil {
+			return nil
+		}
+		if m, _ = out.(map[string]any); m == nil {
+			return nil
+		}
+	}
+	c := f.col
+	if c == nil {
+		c = ts.cols[f.name]
+	}
+	if c != nil && c.typ == schema.TypeJSON {
+		return nil
+	}
+	if f.sub == nil {
+		f.sub = make(map[string]*field)
+	}
+	return m
 }

@@ -21,10 +21,12 @@ func (n *Normalizer) row(ts *tableState, src map[string]any, lvl int, inPlace, r
 		row = make(map[string]any, len(src)+3)
 	}
 	mark := len(n.lists)
+	n.rowSrc, n.rowLvl, n.rowRootDone = src, lvl, false
 	if err := n.flatten(ts, ts.fields, nil, row, src, lvl, lvl, inPlace, reuse); err != nil {
 		return err
 	}
 	if inPlace {
+		n.rowRootDone = true
 		for _, s := range n.sets {
 			row[s.name] = s.val
 		}
@@ -115,7 +117,10 @@ func (n *Normalizer) flatten(ts *tableState, fields map[string]*field, parent *f
 	for k, v := range src {
 		f := fields[k]
 		if f == nil {
-			f = n.newField(fields, parent, k)
+			n.discover(ts)
+			if f = fields[k]; f == nil {
+				f = n.newField(ts, fields, parent, k)
+			}
 		}
 		if v == nil {
 			if inPlace {
@@ -264,7 +269,10 @@ func (n *Normalizer) typed(ts *tableState, c *column, v any, dt schema.DataType)
 	i := typeIndex(dt2)
 	vc := c.variants[i]
 	if vc == nil {
-		vc = ts.column(c.name + pathSeparator + n.ident("v_"+string(dt2)))
+		// The row's new keys first, so that whether a key or the variant
+		// gets a suffix does not depend on the order of the row's keys.
+		n.discover(ts)
+		vc = ts.column(ts.variantName(c, c.name+pathSeparator+n.ident("v_"+string(dt2))))
 		c.variants[i] = vc
 	}
 	switch vc.typ {

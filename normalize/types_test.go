@@ -223,8 +223,24 @@ func TestVariants(t *testing.T) {
 }
 
 func TestVariantNameTaken(t *testing.T) {
+	// A key has the variant's name: the variant takes the next suffix.
 	n := mustNew(t, Config{})
 	run(t, n, "t", map[string]any{"n": 1, "n__v_double": true})
+	rows := run(t, n, "t", map[string]any{"n": 1.5})
+	if got := rows[0].row["n__v_double_2"]; got != 1.5 {
+		t.Fatalf("row %v, want n__v_double_2 = 1.5", rows[0].row)
+	}
+	if c := mustColumn(t, rows[0].table, "n__v_double_2"); !c.Variant || c.Of != "n" {
+		t.Fatalf("column %+v, want a variant of n", c)
+	}
+
+	// A stored schema from before Keys: the key's column has the variant's
+	// name and another type.
+	old := &schema.Table{Name: "t", Columns: []schema.Column{
+		{Name: "n", DataType: schema.TypeBigInt, Nullable: true},
+		{Name: "n__v_double", DataType: schema.TypeBool, Nullable: true},
+	}}
+	n = mustNew(t, Config{}, old)
 	err := n.Normalize(map[string]any{"n": 1.5}, "t", func(*schema.Table, schema.Row) error { return nil })
 	if !errors.Is(err, ErrCoerce) {
 		t.Fatalf("err = %v, want ErrCoerce", err)

@@ -96,6 +96,14 @@ func (o JSONLOptions) withDefaults() JSONLOptions {
 // has ended by then. On a read error the lines read before it are delivered
 // first. A Read of r that blocks is not interrupted by ctx.
 func ReadJSONL(ctx context.Context, r io.Reader, o JSONLOptions, onItems func(items []any) error, onBad func(*LineError)) error {
+	return ReadJSONLNumbered(ctx, r, o, func(items []any, _ []int) error { return onItems(items) }, onBad)
+}
+
+// ReadJSONLNumbered is ReadJSONL that also gives onItems the 1-based line
+// number of each item (lines[i] is items[i]'s), counting every line of the
+// input: blank, bad and too long ones too. Like items, lines is reused
+// after onItems returns.
+func ReadJSONLNumbered(ctx context.Context, r io.Reader, o JSONLOptions, onItems func(items []any, lines []int) error, onBad func(*LineError)) error {
 	o = o.withDefaults()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -157,7 +165,7 @@ func ReadJSONL(ctx context.Context, r io.Reader, o JSONLOptions, onItems func(it
 			}
 		}
 		if len(c.items) > 0 {
-			if err := onItems(c.items); err != nil {
+			if err := onItems(c.items, c.lines); err != nil {
 				return false, err
 			}
 		}
@@ -218,12 +226,13 @@ type chunk struct {
 	ends  []int  // where each line ends in buf
 	nums  []int  // each line's number
 	items []any
+	lines []int        // each item's line number
 	bad   []*LineError // oversized lines from the reader, then parse errors
 	done  chan struct{}
 }
 
 func (c *chunk) reset() {
-	c.buf, c.ends, c.nums = c.buf[:0], c.ends[:0], c.nums[:0]
+	c.buf, c.ends, c.nums, c.lines = c.buf[:0], c.ends[:0], c.nums[:0], c.lines[:0]
 	clear(c.items)
 	c.items, c.bad = c.items[:0], nil
 }
@@ -242,6 +251,7 @@ func (c *chunk) parse() {
 			continue
 		}
 		c.items = append(c.items, v)
+		c.lines = append(c.lines, c.nums[i])
 	}
 	if oversized > 0 && len(c.bad) > oversized {
 		slices.SortFunc(c.bad, func(a, b *LineError) int { return a.Line - b.Line })

@@ -472,3 +472,43 @@ func BenchmarkReadJSONL(b *testing.B) {
 		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "items/s")
 	})
 }
+
+func TestReadJSONLNumberedLines(t *testing.T) {
+	checkNoLeak(t)
+	in := strings.Join([]string{
+		`{"a":1}`,               // 1
+		`{"a":`,                 // 2 bad
+		``,                      // 3 blank
+		strings.Repeat("x", 40), // 4 too long
+		`[1,2]`,                 // 5
+		`nope`,                  // 6 bad
+		"\r",                    // 7 blank
+		`"str"`,                 // 8
+		`null`,                  // 9
+		`42`,                    // 10, no newline
+	}, "\n")
+	for _, chunkLines := range []int{1, 2, 3, 512} {
+		t.Run(fmt.Sprint(chunkLines), func(t *testing.T) {
+			var items []any
+			var lines, bad []int
+			err := ReadJSONLNumbered(context.Background(), strings.NewReader(in), JSONLOptions{ChunkLines: chunkLines, Workers: 2, MaxRecordBytes: 30},
+				func(chunk []any, ls []int) error {
+					if len(ls) != len(chunk) {
+						t.Fatalf("%d items, %d line numbers", len(chunk), len(ls))
+					}
+					items = append(items, chunk...)
+					lines = append(lines, ls...)
+					return nil
+				}, func(e *LineError) { bad = append(bad, e.Line) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := []int{1, 5, 8, 9, 10}; !reflect.DeepEqual(lines, want) || len(items) != len(want) {
+				t.Fatalf("items %v on lines %v, want lines %v", items, lines, want)
+			}
+			if want := []int{2, 4, 6}; !reflect.DeepEqual(bad, want) {
+				t.Fatalf("bad lines %v, want %v", bad, want)
+			}
+		})
+	}
+}

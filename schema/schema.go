@@ -67,6 +67,13 @@ type Table struct {
 	Name    string   `json:"name"`
 	Parent  string   `json:"parent,omitempty"`
 	Columns []Column `json:"columns"`
+	// Keys is the normalizer's record, kept in stored schemas: every name it
+	// gave in this table (a column, a flattened object, or a list, whose
+	// child table is <table>__<name>) and the input key path it came from,
+	// so that later rows and runs name each key the same way even when
+	// several keys normalize to one name. It is nil in the tables that
+	// destinations see.
+	Keys map[string][]string `json:"keys,omitempty"`
 
 	index map[string]int
 }
@@ -125,6 +132,12 @@ func (t *Table) AddColumn(c Column) error {
 // Clone returns a deep copy of the table, safe to hand to another goroutine.
 func (t *Table) Clone() *Table {
 	c := &Table{Name: t.Name, Parent: t.Parent, Columns: slices.Clone(t.Columns)}
+	if t.Keys != nil {
+		c.Keys = make(map[string][]string, len(t.Keys))
+		for name, path := range t.Keys {
+			c.Keys[name] = slices.Clone(path)
+		}
+	}
 	c.reindex()
 	return c
 }

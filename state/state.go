@@ -8,7 +8,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -78,16 +81,190 @@ func (s *Store) put(ctx context.Context, key string, v any) error {
 	return nil
 }
 
+// ErrSchemaConflict is returned by SaveSchemaAt when the stored schema is no
+// longer at the revision the caller read: another process saved one since.
+var ErrSchemaConflict = errors.New("state: the stored schema changed since it was read")
+
+// schemaAttempts bounds SaveSchema's read, merge and save rounds.
+const schemaAttempts = 20
+
 // Schema returns the stored schema (empty if none yet).
 func (s *Store) Schema(ctx context.Context) (Schema, error) {
-	var sc Schema
-	_, err := s.get(ctx, schemaKey, &sc)
+	sc, _, err := s.SchemaRevision(ctx)
 	return sc, err
 }
 
-// SaveSchema stores the schema.
+// SchemaRevision returns the stored schema (empty if none yet) and its
+// revision (0 if none), to save a change with SaveSchemaAt.
+func (s *Store) SchemaRevision(ctx context.Context) (Schema, uint64, error) {
+	var sc Schema
+	rev, err := s.get(ctx, schemaKey, &sc)
+	return sc, rev, err
+}
+
+// SaveSchemaAt stores sc if the stored schema is still at revision rev (0:
+// none is stored), and returns the new revision. If another process saved
+// one since, it stores nothing and returns an error wrapping
+// ErrSchemaConflict: read again, MergeSchema, and save at the new revision.
+func (s *Store) SaveSchemaAt(ctx context.Context, sc Schema, rev uint64) (uint64, error) {
+	b, err := json.Marshal(sc)
+	if err != nil {
+		return 0, fmt.Errorf("state: encode %s: %w", schemaKey, err)
+	}
+	var next uint64
+	if rev == 0 {
+		next, err = s.kv.Create(ctx, schemaKey, b)
+	} else {
+		next, err = s.kv.Update(ctx, schemaKey, b, rev)
+	}
+	if isConflict(err) {
+		return 0, fmt.Errorf("%w (revision %d): %w", ErrSchemaConflict, rev, err)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("state: put %s: %w", schemaKey, err)
+	}
+	return next, nil
+}
+
+// SaveSchema merges sc into the stored schema (see MergeSchema) and stores
+// the result, compare-and-set: when another process saves in between, it
+// reads and merges again, a bounded number of times. So two producers that
+// evolve the schema at once lose neither's tables or columns. It stores
+// nothing when the stored schema already has all of sc.
 func (s *Store) SaveSchema(ctx context.Context, sc Schema) error {
-	return s.put(ctx, schemaKey, sc)
+	for attempt := range schemaAttempts {
+		stored, rev, err := s.SchemaRevision(ctx)
+		if err != nil {
+			return err
+		}
+		merged, changed := mergeSchema(stored, sc)
+		if !changed && rev != 0 {
+			return nil
+		}
+		_, err = s.SaveSchemaAt(ctx, merged, rev)
+		if !errors.Is(err, ErrSchemaConflict) {
+			return err
+		}
+		// Someone else saved: give them a moment, then merge with theirs.
+		wait := time.Millisecond + rand.N(time.Duration(min(1<<attempt, 50))*time.Millisecond)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return fmt.Errorf("state: save schema: %w", context.Cause(ctx))
+		}
+	}
+	return fmt.Errorf("state: save schema: %w, %d times", ErrSchemaConflict, schemaAttempts)
+}
+
+// MergeSchema returns the union of the stored schema and ours: the stored
+// tables in their order, then our new ones in ours; per table, the stored
+// columns in their order, then our new ones (by name) in ours. A table or
+// column both have keeps the stored one: a column's type never changes once
+// stored. The names the normalizer recorded (Table.Keys) are merged the same
+// way: a name, or a key path, both have keeps the stored record. The version
+// is the larger one, and above the stored one if the merge added anything.
+// Neither input is modified.
+func MergeSchema(stored, ours Schema) Schema {
+	merged, _ := mergeSchema(stored, ours)
+	return merged
+}
+
+// mergeSchema is MergeSchema, and reports whether the result has anything
+// the stored schema does not.
+func mergeSchema(stored, ours Schema) (Schema, bool) {
+	out := Schema{Version: stored.Version, Tables: make([]*schema.Table, 0, max(len(stored.Tables), len(ours.Tables)))}
+	byName := make(map[string]*schema.Table, len(stored.Tables))
+	for _, t := range stored.Tables {
+		if t == nil || byName[t.Name] != nil {
+			continue
+		}
+		c := t.Clone()
+		byName[t.Name] = c
+		out.Tables = append(out.Tables, c)
+	}
+	changed := false
+	for _, t := range ours.Tables {
+		if t == nil {
+			continue
+		}
+		have := byName[t.Name]
+		if have == nil {
+			c := t.Clone()
+			byName[t.Name] = c
+			out.Tables = append(out.Tables, c)
+			changed = true
+			continue
+		}
+		for _, col := range t.Columns {
+			if _, ok := have.Column(col.Name); !ok {
+				if err := have.AddColumn(col); err == nil {
+					changed = true
+				}
+			}
+		}
+		if mergeKeys(have, t.Keys) {
+			changed = true
+		}
+	}
+	if changed {
+		out.Version = max(stored.Version+1, ours.Version)
+	}
+	return out, changed
+}
+
+// mergeKeys adds to t.Keys the records of keys that are new in both ways:
+// neither the name nor the key path is recorded yet.
+func mergeKeys(t *schema.Table, keys map[string][]string) bool {
+	if len(keys) == 0 {
+		return false
+	}
+	paths := make(map[string]bool, len(t.Keys))
+	for _, p := range t.Keys {
+		paths[pathID(p)] = true
+	}
+	// In name order, so that two records of one new path resolve the same
+	// way every time.
+	names := slices.Sorted(maps.Keys(keys))
+	changed := false
+	for _, name := range names {
+		p := keys[name]
+		if _, ok := t.Keys[name]; ok || paths[pathID(p)] {
+			continue
+		}
+		if t.Keys == nil {
+			t.Keys = make(map[string][]string, len(keys))
+		}
+		t.Keys[name] = slices.Clone(p)
+		paths[pathID(p)] = true
+		changed = true
+	}
+	return changed
+}
+
+// pathID encodes a key path as one string, unambiguously.
+func pathID(p []string) string {
+	var sb strings.Builder
+	for _, k := range p {
+		sb.WriteString(strconv.Itoa(len(k)))
+		sb.WriteByte(':')
+		sb.WriteString(k)
+	}
+	return sb.String()
+}
+
+// isConflict reports whether err is JetStream's answer to a compare-and-set
+// whose revision is stale: a key that exists on Create, a revision
+// mismatch on Update (codes 10071, or 10164 on replicated streams).
+func isConflict(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return true
+	}
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }
 
 // TableCount is what a load did for one table.
@@ -178,7 +355,7 @@ func (s *Store) AddProgress(ctx context.Context, dest string, items, batches, de
 		if err == nil {
 			return nil
 		}
-		if !errors.Is(err, jetstream.ErrKeyExists) && !strings.Contains(err.Error(), "wrong last sequence") {
+		if !isConflict(err) {
 			return fmt.Errorf("state: put progress: %w", err)
 		}
 	}
