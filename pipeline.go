@@ -260,7 +260,7 @@ func (p *Pipeline) open() error {
 	}
 	nc, err := nats.Connect(url, nopts...)
 	if err != nil {
-		return fmt.Errorf("pipeline %q: connect to NATS %s: %w", p.name, redactURL(url), err)
+		return fmt.Errorf("pipeline %q: connect to NATS %s: %w", p.name, redactURL(url), redactConnectError(url, err))
 	}
 	p.nc = nc
 	p.q, err = queue.Open(ctx, nc, queue.Config{Pipeline: p.name, Prefix: p.cfg.prefix, Retention: p.cfg.retention})
