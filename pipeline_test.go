@@ -778,8 +778,17 @@ func TestCancelledRunLeavesPending(t *testing.T) {
 	}
 	p1 := e.open(NewDestination("d", block, BatchSize(10)))
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() { <-started; cancel() }()
-	_, err := p1.Run(ctx, idValueItems(50), TableName("t"))
+	// Cancel once a call is running and the whole input is stored: a run
+	// cancelled while it still reads its input stops reading (run it again
+	// with the same input and resume key to carry on).
+	published := make(chan struct{})
+	var pubOnce sync.Once
+	go func() { <-started; <-published; cancel() }()
+	_, err := p1.Run(ctx, idValueItems(50), TableName("t"), OnProgress(func(pr Progress) {
+		if pr.Produced == 50 {
+			pubOnce.Do(func() { close(published) })
+		}
+	}, time.Millisecond))
 	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "interrupted") {
 		t.Fatalf("Run error = %v, want an interruption", err)
 	}
