@@ -17,6 +17,10 @@ var (
 	ErrBadInput = errors.New("bridge: bad input records")
 	// ErrClosed is returned by Run after Close.
 	ErrClosed = errors.New("bridge: pipeline closed")
+	// ErrNoPipeline is wrapped by Open's error when the pipeline does not
+	// exist (no store in its data directory, or no stream on the NATS
+	// server); the error names the pipelines that do. Open creates nothing.
+	ErrNoPipeline = errors.New("bridge: no pipeline")
 )
 
 // Terminal marks err as terminal (dlt's DestinationTerminalException): the
