@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/fanoutbridge/bridge"
 )
 
 const usage = `bridge pushes normalized data out of a pipeline, through NATS JetStream.
@@ -47,7 +49,8 @@ Examples:
 var errUsage = errors.New("usage")
 
 // Main runs the command line with args (without the program name) and
-// returns the exit status: 0 success, 1 failure, 2 bad usage.
+// returns the exit status: 0 success, 1 failure, 2 bad usage (and a
+// pipeline that does not exist: status, dlq and drop never create one).
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	registerBuiltins()
 	stdoutSink.Lock()
@@ -75,6 +78,10 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	case err == nil:
 		return 0
 	case errors.Is(err, errUsage):
+		return 2
+	case errors.Is(err, bridge.ErrNoPipeline):
+		// A mistyped name: the message names the pipelines that exist.
+		fmt.Fprintf(stderr, "%v; see --pipeline\n", err)
 		return 2
 	default:
 		fmt.Fprintf(stderr, "bridge: %v\n", err)
