@@ -35,6 +35,9 @@ Commands:
 
 By default everything runs in this process on an embedded NATS server that
 stores under ~/.bridge/pipelines/<pipeline>; --nats-url uses a real server.
+The first bridge on a pipeline runs its embedded server; others (status, dlq,
+another run) join it while it runs. status, dlq and drop never create a
+pipeline: on a name that does not exist they exit with status 2.
 Run 'bridge <command> --help' for the options of a command.
 
 Examples:
