@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -78,8 +79,10 @@ type EmbeddedConfig struct {
 // process, or by another process on the same data directory that this one
 // joined.
 type Embedded struct {
-	dir string
-	log *zap.Logger
+	dir         string
+	log         *zap.Logger
+	joinTimeout time.Duration
+	dialed      atomic.Bool // by the NATS client
 
 	mu     sync.Mutex
 	srv    *server.Server // the server this process runs; nil while joined
@@ -101,6 +104,10 @@ func HasStore(dir string) bool {
 	return err == nil && fi.IsDir()
 }
 
+// shutdownGrace is how long an owner that shuts down waits for the
+// processes that joined it to disconnect.
+const shutdownGrace = time.Second
+
 // OpenEmbedded starts the embedded server of cfg.Dir, or joins it when
 // another process runs it. It waits up to cfg.JoinTimeout for an owner that
 // holds the lock without answering, then fails with an error wrapping
@@ -119,16 +126,24 @@ func OpenEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 	} else if !HasStore(cfg.Dir) {
 		return nil, fmt.Errorf("%w: no embedded store in %s", ErrNotFound, cfg.Dir)
 	}
-	e := &Embedded{dir: cfg.Dir, log: cfg.Logger}
-	deadline := time.Now().Add(cfg.JoinTimeout)
+	e := &Embedded{dir: cfg.Dir, log: cfg.Logger, joinTimeout: cfg.JoinTimeout}
+	c, err := e.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.Close()
+	return e, nil
+}
+
+// connect connects to the store's server (see conn), trying again for up to
+// the join timeout while the lock is held by an owner that does not answer
+// (starting, or stopping: then this process takes over once it is gone).
+func (e *Embedded) connect(ctx context.Context) (net.Conn, error) {
+	deadline := time.Now().Add(e.joinTimeout)
 	for {
 		c, err := e.conn()
-		if err == nil {
-			c.Close()
-			return e, nil
-		}
-		if !errors.Is(err, errOwnerAway) {
-			return nil, err
+		if err == nil || !errors.Is(err, errOwnerAway) {
+			return c, err
 		}
 		if time.Now().After(deadline) {
 			return nil, e.busy(err)
@@ -137,7 +152,7 @@ func OpenEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, fmt.Errorf("embedded nats in %s: %w", cfg.Dir, ctx.Err())
+			return nil, fmt.Errorf("embedded nats in %s: %w", e.dir, ctx.Err())
 		case <-t.C:
 		}
 	}
@@ -194,8 +209,16 @@ func (e *Embedded) token() string {
 	return e.owner.Token
 }
 
-// Dial connects to the server whatever the address (nats.CustomDialer).
+// Dial connects to the server whatever the address (nats.CustomDialer): on
+// every reconnect of a process that joined, to the owner of the moment, or
+// to the server it starts itself when the owner went away. The first dial
+// waits like OpenEmbedded for an owner on its way out (the NATS client does
+// not retry a first connect); later ones try once, without holding up the
+// client, which tries again every reconnect wait.
 func (e *Embedded) Dial(network, address string) (net.Conn, error) {
+	if e.dialed.CompareAndSwap(false, true) {
+		return e.connect(context.Background())
+	}
 	return e.conn()
 }
 
@@ -270,9 +293,11 @@ func (e *Embedded) own() error {
 	return nil
 }
 
-// Shutdown stops the server if this process runs it (the processes that
-// joined it lose their connection; one of them takes over), removes the
-// record and releases the lock. A process that joined just stops joining.
+// Shutdown stops the server if this process runs it: it removes the
+// record, waits up to a second for the processes that joined to disconnect
+// (those still there lose their connection, and one of them takes over),
+// stops the server and releases the lock. A process that joined just stops
+// joining.
 func (e *Embedded) Shutdown() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -282,6 +307,13 @@ func (e *Embedded) Shutdown() {
 	}
 	// No one new joins a server on its way out.
 	_ = os.Remove(filepath.Join(e.dir, RecordFileName))
+	// Give the processes that joined a moment to finish what they asked (a
+	// status, a dead-letter listing): a request in flight when the server
+	// stops is lost, and its caller waits for its timeout. A joined run
+	// stays longer; it takes the server over.
+	for deadline := time.Now().Add(shutdownGrace); e.srv.NumClients() > 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
 	e.srv.Shutdown()
 	e.srv.WaitForShutdown()
 	_ = e.lock.unlock()

@@ -337,3 +337,34 @@ func TestLookupCreatesNothing(t *testing.T) {
 }
 
 var _ nats.CustomDialer = (*queue.Embedded)(nil)
+
+// The owner goes away between a process's joining and its first connect:
+// the connect still succeeds, to the server the process then runs itself.
+func TestEmbeddedOwnerGoneBeforeConnect(t *testing.T) {
+	dir := t.TempDir()
+	e1, nc1 := openEmbedded(t, dir, true, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	e2, err := queue.OpenEmbedded(ctx, queue.EmbeddedConfig{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Shutdown()
+	if e2.Owner() {
+		t.Fatal("the second opener runs the server")
+	}
+	u, opts := e2.ConnectOptions()
+	nc1.Close()
+	e1.Shutdown()
+	nc2, err := nats.Connect(u, opts...)
+	if err != nil {
+		t.Fatalf("connect after the owner went away: %v", err)
+	}
+	defer nc2.Close()
+	if !e2.Owner() {
+		t.Fatal("connected without running the server")
+	}
+	if _, err := queue.Open(ctx, nc2, queue.Config{Pipeline: "p"}); err != nil {
+		t.Fatal(err)
+	}
+}
