@@ -20,6 +20,10 @@ var (
 	// ErrNoDestination is wrapped by RemoveDestination's error when the
 	// pipeline has no such destination.
 	ErrNoDestination = errors.New("bridge: no such destination")
+	// ErrNoPipeline is wrapped by Open's error when the pipeline does not
+	// exist (no store in its data directory, or no stream on the NATS
+	// server); the error names the pipelines that do. Open creates nothing.
+	ErrNoPipeline = errors.New("bridge: no pipeline")
 )
 
 // Terminal marks err as terminal (dlt's DestinationTerminalException): the

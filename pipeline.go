@@ -159,12 +159,13 @@ type destRun struct {
 }
 
 // NewPipeline opens the pipeline name with its destination: it starts the
-// embedded NATS server under the data directory (or connects to
-// WithNATSURL), and creates the pipeline's streams, state bucket and the
-// destination's durable consumer. The destination becomes a member of the
-// pipeline: it receives every load published from then on (or, with
-// Backfill, everything the stream still holds), until RemoveDestination.
-// Options and their defaults:
+// embedded NATS server under the data directory (or joins it, when another
+// process on the same data directory runs it; or connects to WithNATSURL),
+// and creates the pipeline's streams, state bucket and the destination's
+// durable consumer. The destination becomes a member of the pipeline: it
+// receives every load published from then on (or, with Backfill, everything
+// the stream still holds), until RemoveDestination. Options and their
+// defaults:
 //
 //	WithDataDir(~/.bridge/pipelines/<name>)
 //	WithNATSURL("")              embedded server; a URL uses an external one
@@ -185,7 +186,10 @@ func NewPipeline(name string, dest *Destination, opts ...PipelineOption) (*Pipel
 
 // Open opens a pipeline without a destination, to look at it and manage it:
 // Status, DeadLetters, ReplayDeadLetters, PurgeDeadLetters and Drop work; Run
-// does not. It takes the options of NewPipeline.
+// does not. It takes the options of NewPipeline. Open never creates
+// anything: for a pipeline that does not exist (no store in the data
+// directory, or no stream on the NATS server) it fails with an error
+// wrapping ErrNoPipeline that names the pipelines that do.
 func Open(name string, opts ...PipelineOption) (*Pipeline, error) {
 	return openPipeline(name, nil, opts)
 }
@@ -238,11 +242,17 @@ func openPipeline(name string, dest *Destination, opts []PipelineOption) (*Pipel
 	return p, nil
 }
 
+// open connects and opens the pipeline's streams and state. Without a
+// destination (Open) it only looks: it creates no directory, stream or
+// bucket.
 func (p *Pipeline) open() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := os.MkdirAll(p.cfg.dataDir, 0o755); err != nil {
-		return fmt.Errorf("pipeline %q: data dir: %w", p.name, err)
+	create := p.dest != nil
+	if create {
+		if err := os.MkdirAll(p.cfg.dataDir, 0o755); err != nil {
+			return fmt.Errorf("pipeline %q: data dir: %w", p.name, err)
+		}
 	}
 	nopts := append([]nats.Option{
 		nats.Name("bridge " + p.name),
@@ -251,19 +261,40 @@ func (p *Pipeline) open() error {
 	}, p.cfg.natsOpts...)
 	url := p.cfg.natsURL
 	if url == "" {
-		emb, err := queue.StartEmbedded(filepath.Join(p.cfg.dataDir, "jetstream"))
+		// The first process on the data directory runs the server; the
+		// others join it.
+		emb, err := queue.OpenEmbedded(ctx, queue.EmbeddedConfig{Dir: p.cfg.dataDir, Create: create, Logger: p.log})
+		if errors.Is(err, queue.ErrNotFound) {
+			return p.noPipeline(ctx, nil)
+		}
 		if err != nil {
 			return fmt.Errorf("pipeline %q: %w", p.name, err)
 		}
 		p.emb = emb
-		nopts = append(nopts, nats.InProcessServer(emb.Server()))
+		var eopts []nats.Option
+		url, eopts = emb.ConnectOptions()
+		nopts = append(nopts, eopts...)
 	}
 	nc, err := nats.Connect(url, nopts...)
 	if err != nil {
 		return fmt.Errorf("pipeline %q: connect to NATS %s: %w", p.name, redactURL(url), redactConnectError(url, err))
 	}
 	p.nc = nc
-	p.q, err = queue.Open(ctx, nc, queue.Config{Pipeline: p.name, Prefix: p.cfg.prefix, Retention: p.cfg.retention})
+	qcfg := queue.Config{Pipeline: p.name, Prefix: p.cfg.prefix, Retention: p.cfg.retention}
+	if !create {
+		p.q, err = queue.Lookup(ctx, nc, qcfg)
+		if errors.Is(err, queue.ErrNotFound) {
+			return p.noPipeline(ctx, nc)
+		}
+		if err != nil {
+			return fmt.Errorf("pipeline %q: %w", p.name, err)
+		}
+		if p.st, err = state.Lookup(ctx, p.q); err != nil {
+			return fmt.Errorf("pipeline %q: %w", p.name, err)
+		}
+		return nil
+	}
+	p.q, err = queue.Open(ctx, nc, qcfg)
 	if err != nil {
 		return fmt.Errorf("pipeline %q: %w", p.name, err)
 	}
@@ -305,8 +336,10 @@ func (p *Pipeline) join(ctx context.Context, dr *destRun) error {
 // Name returns the pipeline's name.
 func (p *Pipeline) Name() string { return p.name }
 
-// Close disconnects and stops the embedded server. Batches not yet
-// acknowledged stay pending for the next pipeline on the same data.
+// Close disconnects and stops the embedded server if this process runs it
+// (processes that joined it lose their connection, and one of them takes
+// the server over). Batches not yet acknowledged stay pending for the next
+// pipeline on the same data.
 func (p *Pipeline) Close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()

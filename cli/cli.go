@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/fanoutbridge/bridge"
 )
 
 const usage = `bridge pushes normalized data out of a pipeline, through NATS JetStream.
@@ -36,6 +38,9 @@ Commands:
 
 By default everything runs in this process on an embedded NATS server that
 stores under ~/.bridge/pipelines/<pipeline>; --nats-url uses a real server.
+The first bridge on a pipeline runs its embedded server; others (status, dlq,
+another run) join it while it runs. status, dlq and drop never create a
+pipeline: on a name that does not exist they exit with status 2.
 Run 'bridge <command> --help' for the options of a command.
 
 Examples:
@@ -51,7 +56,8 @@ Examples:
 var errUsage = errors.New("usage")
 
 // Main runs the command line with args (without the program name) and
-// returns the exit status: 0 success, 1 failure, 2 bad usage.
+// returns the exit status: 0 success, 1 failure, 2 bad usage (and a
+// pipeline that does not exist: status, dlq and drop never create one).
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	registerBuiltins()
 	stdoutSink.Lock()
@@ -81,6 +87,10 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	case err == nil:
 		return 0
 	case errors.Is(err, errUsage):
+		return 2
+	case errors.Is(err, bridge.ErrNoPipeline):
+		// A mistyped name: the message names the pipelines that exist.
+		fmt.Fprintf(stderr, "%v; see --pipeline\n", err)
 		return 2
 	default:
 		fmt.Fprintf(stderr, "bridge: %v\n", err)

@@ -1,5 +1,6 @@
 // Package queue carries batches over NATS JetStream: it starts the embedded
-// server or connects to an external one, lays out one stream per pipeline with
+// server (one process per data directory runs it; the others join it, see
+// OpenEmbedded) or connects to an external one, lays out one stream per pipeline with
 // one subject per table, publishes batches with de-duplication (and through the
 // Object Store when a batch is larger than the server's max payload), hands
 // them to durable pull consumers and keeps the dead-letter stream.

@@ -43,26 +43,13 @@ type Queue struct {
 }
 
 // Open creates (or updates) the pipeline's stream and dead-letter stream.
-func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Queue, error) {
-	if err := ValidPipelineName(cfg.Pipeline); err != nil {
+// Lookup opens them without creating anything.
+func Open(ctx context.Context, nc *nats.Conn, config Config) (*Queue, error) {
+	q, err := newQueue(nc, config)
+	if err != nil {
 		return nil, err
 	}
-	if cfg.Prefix == "" {
-		cfg.Prefix = "bridge"
-	}
-	if cfg.Replicas == 0 {
-		cfg.Replicas = 1
-	}
-	if cfg.DuplicateWindow == 0 {
-		cfg.DuplicateWindow = 2 * time.Minute
-	}
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(256))
-	if err != nil {
-		return nil, fmt.Errorf("jetstream: %w", err)
-	}
-	q := &Queue{nc: nc, js: js, cfg: cfg}
-	// Keep room for headers under the server's max payload.
-	q.maxInline = int(nc.MaxPayload()) - 16<<10
+	js, cfg := q.js, q.cfg
 	sc := jetstream.StreamConfig{
 		Name:        q.StreamName(),
 		Description: "bridge pipeline " + cfg.Pipeline + ": one message per batch, one subject per table",
@@ -96,6 +83,30 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Queue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", q.DLQStreamName(), err)
 	}
+	return q, nil
+}
+
+// newQueue applies cfg's defaults; it does not touch the server.
+func newQueue(nc *nats.Conn, cfg Config) (*Queue, error) {
+	if err := ValidPipelineName(cfg.Pipeline); err != nil {
+		return nil, err
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = "bridge"
+	}
+	if cfg.Replicas == 0 {
+		cfg.Replicas = 1
+	}
+	if cfg.DuplicateWindow == 0 {
+		cfg.DuplicateWindow = 2 * time.Minute
+	}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(256))
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	q := &Queue{nc: nc, js: js, cfg: cfg}
+	// Keep room for headers under the server's max payload.
+	q.maxInline = int(nc.MaxPayload()) - 16<<10
 	return q, nil
 }
 

@@ -2,46 +2,51 @@ package queue
 
 import (
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 )
 
-// Embedded is an in-process nats-server with JetStream, reached through an
-// in-process connection: it opens no port, so it never takes 4222.
-type Embedded struct {
-	srv *server.Server
-}
+// natsDefaultPort is the port the machine's own NATS server takes; the
+// embedded one never listens on it.
+const natsDefaultPort = 4222
 
-// StartEmbedded starts a nats-server with JetStream storing under dir.
-func StartEmbedded(dir string) (*Embedded, error) {
-	opts := &server.Options{
-		ServerName: "bridge-embedded",
-		DontListen: true,
-		JetStream:  true,
-		StoreDir:   dir,
-		NoSigs:     true,
-		NoLog:      true,
-		// Large batches go through the Object Store; keep the protocol default.
-		MaxPayload: 1 << 20,
-	}
-	srv, err := server.NewServer(opts)
-	if err != nil {
-		return nil, fmt.Errorf("embedded nats: %w", err)
-	}
-	srv.Start()
-	if !srv.ReadyForConnections(30 * time.Second) {
+// startServer starts a nats-server with JetStream storing under storeDir.
+// It listens on a free loopback port (never 4222), so other processes on the
+// same data directory can join it, and every client, in-process ones too,
+// must present token.
+func startServer(storeDir, token string) (*server.Server, error) {
+	for range 3 {
+		opts := &server.Options{
+			ServerName:    "bridge-embedded",
+			Host:          "127.0.0.1",
+			Port:          server.RANDOM_PORT,
+			Authorization: token,
+			JetStream:     true,
+			StoreDir:      storeDir,
+			NoSigs:        true,
+			NoLog:         true,
+			// Large batches go through the Object Store; keep the protocol default.
+			MaxPayload: 1 << 20,
+		}
+		srv, err := server.NewServer(opts)
+		if err != nil {
+			return nil, fmt.Errorf("embedded nats: %w", err)
+		}
+		srv.Start()
+		if !srv.ReadyForConnections(30 * time.Second) {
+			srv.Shutdown()
+			srv.WaitForShutdown()
+			return nil, fmt.Errorf("embedded nats: not ready after 30s (store %s)", storeDir)
+		}
+		if a, ok := srv.Addr().(*net.TCPAddr); ok && a.Port != natsDefaultPort {
+			return srv, nil
+		}
+		// The system handed out 4222 as a free port: leave it to the
+		// machine's own server and ask again.
 		srv.Shutdown()
-		return nil, fmt.Errorf("embedded nats: not ready after 30s (store %s)", dir)
+		srv.WaitForShutdown()
 	}
-	return &Embedded{srv: srv}, nil
-}
-
-// Server returns the underlying server, for nats.InProcessServer.
-func (e *Embedded) Server() *server.Server { return e.srv }
-
-// Shutdown stops the server and waits for it.
-func (e *Embedded) Shutdown() {
-	e.srv.Shutdown()
-	e.srv.WaitForShutdown()
+	return nil, fmt.Errorf("embedded nats: no free loopback port")
 }
