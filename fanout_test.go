@@ -373,3 +373,28 @@ func TestCorruptPayloadDeadLettered(t *testing.T) {
 		}
 	})
 }
+
+// With a retention period, a destination added later with Backfill loads
+// what the stream kept, even what every other destination had taken.
+func TestRetentionBackfill(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b)
+		first, late := &recorder{}, &recorder{}
+		a := NewDestination("first", first.fn)
+		p := e.open(a, WithRetention(time.Hour))
+		if _, err := p.Run(ctxT(t), idValueItems(30), TableName("t")); err != nil {
+			t.Fatal(err)
+		}
+		p.Close()
+		p2 := e.open(a, WithRetention(time.Hour), WithDestinations(NewDestination("late", late.fn, Backfill())))
+		if _, err := p2.Run(ctxT(t), nil); err != nil {
+			t.Fatal(err)
+		}
+		if ids := idsOf(late.byTable()["t"]); !isRange(ids, 30) {
+			t.Fatalf("late destination got %v, want the 30 kept rows", ids)
+		}
+		if n := len(first.byTable()["t"]); n != 30 {
+			t.Fatalf("first destination got %d rows, want 30 (no repeats)", n)
+		}
+	})
+}

@@ -177,3 +177,16 @@ func TestRunFanOutAndDestinations(t *testing.T) {
 		t.Fatalf("after remove: code %d\n%s", code, stdout)
 	}
 }
+
+func TestParseRetention(t *testing.T) {
+	for in, want := range map[string]time.Duration{"7d": 7 * 24 * time.Hour, "36h": 36 * time.Hour, "1d12h": 36 * time.Hour} {
+		if got, err := parseRetention(in); err != nil || got != want {
+			t.Errorf("parseRetention(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "0", "x", "7x", "-1h", "d"} {
+		if _, err := parseRetention(bad); err == nil {
+			t.Errorf("parseRetention(%q): no error", bad)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -63,6 +64,8 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	parallel := fs.Int("max-parallel", 20, "calls at once")
 	strategy := fs.String("strategy", "parallel", "`strategy`: parallel, table-sequential or sequential")
 	retries := fs.Int("max-retries", 5, "attempts of a failing batch before the run stops and leaves it pending")
+	retention := fs.String("retention", "", "keep every batch this `long` (e.g. 36h, 7d) so a destination added later with --backfill can load it; default: until every destination has it")
+	backfill := fs.Bool("backfill", false, "a destination joining the pipeline starts with everything the stream holds, not just new loads")
 	quiet := fs.Bool("quiet", false, "no progress line")
 	cpuProfile := fs.String("cpu-profile", "", "write a CPU profile to `file` (for go tool pprof)")
 	if help, err := parseFlags(fs, args); help || err != nil {
@@ -112,6 +115,9 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 	if set["max-retries"] {
 		opts = append(opts, bridge.MaxRetries(*retries))
+	}
+	if *backfill {
+		opts = append(opts, bridge.Backfill())
 	}
 	if set["batch-size"] {
 		opts = append(opts, bridge.BatchSize(*batchSize), bridge.FileMaxItems(*batchSize))
@@ -166,7 +172,16 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		}
 		defer pprof.StopCPUProfile()
 	}
-	p, err := bridge.NewPipeline(c.pipeline, dests[0], append(popts, bridge.WithDestinations(dests[1:]...))...)
+	popts = append(popts, bridge.WithDestinations(dests[1:]...))
+	if *retention != "" {
+		d, err := parseRetention(*retention)
+		if err != nil {
+			fmt.Fprintf(stderr, "bridge run: --retention %q: %v\n", *retention, err)
+			return errUsage
+		}
+		popts = append(popts, bridge.WithRetention(d))
+	}
+	p, err := bridge.NewPipeline(c.pipeline, dests[0], popts...)
 	if err != nil {
 		return err
 	}
@@ -222,3 +237,26 @@ type specList []string
 
 func (l *specList) String() string     { return strings.Join(*l, ", ") }
 func (l *specList) Set(v string) error { *l = append(*l, v); return nil }
+
+// parseRetention reads a duration, with d for days (7d, 1d12h).
+func parseRetention(s string) (time.Duration, error) {
+	var days time.Duration
+	if i := strings.IndexByte(s, 'd'); i > 0 {
+		n, err := strconv.Atoi(s[:i])
+		if err != nil {
+			return 0, fmt.Errorf("want a duration like 7d or 36h")
+		}
+		days, s = time.Duration(n)*24*time.Hour, s[i+1:]
+	}
+	var rest time.Duration
+	if s != "" {
+		var err error
+		if rest, err = time.ParseDuration(s); err != nil {
+			return 0, fmt.Errorf("want a duration like 7d or 36h")
+		}
+	}
+	if d := days + rest; d > 0 {
+		return d, nil
+	}
+	return 0, fmt.Errorf("want a duration above zero, like 7d or 36h")
+}

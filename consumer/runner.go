@@ -604,6 +604,9 @@ func (r *Runner) DeadLetters() []DeadRecord {
 	return slices.Clone(r.dead)
 }
 
+// AbandonAfter is how long Stop waits for calls whose context it cancelled.
+var AbandonAfter = 10 * time.Second
+
 // Stop stops fetching, lets calls in progress finish (until ctx is done, then
 // cancels them), and hands every batch not acknowledged back to the server in
 // stream order, so the next run starts with them. idle says no batch is
@@ -630,7 +633,17 @@ func (r *Runner) Stop(ctx context.Context, idle bool) error {
 	case <-ctx.Done():
 		err = ctx.Err()
 		r.cancelCall()
-		<-done
+		select {
+		case <-done:
+		case <-time.After(AbandonAfter):
+			// A destination that ignores its context: leave its calls
+			// running rather than hang; their batches come back after the
+			// ack wait.
+			err = fmt.Errorf("destination %s: calls did not return %v after their context was cancelled; "+
+				"they are abandoned and their batches will be delivered again (make the function return when ctx is done): %w",
+				r.cfg.Destination, AbandonAfter, err)
+			r.log.Error("destination calls ignore their cancelled context; abandoning them", zap.Duration("waited", AbandonAfter))
+		}
 	}
 	r.cancelCall()
 	close(r.kaStop)
