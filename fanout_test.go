@@ -250,8 +250,18 @@ func TestRemoveDestination(t *testing.T) {
 		if n, err := p.q.ObjectCount(ctx); err != nil || n != 0 {
 			t.Fatalf("object store holds %d objects (%v), want 0", n, err)
 		}
-		if n := len(keep.byTable()["t"]); n != 115 {
-			t.Fatalf("keep got %d rows, want 115", n)
+		// At least once: a batch whose ack was lost may come twice.
+		rows := keep.byTable()["t"]
+		distinct := map[int64]bool{}
+		for _, r := range rows {
+			id := r["id"].(int64)
+			if _, big := r["blob"]; big {
+				id += 1000
+			}
+			distinct[id] = true
+		}
+		if len(distinct) != 115 || len(rows) > 115+10 {
+			t.Fatalf("keep got %d rows (%d distinct), want 115 distinct and no more than a batch again", len(rows), len(distinct))
 		}
 	})
 }
