@@ -178,8 +178,8 @@ func TestKill9DuringProduction(t *testing.T) {
 	}
 	t.Logf("duplicates after the crash: %d items", dups)
 	// A later Run with the same key is a new load.
-	if id, err := p.st.Resumable(ctxT(t), "input-1"); err != nil || id != "" {
-		t.Fatalf("resume key still open after a finished run: %q %v", id, err)
+	if l, ok, err := p.st.Resumable(ctxT(t), "input-1"); err != nil || ok {
+		t.Fatalf("resume key still open after a finished run: %+v %v", l, err)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"sync"
 	"syscall"
@@ -29,11 +30,18 @@ func childPoint() int {
 		return 1
 	}
 	var once sync.Once
-	_, err = p.Run(context.Background(), faultItems(pointRows), TableName("t"), OnProgress(func(pr Progress) {
+	// SIGTERM cancels the run, as in cmd/bridge.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	ropts := []RunOption{TableName("t"), OnProgress(func(pr Progress) {
 		if pr.Produced == pointRows {
 			once.Do(func() { _ = os.WriteFile(os.Getenv("BRIDGE_TEST_MARKER"), []byte("published"), 0o644) })
 		}
-	}, time.Millisecond))
+	}, time.Millisecond)}
+	if key := os.Getenv("BRIDGE_TEST_KEY"); key != "" {
+		ropts = append(ropts, ResumeKey(key))
+	}
+	_, err = p.Run(ctx, faultItems(pointRows), ropts...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -194,19 +194,26 @@ func (p *Pipeline) Run(ctx context.Context, data any, opts ...RunOption) (*LoadI
 		Pipeline: p.name, Destination: p.dest.name, LoadID: newLoadID(start), Started: start,
 		Produced: map[string]TableInfo{}, Delivered: map[string]TableInfo{}, Destinations: map[string]DestinationInfo{},
 	}
-	var skip map[string]bool // batches a crashed run of this load stored
+	var skip map[string]bool // batches an earlier run of this load stored
+	queued := false          // the load's input is all stored: publish nothing
 	if rc.resumeKey != "" {
-		id, err := p.st.Resumable(ctx, rc.resumeKey)
+		prev, ok, err := p.st.Resumable(ctx, rc.resumeKey)
 		if err != nil {
 			return nil, err
 		}
-		if id != "" {
-			if skip, err = p.q.Stored(ctx, id); err != nil {
+		switch {
+		case ok && prev.Queued:
+			queued, data = true, nil
+			p.log.Info("carrying on with a load whose input is all stored: delivering what is pending, publishing nothing again",
+				zap.String("load_id", prev.LoadID), zap.String("resume_key", rc.resumeKey))
+			info.LoadID = prev.LoadID
+		case ok:
+			if skip, err = p.q.Stored(ctx, prev.LoadID); err != nil {
 				return nil, err
 			}
-			p.log.Info("carrying on with a load that never finished", zap.String("load_id", id),
+			p.log.Info("carrying on with a load that never finished", zap.String("load_id", prev.LoadID),
 				zap.String("resume_key", rc.resumeKey), zap.Int("batches_stored", len(skip)))
-			info.LoadID = id
+			info.LoadID = prev.LoadID
 		}
 	}
 	log := p.log.With(zap.String("load_id", info.LoadID))
@@ -229,7 +236,8 @@ func (p *Pipeline) Run(ctx context.Context, data any, opts ...RunOption) (*LoadI
 		return nil, err
 	}
 	startVersion := norm.Version()
-	load := state.Load{LoadID: info.LoadID, Destination: p.destNames(), Started: start.UTC(), Status: "running", ResumeKey: rc.resumeKey}
+	load := state.Load{LoadID: info.LoadID, Destination: p.destNames(), Started: start.UTC(), Status: "running",
+		ResumeKey: rc.resumeKey, Queued: queued}
 	if err := p.st.SaveLoad(ctx, load); err != nil {
 		return nil, err
 	}
@@ -427,6 +435,9 @@ func (p *Pipeline) noteOtherMembers(ctx context.Context) {
 	}
 }
 
+// saveSchemaHook lets tests fail the schema save.
+var saveSchemaHook = func(err error) error { return err }
+
 // saveRun keeps what a restart needs: the evolved schema, the load's history
 // entry, the resume key's state and the destination's progress. Only a
 // failure to save the schema is returned; the rest is logged.
@@ -437,23 +448,32 @@ func (p *Pipeline) saveRun(ctx context.Context, rc runConfig, load state.Load, i
 	log := p.log.With(zap.String("load_id", info.LoadID))
 	var err error
 	if norm.Version() != startVersion {
-		err = p.st.SaveSchema(ctx, state.Schema{Version: sc.Version + norm.Version() - startVersion, Tables: norm.Tables()})
+		err = saveSchemaHook(p.st.SaveSchema(ctx, state.Schema{Version: sc.Version + norm.Version() - startVersion, Tables: norm.Tables()}))
+		if err != nil {
+			err = fmt.Errorf("saving the schema (the batches carry their own, so delivery is right; "+
+				"run the same command again to save it): %w", err)
+		}
 	}
 	load.Finished = time.Now().UTC()
 	load.Status = "completed"
-	if runErr != nil {
+	if runErr = errors.Join(runErr, err); runErr != nil {
 		load.Status, load.Error = "failed", runErr.Error()
 	}
+	load.Queued = load.Queued || inputQueued
 	load.Produced, load.Delivered = countsOf(info.Produced), countsOf(info.Delivered)
 	if err := p.st.SaveLoad(ctx, load); err != nil {
 		log.Warn("saving the load history", zap.Error(err))
 	}
-	if rc.resumeKey != "" && inputQueued {
-		// The input is all queued: a later Run with this key is a new load.
+	if rc.resumeKey != "" {
+		// Until the load is completed, a Run with this key carries it on:
+		// from the ledger while its input was not all stored, else by
+		// delivering what is pending. Once completed, it is a new load.
 		if err := p.st.SaveResume(ctx, load); err != nil {
 			log.Warn("saving the resume key", zap.Error(err))
-		} else if err := p.q.ForgetLoad(ctx, info.LoadID); err != nil {
-			log.Warn("clearing the load's ledger", zap.Error(err))
+		} else if load.Queued {
+			if err := p.q.ForgetLoad(ctx, info.LoadID); err != nil {
+				log.Warn("clearing the load's ledger", zap.Error(err))
+			}
 		}
 	}
 	for name, di := range info.Destinations {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fanoutbridge/bridge"
+	"github.com/fanoutbridge/bridge/state"
 )
 
 const statusAbout = `
@@ -50,11 +51,25 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	for _, t := range tables {
 		fmt.Fprintf(w, "%q\t%d\t%d\n", t, s.PendingBatches[t], s.DeadLetters[t])
 	}
-	fmt.Fprintln(w, "\nLOAD\tDESTINATION\tSTATUS\tSTARTED\tERROR")
+	fmt.Fprintln(w, "\nLOAD\tDESTINATION\tSTATUS\tSTARTED\tA RERUN OF THE SAME INPUT\tERROR")
 	for _, l := range s.Loads {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%.80s\n", l.LoadID, l.Destination, l.Status, l.Started.Format(time.RFC3339), l.Error)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%.80s\n", l.LoadID, l.Destination, l.Status, l.Started.Format(time.RFC3339), rerunOf(l), l.Error)
 	}
 	return w.Flush()
+}
+
+// rerunOf says what running the same input again does to a load.
+func rerunOf(l state.Load) string {
+	switch {
+	case l.Status == "completed":
+		return "loads it again as a new load"
+	case l.ResumeKey == "":
+		return "-" // stdin or Go values: nothing to resume by; pending batches are delivered by any run
+	case l.Queued:
+		return "delivers what is pending, publishes nothing"
+	default:
+		return "carries on reading where it stopped"
+	}
 }
 
 const dlqAbout = `

@@ -295,7 +295,7 @@ func (r *Runner) handle(d *queue.Delivery) {
 	log := r.log.With(zap.String("table", d.Table), zap.String("batch", d.MsgID))
 	if d.Target != "" && d.Target != r.cfg.Destination {
 		// A dead letter replayed for another destination.
-		if err := d.Ack(r.callCtx); err != nil {
+		if err := d.Ack(r.answerCtx()); err != nil {
 			r.nakLater(d)
 		}
 		return
@@ -348,7 +348,7 @@ func (r *Runner) handle(d *queue.Delivery) {
 			return
 		}
 	}
-	if err := d.Ack(r.callCtx); err != nil {
+	if err := d.Ack(r.answerCtx()); err != nil {
 		// The batch will come back: at least once, never lost.
 		log.Warn("batch delivered but its ack failed; it will be delivered again", zap.Error(err))
 		return
@@ -378,7 +378,7 @@ func (r *Runner) prepare(d *queue.Delivery, log *zap.Logger) (Batch, error) {
 		return b, nil
 	case errors.Is(err, queue.ErrGone):
 		log.Debug("batch handed out again after it left the stream; nothing to deliver", zap.Error(err))
-		_ = d.Ack(r.callCtx)
+		_ = d.Ack(r.answerCtx())
 		return nil, nil
 	case attempts == 0:
 		r.nakLater(d) // stopping
@@ -386,7 +386,7 @@ func (r *Runner) prepare(d *queue.Delivery, log *zap.Logger) (Batch, error) {
 	case IsTerminal(err) || queue.Unreadable(err):
 		log.Error("batch cannot be read; sending it to the dead-letter stream", zap.Int("attempts", attempts), zap.Error(err))
 		if r.deadLetter(d, "unreadable", err, attempts, nil, d.Rows) {
-			if aerr := d.Ack(r.callCtx); aerr != nil {
+			if aerr := d.Ack(r.answerCtx()); aerr != nil {
 				log.Warn("ack of a dead-lettered batch failed; it will be delivered again", zap.Error(aerr))
 			}
 		} else {
@@ -554,7 +554,7 @@ func (r *Runner) call(do func(context.Context) error) (err error) {
 // deadLetter sends the batch, or its part dp, to the dead-letter stream; it
 // reports false (and fails the runner) if that failed.
 func (r *Runner) deadLetter(d *queue.Delivery, reason string, cause error, attempts int, dp *queue.DeadPart, rows int) bool {
-	err := d.DeadLetter(r.callCtx, queue.DeadInfo{
+	err := d.DeadLetter(r.answerCtx(), queue.DeadInfo{
 		Destination: r.cfg.Destination, Reason: reason, Err: cause, Attempts: attempts, Part: dp,
 	})
 	if err != nil {
@@ -678,3 +678,8 @@ func (r *Runner) Stop(ctx context.Context, idle bool) error {
 	}
 	return err
 }
+
+// answerCtx is the context of answers to the server (acks, dead letters):
+// they go out even while the runner stops, since a batch the destination took
+// must be acknowledged, not sent again.
+func (r *Runner) answerCtx() context.Context { return context.WithoutCancel(r.callCtx) }

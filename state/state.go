@@ -276,15 +276,18 @@ type TableCount struct {
 
 // Load is one entry of the load history.
 type Load struct {
-	LoadID      string                `json:"load_id"`
-	Destination string                `json:"destination"`
-	Started     time.Time             `json:"started"`
-	Finished    time.Time             `json:"finished,omitzero"`
-	Status      string                `json:"status"` // "running", "completed", "failed"
-	Error       string                `json:"error,omitempty"`
-	ResumeKey   string                `json:"resume_key,omitempty"`
-	Produced    map[string]TableCount `json:"produced,omitempty"`
-	Delivered   map[string]TableCount `json:"delivered,omitempty"`
+	LoadID      string    `json:"load_id"`
+	Destination string    `json:"destination"`
+	Started     time.Time `json:"started"`
+	Finished    time.Time `json:"finished,omitzero"`
+	Status      string    `json:"status"` // "running", "completed", "failed"
+	Error       string    `json:"error,omitempty"`
+	ResumeKey   string    `json:"resume_key,omitempty"`
+	// Queued says the load's whole input is stored in the stream: a run
+	// with its resume key delivers what is pending and publishes nothing.
+	Queued    bool                  `json:"queued,omitempty"`
+	Produced  map[string]TableCount `json:"produced,omitempty"`
+	Delivered map[string]TableCount `json:"delivered,omitempty"`
 }
 
 // SaveLoad stores a load history entry.
@@ -364,20 +367,21 @@ func (s *Store) AddProgress(ctx context.Context, dest string, items, batches, de
 
 func resumeKey(key string) string { return "resume." + queue.Token(key) }
 
-// Resumable returns the load id of the last load run with key if that load
-// never finished (its process died), and "" otherwise.
-func (s *Store) Resumable(ctx context.Context, key string) (string, error) {
-	var l Load
+// Resumable returns the last load run with key if it is not completed (its
+// process died, it was interrupted, or a destination failed): a run with the
+// same key carries it on. ok is false when there is none, or it completed.
+func (s *Store) Resumable(ctx context.Context, key string) (l Load, ok bool, err error) {
 	if _, err := s.get(ctx, resumeKey(key), &l); err != nil {
-		return "", err
+		return Load{}, false, err
 	}
-	if l.Status != "running" {
-		return "", nil
+	if l.LoadID == "" || l.Status == "completed" {
+		return Load{}, false, nil
 	}
-	return l.LoadID, nil
+	return l, true, nil
 }
 
 // SaveResume records the state of the load run with its resume key.
 func (s *Store) SaveResume(ctx context.Context, l Load) error {
-	return s.put(ctx, resumeKey(l.ResumeKey), Load{LoadID: l.LoadID, Status: l.Status, Started: l.Started, ResumeKey: l.ResumeKey})
+	return s.put(ctx, resumeKey(l.ResumeKey), Load{LoadID: l.LoadID, Status: l.Status, Started: l.Started,
+		ResumeKey: l.ResumeKey, Queued: l.Queued})
 }

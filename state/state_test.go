@@ -87,21 +87,28 @@ func TestSchemaLoadsAndProgress(t *testing.T) {
 func TestResumeKey(t *testing.T) {
 	st := open(t)
 	ctx := context.Background()
-	if id, err := st.Resumable(ctx, "file.jsonl:1:2"); err != nil || id != "" {
-		t.Fatalf("no load yet: %q %v", id, err)
+	if l, ok, err := st.Resumable(ctx, "file.jsonl:1:2"); err != nil || ok {
+		t.Fatalf("no load yet: %+v %v", l, err)
 	}
 	l := state.Load{LoadID: "5.5", Status: "running", ResumeKey: "file.jsonl:1:2"}
 	if err := st.SaveResume(ctx, l); err != nil {
 		t.Fatal(err)
 	}
-	if id, _ := st.Resumable(ctx, "file.jsonl:1:2"); id != "5.5" {
-		t.Fatalf("running load not resumable: %q", id)
+	if got, ok, _ := st.Resumable(ctx, "file.jsonl:1:2"); !ok || got.LoadID != "5.5" || got.Queued {
+		t.Fatalf("running load not resumable: %+v", got)
+	}
+	l.Status, l.Queued = "failed", true
+	if err := st.SaveResume(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok, _ := st.Resumable(ctx, "file.jsonl:1:2"); !ok || got.LoadID != "5.5" || !got.Queued {
+		t.Fatalf("failed load with its input stored not resumable: %+v", got)
 	}
 	l.Status = "completed"
 	if err := st.SaveResume(ctx, l); err != nil {
 		t.Fatal(err)
 	}
-	if id, _ := st.Resumable(ctx, "file.jsonl:1:2"); id != "" {
-		t.Fatalf("finished load resumable: %q", id)
+	if got, ok, _ := st.Resumable(ctx, "file.jsonl:1:2"); ok {
+		t.Fatalf("completed load resumable: %+v", got)
 	}
 }
