@@ -139,8 +139,10 @@ type LoadInfo struct {
 	// destination.
 	DeadLetters []DeadLetter
 	BadRecords  []*producer.LineError
-	Started     time.Time
-	Elapsed     time.Duration
+	// EmptyRows counts input items with no value but nulls: they make no row.
+	EmptyRows int
+	Started   time.Time
+	Elapsed   time.Duration
 }
 
 // Items returns the rows the first destination took during the run, all tables.
@@ -304,6 +306,7 @@ func (p *Pipeline) Run(ctx context.Context, data any, opts ...RunOption) (*LoadI
 		errs = append(errs, deadLetteredError(info.DeadLetters))
 	}
 	info.BadRecords = prod.bad
+	info.EmptyRows = norm.EmptyRows()
 	info.Elapsed = time.Since(start)
 	if len(prod.bad) > 0 {
 		errs = append(errs, badInputError(prod.bad, prod.badCount))

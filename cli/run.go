@@ -224,6 +224,9 @@ func printSummary(w io.Writer, info *bridge.LoadInfo) {
 			fmt.Fprintln(w)
 		}
 	}
+	if info.EmptyRows > 0 {
+		fmt.Fprintf(w, "%d input items had no value but nulls and made no row\n", info.EmptyRows)
+	}
 	if n := len(info.DeadLetters); n > 0 {
 		fmt.Fprintf(w, "%d batches went to the dead-letter stream: see them with `bridge dlq list`, retry with `bridge dlq replay --destination NAME`\n", n)
 	}

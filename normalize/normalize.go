@@ -115,6 +115,7 @@ type Normalizer struct {
 	rowSrc      map[string]any
 	rowLvl      int
 	rowRootDone bool
+	empty       int // items with no value but nulls: no row
 }
 
 type namedVal struct {
@@ -448,3 +449,7 @@ func (n *Normalizer) flattened(ts *tableState, f *field, v any) map[string]any {
 	}
 	return m
 }
+
+// EmptyRows returns how many items had no value but nulls, so made no row
+// (dlt drops them too).
+func (n *Normalizer) EmptyRows() int { return n.empty }

@@ -62,6 +62,8 @@ func (n *Normalizer) row(ts *tableState, src map[string]any, lvl int, inPlace, r
 		if err := emit(ts.t, row); err != nil {
 			return err
 		}
+	} else if root {
+		n.empty++
 	}
 	// Child rows, one list after the other, in table name order.
 	end := len(n.lists)
