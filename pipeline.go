@@ -30,6 +30,20 @@ type pipelineConfig struct {
 	ackWait   time.Duration
 	extra     []*Destination
 	retention time.Duration
+	outage    time.Duration
+}
+
+// WithOutageLimit sets how long Run waits for a NATS server that does not
+// answer before it fails, leaving what was not delivered pending (default 2
+// minutes). The connection keeps trying to reconnect all along.
+func WithOutageLimit(d time.Duration) PipelineOption {
+	return func(c *pipelineConfig) error {
+		if d < time.Second {
+			return invalid("outage limit %v: want at least 1s", d)
+		}
+		c.outage = d
+		return nil
+	}
 }
 
 // WithDestinations adds destinations to the pipeline beside the one passed to
@@ -371,6 +385,14 @@ func (p *Pipeline) Close() error {
 func (p *Pipeline) Drop(ctx context.Context) error {
 	err := p.q.Drop(ctx)
 	return errors.Join(err, p.Close())
+}
+
+// outage is how long Run waits for NATS to answer again.
+func (p *Pipeline) outage() time.Duration {
+	if p.cfg.outage > 0 {
+		return p.cfg.outage
+	}
+	return 2 * time.Minute
 }
 
 // ackWait is how long a batch held by a worker that went away (a crash, a

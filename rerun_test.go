@@ -3,13 +3,17 @@ package bridge
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fanoutbridge/bridge/internal/queuetest"
 )
 
 // rerunSame runs the same input with the same resume key again, as `bridge
@@ -148,3 +152,59 @@ func TestRerunAfterFailure(t *testing.T) {
 }
 
 var _ = strconv.Itoa
+
+// Recovery acceptance 3: the external server is killed and left down: the
+// run fails with a clear error; once the server is back, the same command
+// again completes within 60 s with nothing lost.
+func TestNATSDownThenBack(t *testing.T) {
+	storeDir := t.TempDir()
+	s := queuetest.RunJetStreamAt(t, storeDir, -1)
+	port := s.Addr().(*net.TCPAddr).Port
+	url := s.ClientURL()
+	dir := t.TempDir()
+	out := filepath.Join(dir, "ids.txt")
+	opts := []PipelineOption{WithDataDir(dir), WithNATSURL(url), WithOutageLimit(3 * time.Second)}
+	dest := NewDestination("d", appendIDs(out, 10*time.Millisecond), BatchSize(pointBatch), MaxParallelLoadJobs(pointParallel))
+	p, err := NewPipeline("down", dest, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cfg.fetchWait = 50 * time.Millisecond
+	go func() {
+		for lines(out) < 20 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		s.Shutdown() // and left down
+	}()
+	start := time.Now()
+	_, err = p.Run(ctxT(t), faultItems(pointRows), TableName("t"), ResumeKey("file-1"))
+	if err == nil || !strings.Contains(err.Error(), "NATS") {
+		t.Fatalf("run with the server down: %v, want an error about NATS", err)
+	}
+	t.Logf("failing run ended after %v: %v", time.Since(start).Round(time.Millisecond), err)
+	p.Close()
+
+	s2 := queuetest.RunJetStreamAt(t, storeDir, port)
+	_ = s2
+	p2, err := NewPipeline("down", NewDestination("d", appendIDs(out, 0), BatchSize(pointBatch)), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p2.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := p2.Run(ctx, faultItems(pointRows), TableName("t"), ResumeKey("file-1")); err != nil {
+		t.Fatalf("the same command once the server is back: %v", err)
+	}
+	counts, _ := delivered(t, out)
+	dups := 0
+	for id := range pointRows {
+		if counts[id] == 0 {
+			t.Fatalf("item %d lost", id)
+		}
+		dups += max(0, counts[id]-1)
+	}
+	if dups > inFlight {
+		t.Fatalf("%d duplicates, more than the %d in flight", dups, inFlight)
+	}
+}

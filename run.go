@@ -317,11 +317,13 @@ func (p *Pipeline) Run(ctx context.Context, data any, opts ...RunOption) (*LoadI
 	runErr := errors.Join(errs...)
 
 	// Large batches no destination needs any more.
-	sweepCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	if _, err := p.q.SweepObjects(sweepCtx); err != nil {
-		log.Warn("removing large batches no destination needs", zap.Error(err))
+	if p.nc.IsConnected() {
+		sweepCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		if _, err := p.q.SweepObjects(sweepCtx); err != nil {
+			log.Warn("removing large batches no destination needs", zap.Error(err))
+		}
+		cancel()
 	}
-	cancel()
 
 	// Keep what a restart needs, even when the run failed.
 	runErr = errors.Join(runErr, p.saveRun(ctx, rc, load, info, norm, sc, startVersion, prodErr == nil, runErr))
@@ -446,7 +448,11 @@ var saveSchemaHook = func(err error) error { return err }
 // failure to save the schema is returned; the rest is logged.
 func (p *Pipeline) saveRun(ctx context.Context, rc runConfig, load state.Load, info *LoadInfo, norm *normalize.Normalizer,
 	sc state.Schema, startVersion int, inputQueued bool, runErr error) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	wait := 10 * time.Second
+	if !p.nc.IsConnected() {
+		wait = 2 * time.Second // NATS is away: try briefly, the run fails anyway
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), wait)
 	defer cancel()
 	log := p.log.With(zap.String("load_id", info.LoadID))
 	var err error
@@ -544,7 +550,7 @@ func (p *Pipeline) waitDelivered(ctx context.Context, runners []*consumer.Runner
 	err := backoff.Retry(func() (err error) {
 		target, err = p.q.LastSeq(ctx)
 		return err
-	}, backoff.WithContext(backoff.NewExponentialBackOff(backoff.WithMaxElapsedTime(2*time.Minute)), ctx))
+	}, backoff.WithContext(backoff.NewExponentialBackOff(backoff.WithMaxElapsedTime(p.outage())), ctx))
 	if err != nil {
 		return fmt.Errorf("NATS does not answer (%w); the batches not delivered stay pending: check that the server is up, then run again", err)
 	}
@@ -596,9 +602,9 @@ func (p *Pipeline) waitDelivered(ctx context.Context, runners []*consumer.Runner
 			case failingSince.IsZero():
 				failingSince = time.Now()
 				p.log.Warn("NATS does not answer; waiting for it to come back", zap.Error(err))
-			case time.Since(failingSince) > 2*time.Minute:
-				return fmt.Errorf("NATS did not answer for 2 minutes (%w); the batches not delivered stay pending: "+
-					"check that the server is up, then run again", err)
+			case time.Since(failingSince) > p.outage():
+				return fmt.Errorf("NATS did not answer for %v (%w); the batches not delivered stay pending: "+
+					"check that the server is up, then run the same command again", p.outage(), err)
 			}
 			left++
 		}
