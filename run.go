@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/fanoutbridge/bridge/consumer"
 	"github.com/fanoutbridge/bridge/normalize"
 	"github.com/fanoutbridge/bridge/producer"
+	"github.com/fanoutbridge/bridge/queue"
 	"github.com/fanoutbridge/bridge/state"
 )
 
@@ -285,6 +287,12 @@ func (p *Pipeline) Run(ctx context.Context, data any, opts ...RunOption) (*LoadI
 	case ctx.Err() != nil:
 		errs = append(errs, fmt.Errorf("interrupted (%w): what was not delivered stays pending; run again to carry on "+
 			"(with the same input and resume key, the load continues where it stopped)", context.Cause(ctx)))
+	case errors.Is(prodErr, queue.ErrStoreFull):
+		where := "on the NATS server's disk, or raise its JetStream storage limit"
+		if p.emb != nil {
+			where = "on the disk of " + filepath.Join(p.cfg.dataDir, "jetstream")
+		}
+		errs = append(errs, fmt.Errorf("%w; free space %s, then run the same command again: the load carries on where it stopped", prodErr, where))
 	case prodErr != nil:
 		errs = append(errs, prodErr)
 	}

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"net/url"
@@ -133,7 +134,7 @@ func (p *Publisher) Publish(ctx context.Context, b Batch) error {
 	if err != nil {
 		// Disconnected, or the reconnect buffer is full: publish again,
 		// synchronously, until the server is back.
-		ack, rerr := p.republish(ctx, msg)
+		ack, rerr := p.republish(ctx, msg, err)
 		if rerr != nil {
 			return fmt.Errorf("publish batch %s: %w (and again: %w)", id, err, rerr)
 		}
@@ -156,7 +157,7 @@ func (p *Publisher) waitOldest(ctx context.Context) error {
 	case ack := <-f.Ok():
 		p.stored(ctx, f.Msg(), ack)
 	case <-timer.C:
-		ack, err := p.republish(ctx, f.Msg())
+		ack, err := p.republish(ctx, f.Msg(), nil)
 		if err != nil {
 			return fmt.Errorf("publish batch %s: the server did not store it within %v (%w); "+
 				"check that the server is up and its disk has room (the server's log says why), then run again",
@@ -166,7 +167,7 @@ func (p *Publisher) waitOldest(ctx context.Context) error {
 	case err := <-f.Err():
 		// The server may be restarting: publish again, synchronously, for a
 		// while. The batch's Nats-Msg-Id makes a second copy harmless.
-		ack, rerr := p.republish(ctx, f.Msg())
+		ack, rerr := p.republish(ctx, f.Msg(), err)
 		if rerr != nil {
 			return fmt.Errorf("publish batch %s: %w (and again: %w)", f.Msg().Header.Get(jetstream.MsgIDHeader), err, rerr)
 		}
@@ -197,15 +198,48 @@ func (p *Publisher) stored(ctx context.Context, msg *nats.Msg, ack *jetstream.Pu
 // RepublishFor is how long a publish that failed is tried again.
 var RepublishFor = time.Minute
 
-func (p *Publisher) republish(ctx context.Context, msg *nats.Msg) (*jetstream.PubAck, error) {
+func (p *Publisher) republish(ctx context.Context, msg *nats.Msg, cause error) (*jetstream.PubAck, error) {
 	bo := backoff.WithContext(backoff.NewExponentialBackOff(
 		backoff.WithInitialInterval(100*time.Millisecond),
 		backoff.WithMaxInterval(2*time.Second),
 		backoff.WithMaxElapsedTime(RepublishFor)), ctx)
+	var fullSince time.Time
+	var fullErr error
+	if StoreFull(cause) {
+		fullSince, fullErr = time.Now(), cause
+	}
 	return backoff.RetryWithData(func() (*jetstream.PubAck, error) {
 		m := &nats.Msg{Subject: msg.Subject, Header: msg.Header, Data: msg.Data}
-		return p.q.js.PublishMsg(ctx, m)
+		actx, cancel := apiCtx(ctx)
+		defer cancel()
+		ack, err := p.q.js.PublishMsg(actx, m)
+		switch {
+		case err == nil:
+			return ack, nil
+		case StoreFull(err) && fullSince.IsZero():
+			fullSince, fullErr = time.Now(), err // destinations taking batches may make room
+		case !fullSince.IsZero() && time.Since(fullSince) > StoreFullFor:
+			// Still full, or too busy to answer since it was.
+			return nil, backoff.Permanent(fmt.Errorf("%w (for %v): %w", ErrStoreFull, StoreFullFor, fullErr))
+		}
+		return nil, err
 	}, bo)
+}
+
+// ErrStoreFull is wrapped by a publish error when the NATS server had no
+// room to store the batch for StoreFullFor: its disk, or its JetStream
+// storage limit, is full.
+var ErrStoreFull = errors.New("queue: the NATS server has no room to store batches (its disk or its JetStream storage limit is full)")
+
+// StoreFullFor is how long a publish the server refuses for want of room is
+// tried again (destinations taking batches may free some) before it fails.
+var StoreFullFor = 15 * time.Second
+
+// StoreFull reports whether err is the server refusing to store for want of
+// room ("insufficient resources").
+func StoreFull(err error) bool {
+	var ae *jetstream.APIError
+	return errors.As(err, &ae) && ae.ErrorCode == 10023
 }
 
 // Flush waits until every batch published so far is stored, and returns the
