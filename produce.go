@@ -68,6 +68,7 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 	go func() {
 		defer close(pubDone)
 		pub := p.q.NewPublisher(16)
+		pub.OnStored = func(rows int) { pr.produced.Add(int64(rows)) }
 		if rc.resumeKey != "" {
 			pubErr = pub.Record(ctx, pr.info.LoadID)
 		}
@@ -95,7 +96,6 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 				continue
 			}
 			j.batch.Rows = nil
-			pr.produced.Add(int64(j.rows()))
 			t := pr.info.Produced[j.batch.Table.Name]
 			t.Items += j.rows()
 			t.Batches++

@@ -90,7 +90,7 @@ func OnProgress(fn func(Progress), interval time.Duration) RunOption {
 // Progress is where a Run stands.
 type Progress struct {
 	Read      int64 // items read from the input
-	Produced  int64 // rows published in batches, all tables
+	Produced  int64 // rows stored by the server in published batches, all tables
 	Delivered int64 // rows acknowledged, all tables (by the destination furthest behind)
 	Batches   int64 // its batches
 	Elapsed   time.Duration

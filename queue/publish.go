@@ -89,6 +89,10 @@ type Publisher struct {
 	pending []jetstream.PubAckFuture
 	lastSeq uint64
 	ledger  string // subject to note stored batches on (see Record)
+
+	// OnStored, if set, is called with the rows of each batch once the
+	// server has stored it.
+	OnStored func(rows int)
 }
 
 // NewPublisher returns a Publisher with at most window unacknowledged publishes.
@@ -193,6 +197,10 @@ func (p *Publisher) stored(ctx context.Context, msg *nats.Msg, ack *jetstream.Pu
 		p.q.setObjectSeq(ctx, name, ack.Sequence)
 	}
 	p.note(msg)
+	if p.OnStored != nil {
+		rows, _ := strconv.Atoi(msg.Header.Get(HdrRows))
+		p.OnStored(rows)
+	}
 }
 
 // RepublishFor is how long a publish that failed is tried again.
