@@ -126,3 +126,12 @@ func (d *Destination) batchRows() int {
 	}
 	return d.cfg.batchSize
 }
+
+// Parallelism returns how many calls of the destination may run at once
+// (MaxParallelLoadJobs; 1 under Sequential).
+func (d *Destination) Parallelism() int {
+	if d.cfg.strategy == Sequential {
+		return 1
+	}
+	return d.cfg.maxParallel
+}

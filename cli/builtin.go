@@ -76,25 +76,43 @@ func setLogger(l *zap.Logger) {
 	sinkLog.Unlock()
 }
 
-// execWorkers is how many copies of an exec destination's program run.
+// execWorkers is how many copies of an exec destination's program run
+// unless --max-parallel says otherwise.
 const execWorkers = 4
 
+// execMaxCrashes is --max-crashes of the running command (0: off).
+var execMaxCrashes struct {
+	sync.Mutex
+	n int
+}
+
+func setExecMaxCrashes(n int) {
+	execMaxCrashes.Lock()
+	execMaxCrashes.n = n
+	execMaxCrashes.Unlock()
+}
+
 // newExecDestination runs "exec:COMMAND": the program gets every batch as
-// JSON lines on stdin and answers per batch (docs/exec-protocol.md).
+// JSON lines on stdin and answers per batch (docs/exec-protocol.md). As many
+// copies of it run as calls may (--max-parallel, default 4).
 func newExecDestination(command string, opts ...bridge.Option) (*bridge.Destination, error) {
 	argv, err := exec.ParseCommand(command)
 	if err != nil {
 		return nil, err
 	}
-	sink, err := exec.New(exec.Config{Argv: argv, Workers: execWorkers, Logger: logger()})
-	if err != nil {
+	var sink *exec.Sink
+	opts = append([]bridge.Option{bridge.MaxParallelLoadJobs(execWorkers), bridge.OnClose(func() error { return sink.Close() })}, opts...)
+	// Named by its command: two programs are two destinations.
+	dest := bridge.NewDestination("exec:"+command, func(ctx context.Context, items []bridge.Row, t bridge.Table) error {
+		return sink.Write(ctx, &t, bridge.BatchID(ctx), items)
+	}, opts...)
+	execMaxCrashes.Lock()
+	crashes := execMaxCrashes.n
+	execMaxCrashes.Unlock()
+	if sink, err = exec.New(exec.Config{Argv: argv, Workers: dest.Parallelism(), MaxCrashes: crashes, Logger: logger()}); err != nil {
 		return nil, err
 	}
-	opts = append([]bridge.Option{bridge.MaxParallelLoadJobs(execWorkers), bridge.OnClose(sink.Close)}, opts...)
-	// Named by its command: two programs are two destinations.
-	return bridge.NewDestination("exec:"+command, func(ctx context.Context, items []bridge.Row, t bridge.Table) error {
-		return sink.Write(ctx, &t, bridge.BatchID(ctx), items)
-	}, opts...), nil
+	return dest, nil
 }
 
 // writeStdout prints each item as a JSON line {"table", "batch", "item"}.

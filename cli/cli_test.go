@@ -190,3 +190,50 @@ func TestParseRetention(t *testing.T) {
 		}
 	}
 }
+
+// --max-crashes: a batch the program crashes on every time is dead-lettered
+// as poison; the rest loads.
+func TestExecPoisonBatch(t *testing.T) {
+	py, err := osexec.LookPath("python3")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("python3 is required under CI")
+		}
+		t.Skip("no python3")
+	}
+	dir := t.TempDir()
+	script := filepath.Join(dir, "dest.py")
+	out := filepath.Join(dir, "rows.jsonl")
+	src := `import json, sys
+with open(sys.argv[1], "a") as f:
+    for line in sys.stdin:
+        h = json.loads(line)
+        rows = [sys.stdin.readline() for _ in range(h["rows"])]
+        if any(json.loads(r)["id"] == 15 for r in rows):
+            sys.exit(3)
+        f.writelines(rows)
+        f.flush()
+        print(json.dumps({"batch": h["batch"], "ok": True}), flush=True)
+`
+	if err := os.WriteFile(script, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var in strings.Builder
+	for i := range 30 {
+		in.WriteString(`{"id":` + strconv.Itoa(i) + "}\n")
+	}
+	common := []string{"--data-dir", filepath.Join(dir, "data"), "--pipeline", "poison"}
+	code, _, errOut := runCLI(t, in.String(), append([]string{"run", "--input", "-", "--table", "t", "--batch-size", "10",
+		"--destination", "exec:" + py + " " + script + " " + out, "--max-crashes", "2", "--max-parallel", "2", "--quiet"}, common...)...)
+	if code != 1 || !strings.Contains(errOut, "poison") {
+		t.Fatalf("code %d, want 1 with a poison dead letter: %s", code, errOut)
+	}
+	got, _ := os.ReadFile(out)
+	if n := strings.Count(string(got), "\n"); n != 20 {
+		t.Fatalf("the program took %d rows, want the 20 of the good batches", n)
+	}
+	code, stdout, _ := runCLI(t, "", append([]string{"dlq", "list"}, common...)...)
+	if code != 0 || !strings.Contains(stdout, "1 dead letters") || !strings.Contains(stdout, "poison") {
+		t.Fatalf("dlq list: code %d\n%s", code, stdout)
+	}
+}

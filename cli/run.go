@@ -64,6 +64,7 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	parallel := fs.Int("max-parallel", 20, "calls at once")
 	strategy := fs.String("strategy", "parallel", "`strategy`: parallel, table-sequential or sequential")
 	retries := fs.Int("max-retries", 5, "attempts of a failing batch before the run stops and leaves it pending")
+	maxCrashes := fs.Int("max-crashes", 0, "exec: dead-letter a batch as poison once the program has crashed on it this many `times` (0: never)")
 	retention := fs.String("retention", "", "keep every batch this `long` (e.g. 36h, 7d) so a destination added later with --backfill can load it; default: until every destination has it")
 	backfill := fs.Bool("backfill", false, "a destination joining the pipeline starts with everything the stream holds, not just new loads")
 	quiet := fs.Bool("quiet", false, "no progress line")
@@ -129,6 +130,11 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 	defer log.Sync()
 	setLogger(log)
+	if *maxCrashes < 0 {
+		fmt.Fprintln(stderr, "bridge run: --max-crashes must be 0 or more")
+		return errUsage
+	}
+	setExecMaxCrashes(*maxCrashes)
 	if len(destSpecs) == 0 {
 		destSpecs = specList{"null"}
 	}

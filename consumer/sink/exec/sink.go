@@ -37,6 +37,11 @@ type Config struct {
 	// CloseTimeout is how long Close waits for batches in flight, and then
 	// for the programs to exit once their stdin is closed: 5 seconds.
 	CloseTimeout time.Duration
+	// MaxCrashes, when above 0, makes a batch poison once the program has
+	// crashed (exited, timed out or broken the protocol) on it that many
+	// times in this process: the batch is then dead-lettered (a Terminal
+	// error) instead of tried again. 0: a crash is always transient.
+	MaxCrashes int
 	// Logger receives the programs' stderr, one entry per line: no-op.
 	Logger *zap.Logger
 }
@@ -86,6 +91,9 @@ type Sink struct {
 
 	procs sync.WaitGroup // the goroutines of every process
 	bufs  sync.Pool      // *[]byte for encoded batches
+
+	crashMu sync.Mutex
+	crashes map[string]int // batch id: crashes of the program on it
 }
 
 // slot is one worker: at most one running program, started lazily.
@@ -179,9 +187,42 @@ func (s *Sink) Write(ctx context.Context, table *schema.Table, batchID string, r
 		if errors.As(err, &pe) && pe.Terminal {
 			return consumer.Terminal(err)
 		}
+		var proc *ProcessError
+		if errors.As(err, &proc) && ctx.Err() == nil && s.crashed(batchID) {
+			return consumer.Terminal(fmt.Errorf("poison batch: the program crashed on it %d times: %w", s.cfg.MaxCrashes, err))
+		}
 		return err
 	}
+	s.forgetCrashes(batchID)
 	return nil
+}
+
+// crashed counts a crash of the program on the batch and reports whether
+// the batch is now poison.
+func (s *Sink) crashed(batchID string) bool {
+	if s.cfg.MaxCrashes <= 0 {
+		return false
+	}
+	s.crashMu.Lock()
+	defer s.crashMu.Unlock()
+	if s.crashes == nil {
+		s.crashes = map[string]int{}
+	}
+	s.crashes[batchID]++
+	if s.crashes[batchID] >= s.cfg.MaxCrashes {
+		delete(s.crashes, batchID)
+		return true
+	}
+	return false
+}
+
+func (s *Sink) forgetCrashes(batchID string) {
+	if s.cfg.MaxCrashes <= 0 {
+		return
+	}
+	s.crashMu.Lock()
+	delete(s.crashes, batchID)
+	s.crashMu.Unlock()
 }
 
 // acquire takes an idle slot.
