@@ -39,6 +39,7 @@ type destConfig struct {
 	format       batcher.Format
 	naming       normalize.Convention
 	maxNesting   int
+	maxColumns   int
 	skipSystem   bool
 	maxParallel  int
 	strategy     consumer.Strategy
@@ -57,6 +58,7 @@ func defaultDestConfig() destConfig {
 		fileMaxItems: 10_000,
 		format:       batcher.TypedJSONL,
 		naming:       normalize.Direct,
+		maxColumns:   DefaultMaxColumns,
 		skipSystem:   true,
 		maxParallel:  20,
 		strategy:     consumer.Parallel,
@@ -73,6 +75,7 @@ func defaultDestConfig() destConfig {
 //	LoaderFileFormat(TypedJSONL)           TypedJSONL or Parquet: how batches travel
 //	NamingConvention(Direct)               Direct or SnakeCase
 //	MaxTableNesting(0)                     0: nested values stay json; n: flatten and make child tables to depth n
+//	MaxColumns(10000)                      columns per table; a record that would add one more is skipped as bad input
 //	SkipDltColumnsAndTables(true)          hide _dlt_id, _dlt_load_id, _dlt_parent_id, _dlt_list_idx
 //	MaxParallelLoadJobs(20)                calls at once
 //	LoaderParallelismStrategy(Parallel)    Parallel, TableSequential or Sequential

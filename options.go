@@ -108,6 +108,28 @@ func MaxTableNesting(n int) Option {
 	}
 }
 
+// DefaultMaxColumns is the default bound on the columns of a table (see
+// MaxColumns).
+const DefaultMaxColumns = 10_000
+
+// MaxColumns bounds the columns of each table (default DefaultMaxColumns,
+// 10,000; 0: no bound). A record that would add a column past it is skipped
+// as bad input with an error that names the table and the key, and the rest
+// of the load goes on: input that uses ids or timestamps as keys becomes a
+// clear error per record, not a schema that grows without end. Every batch
+// carries its table's schema, so the cost of a wide table grows with its
+// columns times its batches; raise the bound only for tables that are wide
+// by design. A producer setting, like MaxTableNesting.
+func MaxColumns(n int) Option {
+	return func(c *destConfig) error {
+		if n < 0 {
+			return invalid("max columns %d: must be 0 (no bound) or more", n)
+		}
+		c.maxColumns = n
+		return nil
+	}
+}
+
 // SkipDltColumnsAndTables hides bridge's system columns (_dlt_id,
 // _dlt_load_id, _dlt_parent_id, _dlt_list_idx) from the function (default
 // true). A column of your own whose name starts with _dlt is always kept.

@@ -142,6 +142,9 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 				if lines != nil {
 					line = lines[i]
 				}
+				if errors.Is(err, normalize.ErrTooManyColumns) {
+					err = fmt.Errorf("%w (raise the limit with --max-columns or MaxColumns if the table is that wide by design)", err)
+				}
 				pr.badRecord(&producer.LineError{Line: line, Err: err})
 			}
 		}
@@ -163,14 +166,22 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 
 func (j *encJob) rows() int { return j.nrows }
 
+// badRecordsLogged is how many bad records get a log line each.
+const badRecordsLogged = 10
+
 func (pr *production) badRecord(e *producer.LineError) {
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
 	pr.badCount++
-	if len(pr.bad) < 10 {
+	if len(pr.bad) < 5 {
 		pr.bad = append(pr.bad, e)
 	}
-	pr.p.log.Warn("skipping a bad input record; the others still load", zap.Error(e))
+	switch {
+	case pr.badCount <= badRecordsLogged:
+		pr.p.log.Warn("skipping a bad input record; the others still load", zap.Error(e))
+	case pr.badCount == badRecordsLogged+1:
+		pr.p.log.Warn("more bad input records: skipping them without a line each; the run's error counts them all")
+	}
 }
 
 // rowsWanted reports whether a destination of this process takes rows, so

@@ -229,6 +229,7 @@ func (p *Pipeline) Run(ctx context.Context, data any, opts ...RunOption) (*LoadI
 	norm, err := normalize.New(normalize.Config{
 		Naming:        p.dest.cfg.naming,
 		MaxNesting:    p.dest.cfg.maxNesting,
+		MaxColumns:    p.dest.cfg.maxColumns,
 		SystemColumns: !p.dest.cfg.skipSystem,
 		LoadID:        info.LoadID,
 	}, sc.Tables)

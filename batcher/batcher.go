@@ -55,7 +55,7 @@ func (b *Batcher) Add(t *schema.Table, row schema.Row) error {
 
 func (b *Batcher) cut(t *schema.Table, p *pending) error {
 	p.seq++
-	batch := Batch{Table: t.Clone(), Rows: p.rows, Seq: p.seq}
+	batch := Batch{Table: t.Snapshot(), Rows: p.rows, Seq: p.seq}
 	p.rows = make([]schema.Row, 0, min(b.size, 4096))
 	return b.emit(batch)
 }

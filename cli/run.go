@@ -60,6 +60,7 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	format := fs.String("format", string(bridge.TypedJSONL), "loader file `format`: typed-jsonl or parquet")
 	naming := fs.String("naming", "direct", "naming `convention`: direct or snake_case")
 	nesting := fs.Int("max-nesting", 0, "max table nesting `depth`: 0 keeps nested values as json")
+	maxColumns := fs.Int("max-columns", bridge.DefaultMaxColumns, "columns per table: a record that would add one more is skipped as bad input (0: no bound)")
 	skip := fs.Bool("skip-dlt-columns", true, "hide the _dlt_* system columns from the destination")
 	parallel := fs.Int("max-parallel", 20, "calls at once")
 	strategy := fs.String("strategy", "parallel", "`strategy`: parallel, table-sequential or sequential")
@@ -100,6 +101,9 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 	if set["max-nesting"] {
 		opts = append(opts, bridge.MaxTableNesting(*nesting))
+	}
+	if set["max-columns"] {
+		opts = append(opts, bridge.MaxColumns(*maxColumns))
 	}
 	if set["skip-dlt-columns"] {
 		opts = append(opts, bridge.SkipDltColumnsAndTables(*skip))

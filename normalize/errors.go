@@ -20,4 +20,8 @@ var (
 	// a key's column may have the variant's name and another type; otherwise
 	// a variant whose name a key has takes the next free suffix.
 	ErrCoerce = errors.New("normalize: cannot coerce value")
+	// ErrTooManyColumns is returned for a row that would add a column to a
+	// table that has Config.MaxColumns columns already. The row is not
+	// emitted and the table does not change.
+	ErrTooManyColumns = errors.New("normalize: too many columns")
 )

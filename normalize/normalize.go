@@ -79,6 +79,12 @@ type Config struct {
 	// which saves most allocations. Without it, rows share nothing mutable
 	// with the input.
 	ReuseInput bool
+	// MaxColumns bounds the columns of each table (0: no bound). A row that
+	// would add a column past it fails with ErrTooManyColumns, so that input
+	// with ever new keys (ids used as keys, say) is a clear error per row,
+	// not a schema that grows without end. Stored tables wider than the
+	// bound keep their columns.
+	MaxColumns int
 }
 
 // Validate reports an invalid configuration.
@@ -88,6 +94,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxNesting < 0 {
 		return fmt.Errorf("%w: MaxNesting %d is negative", ErrConfig, c.MaxNesting)
+	}
+	if c.MaxColumns < 0 {
+		return fmt.Errorf("%w: MaxColumns %d is negative", ErrConfig, c.MaxColumns)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package normalize
 import (
 	"bytes"
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -119,6 +120,11 @@ func (n *Normalizer) flatten(ts *tableState, fields map[string]*field, parent *f
 	for k, v := range src {
 		f := fields[k]
 		if f == nil {
+			if v != nil && n.full(ts, 0) {
+				// Reject the row before its new keys are recorded, so
+				// rejected rows cost nothing that stays.
+				return n.tooMany(ts, k)
+			}
 			n.discover(ts)
 			if f = fields[k]; f == nil {
 				f = n.newField(ts, fields, parent, k)
@@ -214,6 +220,9 @@ func (n *Normalizer) put(ts *tableState, f *field, k string, v any, row, src map
 		}
 	}
 	name, val, coerced, err := n.typed(ts, f.col, out, dt)
+	if errors.Is(err, ErrTooManyColumns) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("normalize: table %q, column %q: %w", ts.t.Name, f.name, err)
 	}
@@ -257,6 +266,9 @@ func (n *Normalizer) typed(ts *tableState, c *column, v any, dt schema.DataType)
 		return c.name, v, false, nil
 	}
 	if c.typ == "" {
+		if n.full(ts, len(n.claimed)) {
+			return "", nil, false, n.tooMany(ts, c.name)
+		}
 		v2, dt2 := detect(v, dt)
 		n.claim(c, dt2, "")
 		return c.name, v2, dt2 != dt, nil
@@ -279,6 +291,9 @@ func (n *Normalizer) typed(ts *tableState, c *column, v any, dt schema.DataType)
 	}
 	switch vc.typ {
 	case "":
+		if n.full(ts, len(n.claimed)) {
+			return "", nil, false, n.tooMany(ts, vc.name)
+		}
 		n.claim(vc, dt2, c.name)
 		return vc.name, v2, dt2 != dt, nil
 	case dt2:
@@ -288,6 +303,17 @@ func (n *Normalizer) typed(ts *tableState, c *column, v any, dt schema.DataType)
 		return vc.name, cv, true, nil
 	}
 	return "", nil, false, fmt.Errorf("%w: a %s fits neither %q (%s) nor %q (%s)", ErrCoerce, dt2, c.name, c.typ, vc.name, vc.typ)
+}
+
+// full reports whether ts has no room for another column beside the
+// claimed ones the current row adds.
+func (n *Normalizer) full(ts *tableState, claimed int) bool {
+	return n.cfg.MaxColumns > 0 && len(ts.t.Columns)+claimed >= n.cfg.MaxColumns
+}
+
+func (n *Normalizer) tooMany(ts *tableState, key string) error {
+	return fmt.Errorf("%w: the key %q would make column %d of table %q, over the limit of %d",
+		ErrTooManyColumns, key, len(ts.t.Columns)+len(n.claimed)+1, ts.t.Name, n.cfg.MaxColumns)
 }
 
 // claim gives the new column c its type; commit adds it to the schema when

@@ -142,6 +142,16 @@ func (t *Table) Clone() *Table {
 	return c
 }
 
+// Snapshot returns the table as it is now, for a table that only grows
+// (AddColumn): the snapshot shares the columns so far and does not see
+// columns added later. It costs no copy, so a batch can take one of a table
+// of thousands of columns. Neither the table's nor the snapshot's existing
+// columns may be modified afterwards; use Clone for a copy to change.
+func (t *Table) Snapshot() *Table {
+	n := len(t.Columns)
+	return &Table{Name: t.Name, Parent: t.Parent, Columns: t.Columns[:n:n]}
+}
+
 // WithoutSystem returns a copy of the table without system columns.
 func (t *Table) WithoutSystem() *Table {
 	c := &Table{Name: t.Name, Parent: t.Parent}

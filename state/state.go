@@ -5,6 +5,8 @@ package state
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -94,12 +96,74 @@ func (s *Store) Schema(ctx context.Context) (Schema, error) {
 	return sc, err
 }
 
+// A schema is stored under schemaKey. One that encodes to more than
+// schemaPartSize bytes (a table of some thousand columns) does not fit in one
+// message of the server (1 MiB by default): it is stored in parts under
+// schema.part.<sum>.<i>, written before the head under schemaKey that names
+// them, so a reader never sees a head whose parts are not there yet. The
+// parts of the schema a save replaces are deleted after it.
+const (
+	schemaPartSize   = 256 << 10
+	schemaPartPrefix = schemaKey + ".part."
+)
+
+// schemaHead is the value under schemaKey: the schema itself, or the
+// parts it is stored in.
+type schemaHead struct {
+	Version int             `json:"version"`
+	Tables  []*schema.Table `json:"tables,omitempty"`
+	Parts   *schemaParts    `json:"parts,omitempty"`
+}
+
+type schemaParts struct {
+	Sum   string `json:"sum"` // of the schema's JSON: names the parts
+	Count int    `json:"count"`
+	Size  int    `json:"size"`
+}
+
+func (sp *schemaParts) key(i int) string { return schemaPartPrefix + sp.Sum + "." + strconv.Itoa(i) }
+
 // SchemaRevision returns the stored schema (empty if none yet) and its
 // revision (0 if none), to save a change with SaveSchemaAt.
 func (s *Store) SchemaRevision(ctx context.Context) (Schema, uint64, error) {
-	var sc Schema
-	rev, err := s.get(ctx, schemaKey, &sc)
+	sc, rev, _, err := s.schemaHead(ctx)
 	return sc, rev, err
+}
+
+// schemaHead returns the stored schema, its revision and the parts it is
+// stored in (nil when it is stored whole).
+func (s *Store) schemaHead(ctx context.Context) (Schema, uint64, *schemaParts, error) {
+	for attempt := 0; ; attempt++ {
+		var head schemaHead
+		rev, err := s.get(ctx, schemaKey, &head)
+		if err != nil || head.Parts == nil {
+			return Schema{Version: head.Version, Tables: head.Tables}, rev, nil, err
+		}
+		sc, err := s.schemaParts(ctx, head.Parts)
+		if errors.Is(err, jetstream.ErrKeyNotFound) && attempt < 3 {
+			continue // a save replaced the schema while we read its parts
+		}
+		if err != nil {
+			return Schema{}, 0, nil, err
+		}
+		return sc, rev, head.Parts, nil
+	}
+}
+
+func (s *Store) schemaParts(ctx context.Context, sp *schemaParts) (Schema, error) {
+	b := make([]byte, 0, sp.Size)
+	for i := range sp.Count {
+		e, err := s.kv.Get(ctx, sp.key(i))
+		if err != nil {
+			return Schema{}, fmt.Errorf("state: get %s: %w", sp.key(i), err)
+		}
+		b = append(b, e.Value()...)
+	}
+	var sc Schema
+	if err := json.Unmarshal(b, &sc); err != nil {
+		return Schema{}, fmt.Errorf("state: decode the schema (%d parts): %w", sp.Count, err)
+	}
+	return sc, nil
 }
 
 // SaveSchemaAt stores sc if the stored schema is still at revision rev (0:
@@ -107,9 +171,31 @@ func (s *Store) SchemaRevision(ctx context.Context) (Schema, uint64, error) {
 // one since, it stores nothing and returns an error wrapping
 // ErrSchemaConflict: read again, MergeSchema, and save at the new revision.
 func (s *Store) SaveSchemaAt(ctx context.Context, sc Schema, rev uint64) (uint64, error) {
+	var old *schemaParts
+	if rev != 0 {
+		var head schemaHead
+		if _, err := s.get(ctx, schemaKey, &head); err != nil {
+			return 0, err
+		}
+		old = head.Parts
+	}
 	b, err := json.Marshal(sc)
 	if err != nil {
 		return 0, fmt.Errorf("state: encode %s: %w", schemaKey, err)
+	}
+	var parts *schemaParts
+	if len(b) > schemaPartSize {
+		sum := sha256.Sum256(b)
+		parts = &schemaParts{Sum: hex.EncodeToString(sum[:12]), Count: (len(b) + schemaPartSize - 1) / schemaPartSize, Size: len(b)}
+		for i := range parts.Count {
+			part := b[i*schemaPartSize : min(len(b), (i+1)*schemaPartSize)]
+			if _, err := s.kv.Put(ctx, parts.key(i), part); err != nil {
+				return 0, fmt.Errorf("state: put %s (part %d of %d of a %d-byte schema): %w", parts.key(i), i+1, parts.Count, len(b), err)
+			}
+		}
+		if b, err = json.Marshal(schemaHead{Version: sc.Version, Parts: parts}); err != nil {
+			return 0, fmt.Errorf("state: encode %s: %w", schemaKey, err)
+		}
 	}
 	var next uint64
 	if rev == 0 {
@@ -117,14 +203,47 @@ func (s *Store) SaveSchemaAt(ctx context.Context, sc Schema, rev uint64) (uint64
 	} else {
 		next, err = s.kv.Update(ctx, schemaKey, b, rev)
 	}
-	if isConflict(err) {
-		return 0, fmt.Errorf("%w (revision %d): %w", ErrSchemaConflict, rev, err)
-	}
 	if err != nil {
+		// The parts stay: a process that saved the same schema meanwhile
+		// may have written them for its head.
+		if isConflict(err) {
+			return 0, fmt.Errorf("%w (revision %d): %w", ErrSchemaConflict, rev, err)
+		}
 		return 0, fmt.Errorf("state: put %s: %w", schemaKey, err)
+	}
+	if old != nil || parts != nil {
+		s.sweepParts(ctx, parts)
 	}
 	return next, nil
 }
+
+// sweepParts removes the schema parts, older than schemaPartGrace, that the
+// head (stored in keep, nil when it is stored whole) does not name: those of
+// the schemas it replaced, and those of saves that lost a race. A failure leaves garbage, not damage,
+// so it is not reported.
+func (s *Store) sweepParts(ctx context.Context, keep *schemaParts) {
+	keys, err := s.kv.ListKeysFiltered(ctx, schemaPartPrefix+">")
+	if err != nil {
+		return
+	}
+	defer func() { _ = keys.Stop() }()
+	var stale []string
+	for k := range keys.Keys() {
+		if keep == nil || !strings.HasPrefix(k, schemaPartPrefix+keep.Sum+".") {
+			stale = append(stale, k)
+		}
+	}
+	for _, k := range stale {
+		// A part written lately may belong to a save under way, whose head
+		// is not stored yet: leave it to a later sweep.
+		if e, err := s.kv.Get(ctx, k); err == nil && time.Since(e.Created()) >= schemaPartGrace {
+			_ = s.kv.Purge(ctx, k)
+		}
+	}
+}
+
+// schemaPartGrace is the age below which sweepParts keeps a part.
+var schemaPartGrace = time.Minute
 
 // SaveSchema merges sc into the stored schema (see MergeSchema) and stores
 // the result, compare-and-set: when another process saves in between, it

@@ -1,0 +1,179 @@
+package bridge
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// bridgeBinary builds cmd/bridge once per test binary, without the race
+// detector, so that tests can measure what a user's process costs.
+var bridgeBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "bridge-bin-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "bridge")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/bridge")
+	cmd.Env = append(os.Environ(), "GOFLAGS=")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/bridge: %w\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// cliRun is one run of the bridge binary: its exit code, output, wall time
+// and peak resident memory.
+type cliRun struct {
+	code   int
+	stderr string
+	wall   time.Duration
+	rssMiB float64
+}
+
+func runBridge(t *testing.T, args ...string) cliRun {
+	t.Helper()
+	bin, err := bridgeBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	start := time.Now()
+	err = cmd.Run()
+	r := cliRun{wall: time.Since(start), stderr: stderr.String()}
+	if ctx.Err() != nil {
+		t.Fatalf("bridge %s: no end within 3 minutes (killed)\n%s", strings.Join(args, " "), r.stderr)
+	}
+	if err != nil && cmd.ProcessState == nil {
+		t.Fatalf("bridge %s: %v", strings.Join(args, " "), err)
+	}
+	r.code = cmd.ProcessState.ExitCode()
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		r.rssMiB = float64(ru.Maxrss) / 1024 // kilobytes on Linux
+	}
+	return r
+}
+
+// writeLines writes n lines made by line to a file in dir.
+func writeLines(t *testing.T, dir, name string, n int, line func(w *bufio.Writer, i int)) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	for i := range n {
+		line(w, i)
+		w.WriteByte('\n')
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// Input whose every record brings a new key (ids used as keys) does not
+// grow the schema without end: past the column limit each record is a
+// clear error with its line, the rest loads, and time and memory stay
+// close to a narrow file of as many rows. And a table that is wide by
+// design loads, under a raised limit, with its schema saved (it does not
+// fit in one NATS message).
+func TestWideInput(t *testing.T) {
+	const rows = 100_000
+	dir := t.TempDir()
+	narrow := writeLines(t, dir, "narrow.jsonl", rows, func(w *bufio.Writer, i int) {
+		fmt.Fprintf(w, `{"id":%d,"a":%d,"b":"x%d","c":%d.5,"d":true,"e":"y","f":%d,"g":"z","h":%d,"j":"w"}`, i, i, i, i, i, i)
+	})
+	wide := writeLines(t, dir, "wide.jsonl", rows, func(w *bufio.Writer, i int) {
+		fmt.Fprintf(w, `{"id":%d,"key_%d":%d}`, i, i, i)
+	})
+
+	base := runBridge(t, "run", "--data-dir", filepath.Join(dir, "d1"), "--pipeline", "narrow", "--input", narrow, "--destination", "null", "--quiet")
+	if base.code != 0 {
+		t.Fatalf("narrow file: exit %d\n%s", base.code, base.stderr)
+	}
+	r := runBridge(t, "run", "--data-dir", filepath.Join(dir, "d2"), "--pipeline", "wide", "--input", wide, "--destination", "null", "--quiet")
+	t.Logf("100k rows x 10 columns: %v, %.0f MiB; 100k distinct keys: %v (%.1fx), %.0f MiB",
+		base.wall.Round(time.Millisecond), base.rssMiB, r.wall.Round(time.Millisecond), float64(r.wall)/float64(base.wall), r.rssMiB)
+	for _, want := range []string{
+		"90001 records skipped, the rest loaded",
+		`line 10000: normalize: too many columns: the key "key_9999" would make column 10001 of table "wide", over the limit of 10000 (raise the limit with --max-columns`,
+	} {
+		if r.code != 1 || !strings.Contains(r.stderr, want) {
+			t.Fatalf("100k distinct keys: exit %d, want 1 and %q in\n%s", r.code, want, r.stderr)
+		}
+	}
+	if r.rssMiB > 500 {
+		t.Errorf("100k distinct keys: peak memory %.0f MiB, want under 500", r.rssMiB)
+	}
+	// The floor keeps a very fast baseline from making the bound noise.
+	if limit := 10 * max(base.wall, 2*time.Second); r.wall > limit {
+		t.Errorf("100k distinct keys took %v, want under %v (10x the narrow file's %v)", r.wall, limit, base.wall)
+	}
+	p := openExisting(t, filepath.Join(dir, "d2"), "wide")
+	sc, err := p.st.Schema(ctxT(t))
+	if err != nil || len(sc.Tables) != 1 || len(sc.Tables[0].Columns) != 10_000 {
+		t.Fatalf("stored schema: %v, %v", sc.Tables, err)
+	}
+	p.Close()
+
+	// 20,000 columns: the schema is over 1 MiB.
+	const cols = 20_000
+	w20k := writeLines(t, dir, "w20k.jsonl", 30, func(w *bufio.Writer, i int) {
+		w.WriteString(`{"id":` + fmt.Sprint(i))
+		for c := 1; c < cols; c++ {
+			fmt.Fprintf(w, `,"column_number_%05d":%d`, c, i+c)
+		}
+		w.WriteByte('}')
+	})
+	for run := range 2 {
+		r := runBridge(t, "run", "--data-dir", filepath.Join(dir, "d3"), "--pipeline", "w", "--input", w20k,
+			"--destination", "null", "--max-columns", "25000", "--batch-size", "7", "--quiet")
+		if r.code != 0 {
+			t.Fatalf("20,000 columns, run %d: exit %d\n%s", run+1, r.code, r.stderr)
+		}
+	}
+	p = openExisting(t, filepath.Join(dir, "d3"), "w")
+	defer p.Close()
+	sc, err = p.st.Schema(ctxT(t))
+	if err != nil || len(sc.Tables) != 1 || len(sc.Tables[0].Columns) != cols {
+		t.Fatalf("stored schema of the 20,000-column table: %d tables, %v", len(sc.Tables), err)
+	}
+	st, err := p.Status(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range st.Loads {
+		if l.Status != "completed" || l.Error != "" {
+			t.Errorf("load %s: %s %s", l.LoadID, l.Status, l.Error)
+		}
+	}
+}
+
+func openExisting(t *testing.T, dataDir, name string) *Pipeline {
+	t.Helper()
+	p, err := Open(name, WithDataDir(dataDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
