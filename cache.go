@@ -10,13 +10,17 @@ import (
 // worker of the same process that gets the batch on its first delivery
 // skips decoding it. The batch is in JetStream all the same: a redelivery, a
 // restart or another process decodes the stored payload. It holds at most
-// max rows; inserting past that drops the oldest batches. Its batches are a
+// max rows and maxCells values (rows times their table's columns, so that
+// wide tables do not fill memory); inserting past that drops the oldest
+// batches. Its batches are a
 // list, oldest first, that take and put unlink in constant time, so it never
 // holds more than its batches.
 type rowCache struct {
 	mu         sync.Mutex
 	max        int
+	maxCells   int
 	rows       int
+	cells      int
 	m          map[string]*cacheEntry
 	head, tail *cacheEntry // oldest, newest
 	free       *cacheEntry // removed entries, for reuse, linked by next
@@ -26,7 +30,12 @@ type rowCache struct {
 type cachedBatch struct {
 	table *schema.Table
 	rows  []Row
+	cells int
 }
+
+// cacheCellsPerRow is the columns per row below which only the row bound
+// applies.
+const cacheCellsPerRow = 64
 
 // cacheEntry is one batch in the cache's list.
 type cacheEntry struct {
@@ -36,11 +45,12 @@ type cacheEntry struct {
 }
 
 func newRowCache(max int) *rowCache {
-	return &rowCache{max: max, m: make(map[string]*cacheEntry)}
+	return &rowCache{max: max, maxCells: max * cacheCellsPerRow, m: make(map[string]*cacheEntry)}
 }
 
 func (c *rowCache) put(id string, t *schema.Table, rows []Row) {
-	if len(rows) > c.max {
+	cells := len(rows) * max(1, len(t.Columns))
+	if len(rows) > c.max || cells > c.maxCells {
 		return
 	}
 	c.mu.Lock()
@@ -48,7 +58,7 @@ func (c *rowCache) put(id string, t *schema.Table, rows []Row) {
 	if old, ok := c.m[id]; ok {
 		c.remove(old) // a batch published again: the newer rows count
 	}
-	for c.rows+len(rows) > c.max && c.head != nil {
+	for (c.rows+len(rows) > c.max || c.cells+cells > c.maxCells) && c.head != nil {
 		c.remove(c.head)
 	}
 	e := c.free
@@ -57,7 +67,7 @@ func (c *rowCache) put(id string, t *schema.Table, rows []Row) {
 	} else {
 		e = new(cacheEntry)
 	}
-	*e = cacheEntry{cachedBatch: cachedBatch{table: t, rows: rows}, id: id, prev: c.tail}
+	*e = cacheEntry{cachedBatch: cachedBatch{table: t, rows: rows, cells: cells}, id: id, prev: c.tail}
 	if c.tail != nil {
 		c.tail.next = e
 	} else {
@@ -66,6 +76,7 @@ func (c *rowCache) put(id string, t *schema.Table, rows []Row) {
 	c.tail = e
 	c.m[id] = e
 	c.rows += len(rows)
+	c.cells += cells
 }
 
 // take returns and forgets the batch's rows.
@@ -96,6 +107,7 @@ func (c *rowCache) remove(e *cacheEntry) {
 	}
 	delete(c.m, e.id)
 	c.rows -= len(e.rows)
+	c.cells -= e.cells
 	*e = cacheEntry{next: c.free}
 	c.free = e
 }
