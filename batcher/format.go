@@ -54,9 +54,16 @@ func Encode(dst []byte, f Format, t *schema.Table, rows []schema.Row) ([]byte, e
 // Decode restores the table schema and the rows of a payload made by Encode.
 // Every value comes back with the Go type and exact value it was encoded with.
 func Decode(f Format, payload []byte) (*schema.Table, []schema.Row, error) {
+	return DecodeWith(f, payload, nil)
+}
+
+// DecodeWith is Decode for payloads that may name their schema (EncodeRef):
+// resolve finds it. An error wraps ErrFormat when the payload is wrong;
+// resolve's errors are returned wrapped as they are.
+func DecodeWith(f Format, payload []byte, resolve Resolver) (*schema.Table, []schema.Row, error) {
 	switch f {
 	case TypedJSONL:
-		return decodeJSONL(payload)
+		return decodeJSONL(payload, resolve)
 	case Parquet:
 		return decodeParquet(payload)
 	}
@@ -66,14 +73,15 @@ func Decode(f Format, payload []byte) (*schema.Table, []schema.Row, error) {
 // DecodeTable restores only the table schema of a payload made by Encode,
 // without decoding its rows (file mode hands over the file as it is).
 func DecodeTable(f Format, payload []byte) (*schema.Table, error) {
+	return DecodeTableWith(f, payload, nil)
+}
+
+// DecodeTableWith is DecodeTable for payloads that may name their schema.
+func DecodeTableWith(f Format, payload []byte, resolve Resolver) (*schema.Table, error) {
 	switch f {
 	case TypedJSONL:
 		line, _, _ := bytes.Cut(payload, []byte("\n"))
-		t, err := jsonlDecodeHeader(string(line))
-		if err != nil {
-			return nil, fmt.Errorf("%w: typed-jsonl: line 1: %w", ErrFormat, err)
-		}
-		return t, nil
+		return jsonlDecodeHeader(string(line), resolve)
 	case Parquet:
 		return decodeParquetTable(payload)
 	}

@@ -47,10 +47,30 @@ import (
 // jsonlHeaderKey is the key of the header line's object.
 const jsonlHeaderKey = "bridge_table"
 
-// jsonlHeader is the first line of a typed JSON-lines payload.
+// jsonlRefKey is the key of the header line's object when the payload
+// names its table schema instead of carrying it (EncodeRef).
+const jsonlRefKey = "bridge_schema"
+
+// jsonlHeader is the first line of a typed JSON-lines payload: the table, or
+// a reference to its schema.
 type jsonlHeader struct {
-	Table *schema.Table `json:"bridge_table"`
+	Table *schema.Table `json:"bridge_table,omitempty"`
+	Ref   *SchemaRef    `json:"bridge_schema,omitempty"`
 }
+
+// SchemaRef names a table schema stored outside the payload (see EncodeRef):
+// the table, its parent and its first Columns columns, whose digest is Sum.
+type SchemaRef struct {
+	Table   string `json:"table"`
+	Parent  string `json:"parent,omitempty"`
+	Columns int    `json:"columns"`
+	Sum     string `json:"sum"`
+}
+
+// Resolver returns the table a SchemaRef names. The table is shared: it must
+// not be modified. An error that is not about the payload (the store is not
+// reachable, say) is returned as it is, so that the caller can try again.
+type Resolver func(SchemaRef) (*schema.Table, error)
 
 // LoadFile returns the bytes of the load file handed to a file destination
 // for a payload made by Encode in format f: for TypedJSONL the row lines
@@ -60,7 +80,7 @@ func LoadFile(f Format, payload []byte) ([]byte, error) {
 	switch f {
 	case TypedJSONL:
 		i := bytes.IndexByte(payload, '\n')
-		if i < 0 || !bytes.HasPrefix(payload, []byte(`{"`+jsonlHeaderKey+`"`)) {
+		if i < 0 || !bytes.HasPrefix(payload, []byte(`{"`+jsonlHeaderKey+`"`)) && !bytes.HasPrefix(payload, []byte(`{"`+jsonlRefKey+`"`)) {
 			return nil, fmt.Errorf("%w: typed-jsonl: no header line", ErrFormat)
 		}
 		return payload[i+1:], nil
@@ -76,6 +96,26 @@ func encodeJSONL(dst []byte, t *schema.Table, rows []schema.Row) ([]byte, error)
 		return dst, errors.New("batcher: typed-jsonl: no table")
 	}
 	header, err := json.Marshal(jsonlHeader{Table: t})
+	if err != nil {
+		return dst, fmt.Errorf("batcher: typed-jsonl: table %q: %w", t.Name, err)
+	}
+	dst = append(dst, header...)
+	dst = append(dst, '\n')
+	return AppendRows(dst, t, rows)
+}
+
+// EncodeRef is Encode for TypedJSONL with a header that names the table's
+// schema by ref instead of carrying it, so that a batch of a table of
+// thousands of columns costs its rows, not its schema. The schema must be
+// where the Resolver given to DecodeWith finds it.
+func EncodeRef(dst []byte, ref SchemaRef, t *schema.Table, rows []schema.Row) ([]byte, error) {
+	if t == nil {
+		return dst, errors.New("batcher: typed-jsonl: no table")
+	}
+	if ref.Columns != len(t.Columns) || ref.Table != t.Name {
+		return dst, fmt.Errorf("batcher: typed-jsonl: ref to %d columns of %q for table %q of %d", ref.Columns, ref.Table, t.Name, len(t.Columns))
+	}
+	header, err := json.Marshal(jsonlHeader{Ref: &ref})
 	if err != nil {
 		return dst, fmt.Errorf("batcher: typed-jsonl: table %q: %w", t.Name, err)
 	}

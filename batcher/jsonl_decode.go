@@ -16,12 +16,12 @@ import (
 )
 
 // decodeJSONL restores the table and rows of a typed JSON-lines payload.
-func decodeJSONL(payload []byte) (*schema.Table, []schema.Row, error) {
+func decodeJSONL(payload []byte, resolve Resolver) (*schema.Table, []schema.Row, error) {
 	s := string(payload) // decoded strings are substrings of this one copy
 	line, rest, _ := strings.Cut(s, "\n")
-	t, err := jsonlDecodeHeader(line)
+	t, err := jsonlDecodeHeader(line, resolve)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: typed-jsonl: line 1: %w", ErrFormat, err)
+		return nil, nil, err
 	}
 	d := newJSONLDecoder(t)
 	rows := make([]schema.Row, 0, strings.Count(rest, "\n")+1)
@@ -42,18 +42,35 @@ func decodeJSONL(payload []byte) (*schema.Table, []schema.Row, error) {
 	return t, rows, nil
 }
 
-func jsonlDecodeHeader(line string) (*schema.Table, error) {
+// jsonlDecodeHeader returns the table of a header line: the one it carries,
+// or the one resolve finds for its ref.
+func jsonlDecodeHeader(line string, resolve Resolver) (*schema.Table, error) {
 	var h jsonlHeader
 	if err := json.Unmarshal([]byte(line), &h); err != nil {
-		return nil, fmt.Errorf("header: %w", err)
+		return nil, fmt.Errorf("%w: typed-jsonl: line 1: header: %w", ErrFormat, err)
+	}
+	if h.Ref != nil && h.Table == nil {
+		if resolve == nil {
+			return nil, fmt.Errorf("%w: typed-jsonl: line 1: the header names schema %s of table %q, and no resolver was given",
+				ErrFormat, h.Ref.Sum, h.Ref.Table)
+		}
+		t, err := resolve(*h.Ref)
+		if err != nil {
+			return nil, fmt.Errorf("batcher: typed-jsonl: schema %s of table %q: %w", h.Ref.Sum, h.Ref.Table, err)
+		}
+		if t.Name != h.Ref.Table || len(t.Columns) != h.Ref.Columns {
+			return nil, fmt.Errorf("%w: typed-jsonl: schema %s: table %q of %d columns, the header wants %q of %d",
+				ErrFormat, h.Ref.Sum, t.Name, len(t.Columns), h.Ref.Table, h.Ref.Columns)
+		}
+		return t.Snapshot(), nil
 	}
 	if h.Table == nil {
-		return nil, fmt.Errorf("header has no %q", jsonlHeaderKey)
+		return nil, fmt.Errorf("%w: typed-jsonl: line 1: header has no %q", ErrFormat, jsonlHeaderKey)
 	}
 	t := schema.NewTable(h.Table.Name, h.Table.Parent)
 	for _, c := range h.Table.Columns {
 		if err := t.AddColumn(c); err != nil {
-			return nil, fmt.Errorf("header: %w", err)
+			return nil, fmt.Errorf("%w: typed-jsonl: line 1: header: %w", ErrFormat, err)
 		}
 	}
 	return t, nil
