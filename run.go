@@ -518,10 +518,11 @@ func (p *Pipeline) saveRun(ctx context.Context, rc runConfig, load state.Load, i
 	if runErr = errors.Join(runErr, err); runErr != nil {
 		load.Status, load.Error = "failed", runErr.Error()
 	}
+	resumed := load.Queued // carried on with a load whose input was all stored
 	load.Queued = load.Queued || inputQueued
 	load.Produced, load.Delivered = countsOf(info.Produced), countsOf(info.Delivered)
 	resume := load
-	if load.Status == "completed" && !load.Queued && len(info.Produced) == 0 && info.EmptyRows == 0 {
+	if load.Status == "completed" && !resumed && len(info.Produced) == 0 && info.EmptyRows == 0 {
 		// No input (nil, an empty reader): the run only delivered what
 		// was pending. The history says so; no load was made.
 		load.Status = StatusPendingOnly
