@@ -2,6 +2,8 @@ package bridge
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"github.com/fanoutbridge/bridge/queue"
 )
@@ -30,4 +32,36 @@ func (p *Pipeline) ReplayDeadLetters(ctx context.Context, f DeadLetterFilter) (i
 // PurgeDeadLetters deletes the dead letters that match f and returns how many.
 func (p *Pipeline) PurgeDeadLetters(ctx context.Context, f DeadLetterFilter) (int, error) {
 	return p.q.Purge(ctx, f)
+}
+
+// DeadLetterPending sets a pending batch of destination aside by hand: it
+// copies the batch (batchID, as BatchID shows it to the destination and as
+// Status and `bridge dlq` list it; for a batch a destination cuts into parts,
+// the published batch's id, without ".pN") to the dead-letter stream with
+// reason "manual" and the error text reason, and the destination is not
+// called with it again: a batch that blocks its table (TableSequential) or
+// keeps failing can be put away so the rest goes on. The other destinations
+// are not affected. ReplayDeadLetters brings it back, for this destination
+// alone; the whole batch then comes again, also parts delivered before.
+//
+// The batch must be pending for the destination: stored and not yet
+// acknowledged by it. A call of it already under way in a running process
+// may still complete. The error wraps ErrNoDestination when destination is
+// not a member, and ErrNoPendingBatch when it holds no such batch.
+func (p *Pipeline) DeadLetterPending(ctx context.Context, destination, batchID, reason string) error {
+	if batchID == "" {
+		return invalid("no batch id")
+	}
+	err := p.q.SetAside(ctx, destination, batchID, reason)
+	switch {
+	case errors.Is(err, queue.ErrNotFound):
+		return fmt.Errorf("pipeline %q: %w: %q", p.name, ErrNoDestination, destination)
+	case errors.Is(err, queue.ErrNoBatch):
+		return fmt.Errorf("pipeline %q: %w: %q of destination %q", p.name, ErrNoPendingBatch, batchID, destination)
+	case err != nil:
+		return fmt.Errorf("pipeline %q: dead-letter batch %q of destination %q: %w", p.name, batchID, destination, err)
+	}
+	// Its parts start from the first when the dead letter is replayed.
+	_ = p.st.Positions(destination).ClearPosition(ctx, batchID)
+	return nil
 }

@@ -20,6 +20,9 @@ var (
 	// ErrNoDestination is wrapped by RemoveDestination's error when the
 	// pipeline has no such destination.
 	ErrNoDestination = errors.New("bridge: no such destination")
+	// ErrNoPendingBatch is wrapped by DeadLetterPending's error when the
+	// destination holds no pending batch with that id.
+	ErrNoPendingBatch = errors.New("bridge: no such pending batch")
 	// ErrNoPipeline is wrapped by Open's error when the pipeline does not
 	// exist (no store in its data directory, or no stream on the NATS
 	// server); the error names the pipelines that do. Open creates nothing.

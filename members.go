@@ -2,8 +2,11 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/fanoutbridge/bridge/queue"
 )
 
 // Member is a destination of a pipeline: it receives every load published
@@ -70,4 +73,27 @@ func (p *Pipeline) RemoveDestination(ctx context.Context, name string) error {
 		return fmt.Errorf("pipeline %q: %w: %q", p.name, ErrNoDestination, name)
 	}
 	return nil
+}
+
+// Backlog is what the stream holds for one destination: what it would get on
+// its next run, and what removing it drops for it.
+type Backlog struct {
+	Batches uint64 // not yet acknowledged by it
+	// Rows are those batches' rows. While a run works on the destination it
+	// is an upper bound: JetStream tells how many batches a destination has
+	// acknowledged out of order, not which, and their rows count here.
+	Rows uint64
+}
+
+// Backlog returns what the stream holds for the member destination name. It
+// returns an error wrapping ErrNoDestination if there is no such member.
+func (p *Pipeline) Backlog(ctx context.Context, name string) (Backlog, error) {
+	h, err := p.q.Held(ctx, name)
+	if errors.Is(err, queue.ErrNotFound) {
+		return Backlog{}, fmt.Errorf("pipeline %q: %w: %q", p.name, ErrNoDestination, name)
+	}
+	if err != nil {
+		return Backlog{}, fmt.Errorf("pipeline %q: destination %q: %w", p.name, name, err)
+	}
+	return Backlog{Batches: h.Batches, Rows: h.Rows}, nil
 }

@@ -98,7 +98,8 @@ func WithNATSURL(url string, opts ...nats.Option) PipelineOption {
 
 // WithDataDir sets the pipeline's local directory (default
 // ~/.bridge/pipelines/<name>): the embedded server's JetStream store and file
-// mode's load files live under it.
+// mode's load files live under it. With WithNATSURL nothing is created there
+// unless a file-mode destination writes load files.
 func WithDataDir(dir string) PipelineOption {
 	return func(c *pipelineConfig) error {
 		if dir == "" {
@@ -263,7 +264,10 @@ func (p *Pipeline) open() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	create := p.dest != nil
-	if create {
+	if create && p.cfg.natsURL == "" {
+		// The embedded store lives there. With an external server the
+		// state is in NATS: the directory is made only when a file-mode
+		// destination writes a load file.
 		if err := os.MkdirAll(p.cfg.dataDir, 0o755); err != nil {
 			return fmt.Errorf("pipeline %q: data dir: %w", p.name, err)
 		}

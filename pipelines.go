@@ -34,8 +34,9 @@ func (p *Pipeline) noPipeline(ctx context.Context, nc *nats.Conn) error {
 	return fmt.Errorf("%w %q %s (%s)", ErrNoPipeline, p.name, where, pipelineList(names))
 }
 
-// localPipelines returns the directories under parent that hold an
-// embedded store.
+// localPipelines returns the pipelines of the embedded stores in the
+// directories under parent: a pipeline whose store is not in a directory of
+// its own name comes with the --data-dir that reaches it.
 func localPipelines(parent string) []string {
 	entries, err := os.ReadDir(parent)
 	if err != nil {
@@ -43,8 +44,20 @@ func localPipelines(parent string) []string {
 	}
 	var out []string
 	for _, e := range entries {
-		if e.IsDir() && queue.HasStore(filepath.Join(parent, e.Name())) {
-			out = append(out, e.Name())
+		dir := filepath.Join(parent, e.Name())
+		if !e.IsDir() || !queue.HasStore(dir) {
+			continue
+		}
+		names := queue.StorePipelines(dir)
+		if len(names) == 0 {
+			names = []string{e.Name()} // a layout not known: its directory's name
+		}
+		for _, n := range names {
+			if n != e.Name() {
+				// Not in its own default directory: say where.
+				n += " (--data-dir " + dir + ")"
+			}
+			out = append(out, n)
 		}
 	}
 	return out

@@ -25,6 +25,11 @@ func redactURL(s string) string {
 	return strings.Join(parts, ",")
 }
 
+// RedactURL returns a NATS URL, or a comma-separated list of them, with
+// every password, token and user name replaced by REDACTED: safe to print.
+// A URL without credentials comes back unchanged.
+func RedactURL(s string) string { return redactURL(s) }
+
 // redactServer redacts one server of a NATS URL list.
 func redactServer(s string) string {
 	if at := strings.LastIndex(s, "@"); at >= 0 {

@@ -93,7 +93,11 @@ type Progress struct {
 	Produced  int64 // rows stored by the server in published batches, all tables
 	Delivered int64 // rows acknowledged, all tables (by the destination furthest behind)
 	Batches   int64 // its batches
-	Elapsed   time.Duration
+	// DeliveredBy has the rows each destination served by the run
+	// acknowledged, all tables. Like Delivered, it counts batches pending
+	// from earlier runs and replayed dead letters too.
+	DeliveredBy map[string]int64
+	Elapsed     time.Duration
 }
 
 // TableInfo counts one table's rows and batches in a load.
@@ -140,7 +144,13 @@ type LoadInfo struct {
 	// DeadLetters are the batches dead-lettered during the run, by every
 	// destination.
 	DeadLetters []DeadLetter
-	BadRecords  []*producer.LineError
+	// Unserved has the member destinations of the pipeline that this run
+	// did not serve and that hold batches (this load's among them) after
+	// it: how many batches each holds. They get them when they run (a run
+	// with no input delivers only what is pending), or drop them when
+	// removed (RemoveDestination).
+	Unserved   map[string]uint64
+	BadRecords []*producer.LineError
 	// EmptyRows counts input items with no value but nulls: they make no row.
 	EmptyRows int
 	Started   time.Time
@@ -252,12 +262,23 @@ func (p *Pipeline) Run(ctx context.Context, data any, opts ...RunOption) (*LoadI
 		}
 	}
 
+	// Batches set aside by hand (DeadLetterPending) are skipped.
+	marks := make([]*queue.SetAsideMarks, len(p.dests))
+	for i, dr := range p.dests {
+		m, err := p.q.WatchSetAside(ctx, dr.dest.name)
+		if err != nil {
+			return nil, fmt.Errorf("pipeline %q: %w", p.name, err)
+		}
+		defer m.Stop()
+		marks[i] = m
+	}
 	runners := make([]*consumer.Runner, len(p.dests))
 	for i, dr := range p.dests {
-		runners[i] = consumer.NewRunner(dr.cons, handler{p: p, d: dr.dest}, p.consumerConfig(dr.dest))
+		cfg := p.consumerConfig(dr.dest)
+		cfg.SetAside = marks[i]
+		runners[i] = consumer.NewRunner(dr.cons, handler{p: p, d: dr.dest}, cfg)
 		runners[i].Start(ctx)
 	}
-	p.noteOtherMembers(ctx)
 
 	var read, produced atomic.Int64
 	stopProgress := p.startProgress(rc, runners, &read, &produced, start)
@@ -324,6 +345,7 @@ func (p *Pipeline) Run(ctx context.Context, data any, opts ...RunOption) (*LoadI
 		log.Warn("stopping the destination workers", zap.Error(err))
 	}
 	runErr := errors.Join(errs...)
+	info.Unserved = p.unservedMembers(ctx)
 
 	// Large batches no destination needs any more.
 	if p.nc.IsConnected() {
@@ -429,24 +451,44 @@ func gcd(a, b int) int {
 	return a
 }
 
-// noteOtherMembers tells about member destinations that this pipeline object
-// does not serve: they keep the loads' batches until they run or are removed.
-func (p *Pipeline) noteOtherMembers(ctx context.Context) {
+// unservedMembers returns the member destinations this pipeline object does
+// not serve that hold batches, with how many each holds. Asked once the
+// run's load is published, so the counts include it.
+func (p *Pipeline) unservedMembers(ctx context.Context) map[string]uint64 {
+	if !p.nc.IsConnected() {
+		return nil
+	}
 	dests, err := p.q.Destinations(ctx)
 	if err != nil {
-		return
+		return nil
 	}
 	served := map[string]bool{}
 	for _, dr := range p.dests {
 		served[dr.dest.name] = true
 	}
+	var out map[string]uint64
 	for _, c := range dests {
-		if !served[c.Destination] {
-			p.log.Warn("another destination of this pipeline is not served by this run: it keeps the batches of this load "+
-				"until it runs, or until you remove it (bridge destinations remove NAME)",
-				zap.String("other_destination", c.Destination), zap.Uint64("pending_batches", c.Pending))
+		if n := c.Pending + uint64(c.InFlight); !served[c.Destination] && n > 0 {
+			if out == nil {
+				out = map[string]uint64{}
+			}
+			out[c.Destination] = n
+			p.log.Info("another destination of this pipeline, not served by this run, holds batches until it runs or is removed",
+				zap.String("other_destination", c.Destination), zap.Uint64("batches", n))
 		}
 	}
+	return out
+}
+
+// StatusPendingOnly is the status, in the load history, of a run that had no
+// input: it only delivered what was pending (it made no load).
+const StatusPendingOnly = "pending-only"
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // saveSchemaHook lets tests fail the schema save.
@@ -477,11 +519,19 @@ func (p *Pipeline) saveRun(ctx context.Context, rc runConfig, load state.Load, i
 	if runErr = errors.Join(runErr, err); runErr != nil {
 		load.Status, load.Error = "failed", runErr.Error()
 	}
+	resumed := load.Queued // carried on with a load whose input was all stored
 	load.Queued = load.Queued || inputQueued
 	load.Produced, load.Delivered = countsOf(info.Produced), countsOf(info.Delivered)
+	resume := load
+	if load.Status == "completed" && !resumed && len(info.Produced) == 0 && info.EmptyRows == 0 {
+		// No input (nil, an empty reader): the run only delivered what
+		// was pending. The history says so; no load was made.
+		load.Status = StatusPendingOnly
+	}
 	if err := p.st.SaveLoad(ctx, load); err != nil {
 		log.Warn("saving the load history", zap.Error(err))
 	}
+	load = resume
 	if rc.resumeKey != "" {
 		// Until the load is completed, a Run with this key carries it on:
 		// from the ledger while its input was not all stored, else by
@@ -526,8 +576,8 @@ func deadLetteredError(dead []DeadLetter) error {
 		}
 		fmt.Fprintf(&b, "destination %q table %q batch %s: %v", d.Destination, d.Table, d.BatchID, d.Err)
 	}
-	return fmt.Errorf("%w: %d batches (inspect with `bridge dlq list`, replay with `bridge dlq replay --destination NAME`): %s",
-		ErrDeadLettered, len(dead), b.String())
+	return fmt.Errorf("%w: %d %s (see them with Pipeline.DeadLetters, bring them back with ReplayDeadLetters): %s",
+		ErrDeadLettered, len(dead), plural(len(dead), "batch", "batches"), b.String())
 }
 
 func badInputError(bad []*producer.LineError, count int) error {
@@ -633,13 +683,15 @@ func (p *Pipeline) startProgress(rc runConfig, runners []*consumer.Runner, read,
 		return func() {}
 	}
 	report := func() {
-		pr := Progress{Read: read.Load(), Produced: produced.Load(), Elapsed: time.Since(start)}
+		pr := Progress{Read: read.Load(), Produced: produced.Load(), Elapsed: time.Since(start),
+			DeliveredBy: make(map[string]int64, len(runners))}
 		for i, r := range runners {
 			var items, batches int64
 			for _, s := range r.Stats() {
 				items += int64(s.Items)
 				batches += int64(s.Batches)
 			}
+			pr.DeliveredBy[p.dests[i].dest.name] = items
 			if i == 0 || items < pr.Delivered {
 				pr.Delivered, pr.Batches = items, batches
 			}

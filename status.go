@@ -20,6 +20,9 @@ type Status struct {
 	PendingBatches map[string]uint64
 	DeadLetters    map[string]uint64
 	Destinations   []DestinationStatus
+	// DeadLettersOf counts the dead letters in the dead-letter stream per
+	// destination, of members and of destinations removed since.
+	DeadLettersOf map[string]uint64
 	// Loads are the most recent loads, oldest first (at most 10).
 	Loads []state.Load
 }
@@ -30,7 +33,10 @@ type DestinationStatus struct {
 	Pending     uint64 // batches not yet delivered to it
 	InFlight    int    // delivered, not yet acknowledged (being called or retried)
 	Redelivered int
-	Delivered   state.Progress // running totals across loads
+	Delivered   state.Progress // running totals across loads (Delivered.DeadLetters: every batch it ever dead-lettered)
+	// DeadLetters counts its dead letters in the dead-letter stream now:
+	// replayed and purged ones are gone from it.
+	DeadLetters uint64
 }
 
 // Status reports what the pipeline holds. It works for every destination,
@@ -44,8 +50,14 @@ func (p *Pipeline) Status(ctx context.Context) (Status, error) {
 		Pipeline: p.name, Batches: st.Batches, Bytes: st.Bytes,
 		PendingBatches: tableKeys(st.PerTable), DeadLetters: tableKeys(st.DeadLetters),
 	}
+	dead, err := p.q.DeadCounts(ctx)
+	if err != nil {
+		return s, err
+	}
+	s.DeadLettersOf = dead
 	for _, c := range st.Consumers {
-		ds := DestinationStatus{Name: c.Destination, Pending: c.Pending, InFlight: c.InFlight, Redelivered: c.Redelivered}
+		ds := DestinationStatus{Name: c.Destination, Pending: c.Pending, InFlight: c.InFlight, Redelivered: c.Redelivered,
+			DeadLetters: dead[c.Destination]}
 		if ds.Delivered, err = p.st.Progress(ctx, c.Destination); err != nil {
 			return s, err
 		}

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/fanoutbridge/bridge"
 )
@@ -23,33 +24,42 @@ Usage:
   bridge run    --input FILE|- [--table NAME] [--destination SPEC]... [options]
   bridge status [--pipeline NAME]
   bridge dlq    list|replay|purge [--destination NAME] [--table NAME] [--batch ID] [--pipeline NAME]
-  bridge destinations list|remove NAME [--pipeline NAME]
+  bridge dlq    dead-letter --destination NAME --batch ID [--reason TEXT] --yes [--pipeline NAME]
+  bridge destinations list [--pipeline NAME]
+  bridge destinations remove NAME --yes [--pipeline NAME]
   bridge drop   --yes [--pipeline NAME]
 
 Commands:
   run      read JSON lines, normalize them, batch them through JetStream and
-           deliver every batch to the destination; prints a progress line while
-           it runs and a summary at the end
-  status   what is pending, in flight and dead-lettered, and the load history
-  dlq      list, replay or purge dead-lettered batches
+           deliver every batch to each destination (--destination, as many
+           as you like); prints a progress line while it runs and a summary
+           at the end. With no input (--input /dev/null) it delivers only
+           what is pending.
+  status   what is pending, in flight and dead-lettered per destination, and
+           the load history
+  dlq      list, replay or purge dead-lettered batches, or set a pending batch
+           aside (dead-letter)
   destinations
            list a pipeline's destinations, or remove one
   drop     delete everything a pipeline keeps in NATS
 
 By default everything runs in this process on an embedded NATS server that
-stores under ~/.bridge/pipelines/<pipeline>; --nats-url uses a real server.
-The first bridge on a pipeline runs its embedded server; others (status, dlq,
-another run) join it while it runs. status, dlq and drop never create a
-pipeline: on a name that does not exist they exit with status 2.
-Run 'bridge <command> --help' for the options of a command.
+stores under ~/.bridge/pipelines/<pipeline>; --nats-url uses a real server
+(and then nothing is stored locally). The first bridge on a pipeline runs its
+embedded server; others (status, dlq, another run) join it while it runs.
+status, dlq, destinations and drop never create a pipeline: on a name that
+does not exist they exit with status 2. Every command takes --pipeline,
+--data-dir and --nats-url; give the same ones to every command on a pipeline.
+Run 'bridge <command> --help' for the options and examples of a command.
 
 Examples:
   bridge run --input events.jsonl --table events --destination null --batch-size 1000
   cat events.jsonl | bridge run --input - --table events --destination stdout
   bridge run --input events.jsonl --destination file:./out --format parquet
   bridge run --input events.jsonl --destination stdout --destination file:./out
+  bridge run --input /dev/null --destination stdout
   bridge status
-  bridge dlq replay --table events
+  bridge dlq replay --destination stdout --table events
 `
 
 // errUsage means the command line was wrong; the message was printed.
@@ -90,10 +100,21 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		return 2
 	case errors.Is(err, bridge.ErrNoPipeline):
 		// A mistyped name: the message names the pipelines that exist.
-		fmt.Fprintf(stderr, "%v; see --pipeline\n", err)
+		fmt.Fprintf(stderr, "bridge: %s; see --pipeline\n", message(err))
+		return 2
+	case errors.Is(err, bridge.ErrNoDestination):
+		fmt.Fprintf(stderr, "bridge: %s\n", message(err))
 		return 2
 	default:
-		fmt.Fprintf(stderr, "bridge: %v\n", err)
+		fmt.Fprintf(stderr, "bridge: %s\n", message(err))
 		return 1
 	}
+}
+
+// message is err's text without the "bridge: " its sentinels start with
+// (ErrNoPipeline's "bridge: no pipeline"): the command line prints one.
+func message(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "bridge: ")
+	msg = strings.ReplaceAll(msg, "\nbridge: ", "\n")
+	return strings.ReplaceAll(msg, ": bridge: ", ": ")
 }

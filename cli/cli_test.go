@@ -23,10 +23,26 @@ func runCLI(t *testing.T, stdin string, args ...string) (code int, stdout, stder
 }
 
 func TestHelpTeaches(t *testing.T) {
-	for _, args := range [][]string{{"--help"}, {"run", "--help"}, {"status", "--help"}, {"dlq", "--help"}} {
+	for _, args := range [][]string{{"--help"}, {"run", "--help"}, {"status", "--help"}, {"dlq", "--help"}, {"destinations", "--help"}, {"drop", "--help"}} {
 		code, out, errOut := runCLI(t, "", args...)
 		if code != 0 || !strings.Contains(out+errOut, "Usage") && !strings.Contains(out+errOut, "usage") {
 			t.Errorf("%v: code %d, output %q", args, code, out+errOut)
+		}
+		// Every command's help has examples.
+		if !strings.Contains(out+errOut, "Examples:\n  bridge ") {
+			t.Errorf("%v: no examples:\n%s", args, out+errOut)
+		}
+	}
+	_, _, runHelp := runCLI(t, "", "run", "--help")
+	for _, want := range []string{"rows per load file (default 10,000)", "--input /dev/null", "default 4"} {
+		if !strings.Contains(runHelp, want) {
+			t.Errorf("run --help lacks %q", want)
+		}
+	}
+	_, usage, _ := runCLI(t, "", "--help")
+	for _, want := range []string{"destinations remove NAME --yes", "dlq    dead-letter", "each destination"} {
+		if !strings.Contains(usage, want) {
+			t.Errorf("usage lacks %q", want)
 		}
 	}
 	if code, _, errOut := runCLI(t, "", "run"); code != 2 || !strings.Contains(errOut, "--input is required") {
@@ -63,7 +79,7 @@ func TestRunStdoutThenStatus(t *testing.T) {
 	if first.Table != "people" || first.Batch == "" || first.Item["user_name"] != "a" {
 		t.Errorf("first line %q", lines[0])
 	}
-	if !strings.Contains(errOut, "3 items in 1 batches") || !strings.Contains(errOut, "items/s") {
+	if !strings.Contains(errOut, "published 3 items in 1 batch to 1 table") || !strings.Contains(errOut, "items/s") {
 		t.Errorf("summary missing: %q", errOut)
 	}
 	code, out, errOut = runCLI(t, "", "status", "--data-dir", dir, "--pipeline", "clitest")
@@ -159,15 +175,17 @@ func TestRunFanOutAndDestinations(t *testing.T) {
 	if len(files) != 3 {
 		t.Errorf("file destination: %d load files, want 3", len(files))
 	}
-	if !strings.Contains(errOut, "destination stdout") || !strings.Contains(errOut, "destination file:"+out) {
+	if !strings.Contains(errOut, `destination "stdout": delivered 25 items in 3 batches`) ||
+		!strings.Contains(errOut, `destination "file:`+out+`": delivered 25 items in 3 batches`) {
 		t.Errorf("summary lacks the destinations:\n%s", errOut)
 	}
 	code, stdout, errOut = runCLI(t, "", append([]string{"destinations", "list"}, common...)...)
 	if code != 0 || !strings.Contains(stdout, "stdout") || !strings.Contains(stdout, "file:"+out) || !strings.Contains(stdout, "2 destinations") {
 		t.Fatalf("destinations list: code %d\n%s\n%s", code, stdout, errOut)
 	}
-	if code, _, _ := runCLI(t, "", append([]string{"destinations", "remove", "stdout"}, common...)...); code != 2 {
-		t.Fatalf("remove without --yes: code %d, want 2", code)
+	if code, _, errOut := runCLI(t, "", append([]string{"destinations", "remove", "stdout"}, common...)...); code != 2 ||
+		!strings.Contains(errOut, "it holds no batch") || !strings.Contains(errOut, "bridge destinations remove stdout --yes --pipeline fan --data-dir ") {
+		t.Fatalf("remove without --yes: code %d, want 2 and what it drops: %s", code, errOut)
 	}
 	if code, _, errOut := runCLI(t, "", append([]string{"destinations", "remove", "stdout", "--yes"}, common...)...); code != 0 {
 		t.Fatalf("remove: code %d: %s", code, errOut)
@@ -233,7 +251,7 @@ with open(sys.argv[1], "a") as f:
 		t.Fatalf("the program took %d rows, want the 20 of the good batches", n)
 	}
 	code, stdout, _ := runCLI(t, "", append([]string{"dlq", "list"}, common...)...)
-	if code != 0 || !strings.Contains(stdout, "1 dead letters") || !strings.Contains(stdout, "poison") {
+	if code != 0 || !strings.Contains(stdout, "1 dead letter\n") || !strings.Contains(stdout, "poison") {
 		t.Fatalf("dlq list: code %d\n%s", code, stdout)
 	}
 }

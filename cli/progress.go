@@ -3,7 +3,10 @@ package cli
 import (
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -51,8 +54,18 @@ func (c *console) progress(pr bridge.Progress) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	rate := float64(pr.Delivered) / max(pr.Elapsed.Seconds(), 1e-9)
-	line := fmt.Sprintf("%s read %d, queued %d, delivered %d items (%d batches), %.0f items/s",
-		pr.Elapsed.Truncate(time.Second), pr.Read, pr.Produced, pr.Delivered, pr.Batches, rate)
+	line := fmt.Sprintf("%s read %d, queued %d, delivered %d items (%s), %.0f items/s",
+		pr.Elapsed.Truncate(time.Second), pr.Read, pr.Produced, pr.Delivered, pluralN(pr.Batches, "batch", "batches"), rate)
+	if len(pr.DeliveredBy) > 1 {
+		// Several destinations: each at its own pace; the rate is the
+		// slowest one's.
+		parts := make([]string, 0, len(pr.DeliveredBy))
+		for _, name := range slices.Sorted(maps.Keys(pr.DeliveredBy)) {
+			parts = append(parts, fmt.Sprintf("%s %d", quoteName(name), pr.DeliveredBy[name]))
+		}
+		line = fmt.Sprintf("%s read %d, queued %d, delivered items: %s; slowest %.0f items/s",
+			pr.Elapsed.Truncate(time.Second), pr.Read, pr.Produced, strings.Join(parts, ", "), rate)
+	}
 	if c.tty {
 		fmt.Fprintf(c.w, "\r%s\033[K", line)
 		c.dirty = true

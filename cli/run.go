@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -22,12 +23,18 @@ import (
 const runAbout = `
 Reads JSON lines (one object per line; other values become {"value": v}),
 normalizes them into tables, cuts batches of --batch-size rows, carries them
-through JetStream and calls the destination with each batch. A batch is
+through JetStream and calls each destination with each batch. A batch is
 acknowledged only after the destination succeeds; failures are retried with
 backoff, and a batch that spends --max-retries attempts stays pending: the next
 run delivers it first. Malformed lines are reported with their line numbers and
 skipped; the rest loads. After a crash or an interrupt, run the same command on
 the same file again: the load carries on where it stopped.
+
+Delivering only what is pending: give no input (--input /dev/null, or
+--input - with an empty stdin). The run publishes nothing, delivers what the
+pipeline holds for the destinations given (batches left by failed runs,
+replayed dead letters, loads published while they did not run), and is
+marked pending-only in the load history (bridge status).
 
 Destinations (--destination, as many times as you like: every destination
 gets every load, at its own pace, with its own retries and dead letters):
@@ -35,7 +42,8 @@ gets every load, at its own pace, with its own retries and dead letters):
   stdout        print each item as a JSON line {"table": ..., "batch": ..., "item": {...}}
   file:DIR      write each batch as a load file DIR/<table>/<batch id>.jsonl|.parquet
   exec:COMMAND  run COMMAND and hand it every batch as JSON lines on stdin: a
-                destination in any language (see docs/exec-protocol.md)
+                destination in any language (see docs/exec-protocol.md); 4
+                copies of it run at once unless --max-parallel says otherwise
   NAME[:ARG]    a destination your own binary registered with bridge.Register
   LABEL=SPEC    any of these under the name LABEL (e.g. crm=exec:./push.py)
 
@@ -46,7 +54,12 @@ for it until it runs again or you remove it (bridge destinations remove NAME).
 The options below apply to every destination given.
 
 Exit status: 0 all delivered; 1 something failed (the message says what and
-what to do); 2 bad command line.`
+what to do); 2 bad command line.
+
+Examples:
+  bridge run --input events.jsonl --table events --destination stdout
+  bridge run --input events.jsonl --destination stdout --destination 'file:/tmp/out dir' --batch-size 1000
+  bridge run --input /dev/null --destination stdout      # deliver only what is pending`
 
 func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlagSet("run", "bridge run --input FILE|- [options]", runAbout, stderr)
@@ -56,13 +69,13 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	table := fs.String("table", "", "`table` name for the items (default: the pipeline name)")
 	var destSpecs specList
 	fs.Var(&destSpecs, "destination", "`destination`: null, stdout, file:DIR, exec:COMMAND, a registered name, or LABEL=any of these; repeat for fan-out (default null)")
-	batchSize := fs.Int("batch-size", 10, "items per call (per load file with file:DIR)")
+	batchSize := fs.Int("batch-size", 0, "`rows` per call (default 10); for file:DIR, rows per load file (default 10,000)")
 	format := fs.String("format", string(bridge.TypedJSONL), "loader file `format`: typed-jsonl or parquet")
 	naming := fs.String("naming", "direct", "naming `convention`: direct or snake_case")
 	nesting := fs.Int("max-nesting", 0, "max table nesting `depth`: 0 keeps nested values as json")
 	maxColumns := fs.Int("max-columns", bridge.DefaultMaxColumns, "columns per table: a record that would add one more is skipped as bad input (0: no bound)")
 	skip := fs.Bool("skip-dlt-columns", true, "hide the _dlt_* system columns from the destination")
-	parallel := fs.Int("max-parallel", 20, "calls at once")
+	parallel := fs.Int("max-parallel", 0, "calls at once (default 20; for exec:COMMAND, copies of the program, default 4)")
 	strategy := fs.String("strategy", "parallel", "`strategy`: parallel, table-sequential or sequential")
 	retries := fs.Int("max-retries", 5, "attempts of a failing batch before the run stops and leaves it pending")
 	maxCrashes := fs.Int("max-crashes", 0, "exec: dead-letter a batch as poison once the program has crashed on it this many `times` (0: never)")
@@ -109,6 +122,10 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		opts = append(opts, bridge.SkipDltColumnsAndTables(*skip))
 	}
 	if set["max-parallel"] {
+		if *parallel < 1 {
+			fmt.Fprintln(stderr, "bridge run: --max-parallel must be 1 or more")
+			return errUsage
+		}
 		opts = append(opts, bridge.MaxParallelLoadJobs(*parallel))
 	}
 	if set["strategy"] {
@@ -125,6 +142,10 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		opts = append(opts, bridge.Backfill())
 	}
 	if set["batch-size"] {
+		if *batchSize < 1 {
+			fmt.Fprintln(stderr, "bridge run: --batch-size must be 1 or more")
+			return errUsage
+		}
 		opts = append(opts, bridge.BatchSize(*batchSize), bridge.FileMaxItems(*batchSize))
 	}
 	con := newConsole(stderr)
@@ -160,8 +181,10 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		}
 		defer f.Close()
 		in = f
-		// The same file again after a crash carries on with the crashed load.
-		if st, err := f.Stat(); err == nil {
+		// The same file again after a crash carries on with the crashed
+		// load. Only a regular file can be read again (not /dev/null, a
+		// pipe or a device).
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
 			abs, _ := filepath.Abs(*input)
 			key = fmt.Sprintf("%s:%d:%d", abs, st.Size(), st.ModTime().UnixNano())
 		}
@@ -210,39 +233,109 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	info, runErr := p.Run(ctx, in, ropts...)
 	con.done()
 	if info != nil {
-		printSummary(stderr, info)
+		printSummary(stderr, info, c)
 	}
 	return runErr
 }
 
-func printSummary(w io.Writer, info *bridge.LoadInfo) {
+func printSummary(w io.Writer, info *bridge.LoadInfo, c common) {
 	secs := info.Elapsed.Seconds()
-	fmt.Fprintf(w, "load %s: %d items in %d batches to %d tables in %.2fs (%.0f items/s)\n",
-		info.LoadID, info.Items(), info.Batches(), len(info.Delivered), secs, float64(info.Items())/max(secs, 1e-9))
+	var produced, batches int
+	for _, t := range info.Produced {
+		produced, batches = produced+t.Items, batches+t.Batches
+	}
 	names := slices.Sorted(maps.Keys(info.Destinations))
+	if len(info.Produced) == 0 {
+		fmt.Fprintf(w, "pending-only run (no input), %.2fs: delivered what the pipeline held for %s\n", secs, joinQuoted(names))
+	} else {
+		fmt.Fprintf(w, "load %s: published %s in %s to %s in %.2fs (%.0f items/s)\n", info.LoadID,
+			pluralN(produced, "item", "items"), pluralN(batches, "batch", "batches"), pluralN(len(info.Produced), "table", "tables"),
+			secs, float64(produced)/max(secs, 1e-9))
+	}
+	earlier := false
 	for _, dest := range names {
 		di := info.Destinations[dest]
-		if len(names) > 1 {
-			fmt.Fprintf(w, "  destination %s:\n", dest)
+		var items, calls, dead int
+		for _, t := range di.Delivered {
+			items, calls, dead = items+t.Items, calls+t.Batches, dead+t.DeadLetters
 		}
+		line := fmt.Sprintf("  destination %s: delivered %s in %s", quoteName(dest), pluralN(items, "item", "items"), pluralN(calls, "batch", "batches"))
+		if dead > 0 {
+			line += fmt.Sprintf(", %d dead-lettered", dead)
+		}
+		if items+dead > produced {
+			line += " *"
+			earlier = true
+		}
+		fmt.Fprintln(w, line)
 		for _, table := range slices.Sorted(maps.Keys(di.Delivered)) {
 			t := di.Delivered[table]
-			fmt.Fprintf(w, "  %-30s %10d items %8d batches", table, t.Items, t.Batches)
+			fmt.Fprintf(w, "    %-28s %10d items %8s", table, t.Items, pluralN(t.Batches, "batch", "batches"))
 			if t.DeadLetters > 0 {
 				fmt.Fprintf(w, " %6d dead-lettered", t.DeadLetters)
 			}
 			fmt.Fprintln(w)
 		}
 	}
-	if info.EmptyRows > 0 {
-		fmt.Fprintf(w, "%d input items had no value but nulls and made no row\n", info.EmptyRows)
+	if earlier {
+		fmt.Fprintln(w, "  * delivered counts include batches pending from earlier runs and replayed dead letters, not only this load")
 	}
-	if n := len(info.DeadLetters); n > 0 {
-		fmt.Fprintf(w, "%d batches went to the dead-letter stream: see them with `bridge dlq list`, retry with `bridge dlq replay --destination NAME`\n", n)
+	if info.EmptyRows > 0 {
+		fmt.Fprintf(w, "%s had no value but nulls and made no row\n", pluralN(info.EmptyRows, "input item", "input items"))
+	}
+	hinted := false
+	deadBy := map[string]int{}
+	for _, d := range info.DeadLetters {
+		deadBy[d.Destination]++
+	}
+	for _, dest := range slices.Sorted(maps.Keys(deadBy)) {
+		fmt.Fprintf(w, "%s of destination %s went to the dead-letter stream; see them with\n  %s\nretry them (after fixing the cause) with\n  %s\n  %s\n",
+			pluralN(deadBy[dest], "batch", "batches"), quoteName(dest),
+			c.command("dlq", "list", "--destination", dest),
+			c.command("dlq", "replay", "--destination", dest),
+			c.command("run", "--input", "/dev/null", "--destination", dest))
+		hinted = true
+	}
+	for _, dest := range names {
+		var re *bridge.RetriesError
+		if err := info.Destinations[dest].Err; errors.As(err, &re) {
+			fmt.Fprintf(w, "batch %s of table %q stays pending for destination %s: the next run retries it first; "+
+				"to deliver only what is pending:\n  %s\nto set it aside in the dead-letter stream so the rest goes on:\n  %s\n",
+				re.BatchID, re.Table, quoteName(dest),
+				c.command("run", "--input", "/dev/null", "--destination", dest),
+				c.command("dlq", "dead-letter", "--destination", dest, "--batch", re.BatchID, "--yes"))
+			hinted = true
+		}
+	}
+	for _, dest := range slices.Sorted(maps.Keys(info.Unserved)) {
+		among := " (this load's among them)"
+		if len(info.Produced) == 0 {
+			among = ""
+		}
+		fmt.Fprintf(w, "destination %s of this pipeline did not run here and holds %s%s until it runs; deliver them with\n  %s\nor, if it is no longer used, drop them with\n  %s\n",
+			quoteName(dest), pluralN(info.Unserved[dest], "batch", "batches"), among,
+			c.command("run", "--input", "/dev/null", "--destination", dest),
+			c.command("destinations", "remove", dest, "--yes"))
+		hinted = true
+	}
+	if note := c.passwordNote(); hinted && note != "" {
+		fmt.Fprintln(w, note)
 	}
 	if rss := peakRSSBytes(); rss > 0 {
 		fmt.Fprintf(w, "peak memory %.1f MiB\n", float64(rss)/(1<<20))
 	}
+}
+
+// quoteName writes a destination or table name in messages: quoted, the
+// way Go quotes strings.
+func quoteName(s string) string { return strconv.Quote(s) }
+
+func joinQuoted(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = quoteName(n)
+	}
+	return strings.Join(q, ", ")
 }
 
 // specList is a flag that may be given several times.

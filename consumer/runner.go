@@ -72,7 +72,19 @@ type Config struct {
 	// Positions keeps where a batch left part-way stands; nil: a batch
 	// left part-way starts again from its first part.
 	Positions Positions
-	Logger    *zap.Logger
+	// SetAside tells the batches set aside by hand (moved to the
+	// dead-letter stream for this destination): the runner acknowledges
+	// them without a call. nil: none.
+	SetAside SetAside
+	Logger   *zap.Logger
+}
+
+// SetAside knows the batches of a destination set aside by hand, by stream
+// sequence (see queue.SetAside).
+type SetAside interface {
+	Has(seq uint64) bool
+	// Done forgets seq once its batch is acknowledged.
+	Done(ctx context.Context, seq uint64)
 }
 
 func (c *Config) defaults() {
@@ -293,6 +305,16 @@ func (r *Runner) nakLater(d *queue.Delivery) {
 
 func (r *Runner) handle(d *queue.Delivery) {
 	log := r.log.With(zap.String("table", d.Table), zap.String("batch", d.MsgID))
+	if r.cfg.SetAside != nil && r.cfg.SetAside.Has(d.StreamSeq) {
+		// Set aside by hand: its copy is in the dead-letter stream.
+		if err := d.Ack(r.answerCtx()); err != nil {
+			r.nakLater(d)
+			return
+		}
+		log.Info("batch set aside by hand (it is in the dead-letter stream): acknowledged without a call")
+		r.cfg.SetAside.Done(r.answerCtx(), d.StreamSeq)
+		return
+	}
 	if d.Target != "" && d.Target != r.cfg.Destination {
 		// A dead letter replayed for another destination.
 		if err := d.Ack(r.answerCtx()); err != nil {

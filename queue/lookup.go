@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -44,16 +45,38 @@ func Pipelines(ctx context.Context, nc *nats.Conn) ([]string, error) {
 	names := js.StreamNames(actx)
 	var out []string
 	for n := range names.Name() {
-		name, ok := strings.CutPrefix(n, "BRIDGE_")
-		if !ok || name == "" || strings.HasSuffix(name, "_DLQ") || strings.HasSuffix(name, "_LEDGER") ||
-			strings.HasSuffix(name, "_OBJ") || strings.HasSuffix(name, "_STATE") {
-			continue // OBJ_ and KV_ streams do not start with BRIDGE_
+		if name, ok := pipelineOfStream(n); ok {
+			out = append(out, name)
 		}
-		out = append(out, name)
 	}
 	if err := names.Err(); err != nil {
 		return nil, fmt.Errorf("list streams: %w", err)
 	}
 	slices.Sort(out)
 	return out, nil
+}
+
+// StorePipelines returns the pipelines an embedded store in dir holds, read
+// from the store's directories on disk (nothing is started or changed); nil
+// when there is no store or its layout is not the one known.
+func StorePipelines(dir string) []string {
+	matches, _ := filepath.Glob(filepath.Join(dir, StoreDirName, "jetstream", "*", "streams", "BRIDGE_*"))
+	var out []string
+	for _, m := range matches {
+		if name, ok := pipelineOfStream(filepath.Base(m)); ok {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// pipelineOfStream returns the pipeline whose main stream is stream.
+func pipelineOfStream(stream string) (string, bool) {
+	name, ok := strings.CutPrefix(stream, "BRIDGE_")
+	if !ok || name == "" || strings.HasSuffix(name, "_DLQ") || strings.HasSuffix(name, "_LEDGER") ||
+		strings.HasSuffix(name, "_OBJ") || strings.HasSuffix(name, "_STATE") {
+		return "", false // OBJ_ and KV_ streams do not start with BRIDGE_
+	}
+	return name, true
 }
