@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -29,7 +30,7 @@ func (h handler) Prepare(ctx context.Context, d *queue.Delivery) (consumer.Batch
 	if h.d.file != nil {
 		return h.prepareFile(ctx, d, format)
 	}
-	b := &rowBatch{h: h, d: d, format: format, size: h.d.cfg.batchSize}
+	b := &rowBatch{h: h, d: d, format: format, size: h.d.cfg.batchSize, resolve: h.p.resolver(ctx)}
 	b.payload = func() ([]byte, error) { return d.Payload(ctx) }
 	if d.NumDelivered == 1 && d.Target == "" {
 		if c, ok := h.p.cache.take(d.MsgID); ok {
@@ -42,10 +43,21 @@ func (h handler) Prepare(ctx context.Context, d *queue.Delivery) (consumer.Batch
 		return nil, err
 	}
 	b.payload = func() ([]byte, error) { return payload, nil }
-	if b.table, b.rows, err = batcher.Decode(format, payload); err != nil {
-		return nil, consumer.Terminal(fmt.Errorf("decode batch %s: %w", d.MsgID, err))
+	if b.table, b.rows, err = batcher.DecodeWith(format, payload, b.resolve); err != nil {
+		return nil, decodeError(d, err)
 	}
 	return b, nil
+}
+
+// decodeError is the error of a batch that did not decode: terminal when
+// the payload is wrong, else (its table schema could not be read) worth
+// another attempt.
+func decodeError(d *queue.Delivery, err error) error {
+	err = fmt.Errorf("decode batch %s: %w", d.MsgID, err)
+	if errors.Is(err, batcher.ErrFormat) {
+		return consumer.Terminal(err)
+	}
+	return err
 }
 
 // partID is the batch id a destination sees for part i of n of a delivered
@@ -76,6 +88,7 @@ type rowBatch struct {
 	table   *schema.Table
 	rows    []Row
 	payload func() ([]byte, error)
+	resolve batcher.Resolver
 	called  []bool // parts called before: a failed call may have changed their rows
 }
 
@@ -101,9 +114,9 @@ func (b *rowBatch) fresh(i int) (*schema.Table, []Row, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	t, rows, err := batcher.Decode(b.format, p)
+	t, rows, err := batcher.DecodeWith(b.format, p, b.resolve)
 	if err != nil {
-		return nil, nil, consumer.Terminal(err)
+		return nil, nil, decodeError(b.d, err)
 	}
 	if len(rows) != len(b.rows) {
 		return nil, nil, consumer.Terminal(fmt.Errorf("batch %s: %d rows decoded, %d before", b.d.MsgID, len(rows), len(b.rows)))
@@ -124,7 +137,7 @@ func (b *rowBatch) DeadPart(i int) (*queue.DeadPart, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, rows, err := batcher.Decode(b.format, p)
+	t, rows, err := batcher.DecodeWith(b.format, p, b.resolve)
 	if err != nil {
 		return nil, err
 	}
@@ -149,8 +162,8 @@ func (h handler) prepareFile(ctx context.Context, d *queue.Delivery, format batc
 	dir := filepath.Join(h.p.files, queue.Token(h.d.name), queue.Token(d.Table))
 	b := &fileBatch{h: h, d: d, dir: dir, format: h.d.cfg.format}
 	if format == h.d.cfg.format && d.Rows <= h.d.cfg.fileMaxItems {
-		if b.table, err = batcher.DecodeTable(format, payload); err != nil {
-			return nil, consumer.Terminal(fmt.Errorf("decode batch %s: %w", d.MsgID, err))
+		if b.table, err = batcher.DecodeTableWith(format, payload, h.p.resolver(ctx)); err != nil {
+			return nil, decodeError(d, err)
 		}
 		data, err := batcher.LoadFile(format, payload)
 		if err != nil {
@@ -160,9 +173,9 @@ func (h handler) prepareFile(ctx context.Context, d *queue.Delivery, format batc
 		b.rows = []int{d.Rows}
 		return b, nil
 	}
-	t, rows, err := batcher.Decode(format, payload)
+	t, rows, err := batcher.DecodeWith(format, payload, h.p.resolver(ctx))
 	if err != nil {
-		return nil, consumer.Terminal(fmt.Errorf("decode batch %s: %w", d.MsgID, err))
+		return nil, decodeError(d, err)
 	}
 	b.table = t
 	size := h.d.cfg.fileMaxItems

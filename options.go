@@ -116,10 +116,9 @@ const DefaultMaxColumns = 10_000
 // 10,000; 0: no bound). A record that would add a column past it is skipped
 // as bad input with an error that names the table and the key, and the rest
 // of the load goes on: input that uses ids or timestamps as keys becomes a
-// clear error per record, not a schema that grows without end. Every batch
-// carries its table's schema, so the cost of a wide table grows with its
-// columns times its batches; raise the bound only for tables that are wide
-// by design. A producer setting, like MaxTableNesting.
+// clear error per record, not a schema that grows without end. Raise the
+// bound only for tables that are wide by design. A producer setting, like
+// MaxTableNesting.
 func MaxColumns(n int) Option {
 	return func(c *destConfig) error {
 		if n < 0 {

@@ -162,6 +162,8 @@ type Pipeline struct {
 	st    *state.Store
 	files string // load files directory (file mode)
 	cache *rowCache
+	// schemas are the table schema snapshots this process resolved.
+	schemas schemaCache
 
 	mu     sync.Mutex
 	closed bool

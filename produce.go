@@ -34,6 +34,8 @@ type production struct {
 
 type encJob struct {
 	batch   batcher.Batch
+	ref     batcher.SchemaRef // of the batch's table, when it travels by ref
+	schema  *pendingSchema    // to store before the batch
 	nrows   int
 	version int
 	payload []byte
@@ -57,7 +59,12 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 			// is written without the garbage of growing its buffer.
 			last := 0
 			for j := range jobs {
-				j.payload, j.err = batcher.Encode(make([]byte, 0, last+last/8), dest.cfg.format, j.batch.Table, j.batch.Rows)
+				buf := make([]byte, 0, last+last/8)
+				if j.ref.Sum != "" {
+					j.payload, j.err = batcher.EncodeRef(buf, j.ref, j.batch.Table, j.batch.Rows)
+				} else {
+					j.payload, j.err = batcher.Encode(buf, dest.cfg.format, j.batch.Table, j.batch.Rows)
+				}
 				last = len(j.payload)
 				close(j.done)
 			}
@@ -76,6 +83,15 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 			<-j.done
 			if pubErr != nil {
 				continue
+			}
+			if j.schema != nil {
+				// Before any batch that names it, stored or skipped: later
+				// snapshots may be stored as changes to this one.
+				if err := p.st.PutTableSchema(ctx, j.schema.sum, j.schema.ts); err != nil {
+					pubErr = fmt.Errorf("table %q: storing its schema: %w", j.batch.Table.Name, err)
+					cancel()
+					continue
+				}
 			}
 			if pr.skip[p.q.MsgID(pr.info.LoadID, j.batch.Table.Name, j.batch.Seq)] {
 				continue // stored by the run that crashed
@@ -108,9 +124,16 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 		}
 	}()
 
+	var refs schemaRefs
 	bat := batcher.New(pr.batchRows, func(b batcher.Batch) error {
 		j := &encJob{batch: b, version: pr.norm.Version(), done: make(chan struct{})}
 		j.nrows = len(b.Rows)
+		if dest.cfg.format == batcher.TypedJSONL {
+			var err error
+			if j.ref, j.schema, err = refs.ref(b.Table); err != nil {
+				return err
+			}
+		}
 		select {
 		case ordered <- j:
 		case <-ctx.Done():

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -176,4 +177,93 @@ func openExisting(t *testing.T, dataDir, name string) *Pipeline {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// A batch names its table's schema instead of carrying it: a 2,000-column
+// table in 60 batches costs the stream its rows, not 60 copies of the
+// schema; a process that never saw the schema (a destination added later,
+// with a fresh cache) restores every row and column from the stored
+// snapshots, through more changes than a chain of deltas holds.
+func TestSchemaTravelsByRef(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b)
+		first, late := &recorder{}, &recorder{}
+		a := NewDestination("first", first.fn, BatchSize(10))
+		p := e.open(a, WithRetention(time.Hour))
+		const n = 600
+		wide := map[string]any{"id": 0}
+		for c := range 2000 {
+			wide[fmt.Sprintf("column_%04d", c)] = c
+		}
+		items := []any{wide}
+		for i := 1; i < n; i++ {
+			// A new column every third row: every batch changes the schema.
+			items = append(items, map[string]any{"id": i, fmt.Sprintf("added_%03d", i/3): i})
+		}
+		if _, err := p.Run(ctxT(t), items, TableName("t")); err != nil {
+			t.Fatal(err)
+		}
+		st, err := p.Status(ctxT(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The schema alone is about 100 KB; in every batch it would be 6 MB.
+		if st.Bytes > 1<<20 {
+			t.Errorf("the stream holds %d bytes for %d batches, want under 1 MiB", st.Bytes, st.Batches)
+		}
+		p.Close()
+
+		p2 := e.open(a, WithRetention(time.Hour), WithDestinations(NewDestination("late", late.fn, Backfill(), BatchSize(7))))
+		if _, err := p2.Run(ctxT(t), nil); err != nil {
+			t.Fatal(err)
+		}
+		calls := late.snapshot()
+		seen := map[int64]bool{}
+		for _, c := range calls {
+			for _, row := range c.items {
+				id := row["id"].(int64)
+				seen[id] = true
+				for k, v := range row {
+					if _, ok := c.table.Column(k); !ok {
+						t.Fatalf("row %d: key %q is not a column of the table it came with (%d columns)", id, k, len(c.table.Columns))
+					}
+					if id == 0 && k != "id" && v.(int64) != mustAtoi(t, strings.TrimPrefix(k, "column_")) {
+						t.Fatalf("row 0: %s = %v", k, v)
+					}
+					if id > 0 && k != "id" && v.(int64) != id {
+						t.Fatalf("row %d: %s = %v", id, k, v)
+					}
+				}
+				if want := 1 + 2000*b2i(id == 0) + b2i(id > 0); len(row) != want {
+					t.Fatalf("row %d has %d values, want %d", id, len(row), want)
+				}
+			}
+		}
+		if len(seen) != n {
+			t.Fatalf("the late destination got %d distinct rows, want %d", len(seen), n)
+		}
+		widest := 0
+		for _, c := range calls {
+			widest = max(widest, len(c.table.Columns))
+		}
+		if widest != 2001+n/3 {
+			t.Errorf("the widest table handed over has %d columns, want %d", widest, 2001+n/3)
+		}
+	})
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func mustAtoi(t *testing.T, s string) int64 {
+	t.Helper()
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

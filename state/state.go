@@ -151,13 +151,9 @@ func (s *Store) schemaHead(ctx context.Context) (Schema, uint64, *schemaParts, e
 }
 
 func (s *Store) schemaParts(ctx context.Context, sp *schemaParts) (Schema, error) {
-	b := make([]byte, 0, sp.Size)
-	for i := range sp.Count {
-		e, err := s.kv.Get(ctx, sp.key(i))
-		if err != nil {
-			return Schema{}, fmt.Errorf("state: get %s: %w", sp.key(i), err)
-		}
-		b = append(b, e.Value()...)
+	b, err := s.getParts(ctx, sp.key, sp.Count, sp.Size)
+	if err != nil {
+		return Schema{}, err
 	}
 	var sc Schema
 	if err := json.Unmarshal(b, &sc); err != nil {
@@ -187,11 +183,8 @@ func (s *Store) SaveSchemaAt(ctx context.Context, sc Schema, rev uint64) (uint64
 	if len(b) > schemaPartSize {
 		sum := sha256.Sum256(b)
 		parts = &schemaParts{Sum: hex.EncodeToString(sum[:12]), Count: (len(b) + schemaPartSize - 1) / schemaPartSize, Size: len(b)}
-		for i := range parts.Count {
-			part := b[i*schemaPartSize : min(len(b), (i+1)*schemaPartSize)]
-			if _, err := s.kv.Put(ctx, parts.key(i), part); err != nil {
-				return 0, fmt.Errorf("state: put %s (part %d of %d of a %d-byte schema): %w", parts.key(i), i+1, parts.Count, len(b), err)
-			}
+		if err := s.putParts(ctx, parts.key, b); err != nil {
+			return 0, err
 		}
 		if b, err = json.Marshal(schemaHead{Version: sc.Version, Parts: parts}); err != nil {
 			return 0, fmt.Errorf("state: encode %s: %w", schemaKey, err)
@@ -215,6 +208,31 @@ func (s *Store) SaveSchemaAt(ctx context.Context, sc Schema, rev uint64) (uint64
 		s.sweepParts(ctx, parts)
 	}
 	return next, nil
+}
+
+// putParts stores b in parts of schemaPartSize bytes under key(0), key(1),
+// ...
+func (s *Store) putParts(ctx context.Context, key func(int) string, b []byte) error {
+	count := (len(b) + schemaPartSize - 1) / schemaPartSize
+	for i := range count {
+		if _, err := s.kv.Put(ctx, key(i), b[i*schemaPartSize:min(len(b), (i+1)*schemaPartSize)]); err != nil {
+			return fmt.Errorf("state: put %s (part %d of %d of %d bytes): %w", key(i), i+1, count, len(b), err)
+		}
+	}
+	return nil
+}
+
+// getParts returns the value stored by putParts in count parts.
+func (s *Store) getParts(ctx context.Context, key func(int) string, count, size int) ([]byte, error) {
+	b := make([]byte, 0, size)
+	for i := range count {
+		e, err := s.kv.Get(ctx, key(i))
+		if err != nil {
+			return nil, fmt.Errorf("state: get %s: %w", key(i), err)
+		}
+		b = append(b, e.Value()...)
+	}
+	return b, nil
 }
 
 // sweepParts removes the schema parts, older than schemaPartGrace, that the
