@@ -35,6 +35,8 @@ func TestMain(m *testing.M) {
 		os.Exit(childProduce())
 	case "point":
 		os.Exit(childPoint())
+	case "serve":
+		os.Exit(childServe())
 	}
 	os.Exit(m.Run())
 }

@@ -31,6 +31,41 @@ type pipelineConfig struct {
 	extra     []*Destination
 	retention time.Duration
 	outage    time.Duration
+	shutdown  time.Duration
+	producer  []Option
+}
+
+// DefaultShutdownTimeout is how long calls in flight get to finish once the
+// context of Run, Produce or Serve ends (see WithShutdownTimeout).
+const DefaultShutdownTimeout = 30 * time.Second
+
+// WithShutdownTimeout sets how long the calls in flight get to finish when
+// the context of Run or Serve ends (default 30 s): no new batch is taken,
+// the calls under way go on (their context is not cancelled) until they
+// return or d has passed, then their context is cancelled, and every batch
+// not acknowledged goes back to the server for the next run or another
+// worker. 0 cancels the calls at once. Nothing is lost either way; a call
+// cut short is made again.
+func WithShutdownTimeout(d time.Duration) PipelineOption {
+	return func(c *pipelineConfig) error {
+		if d < 0 {
+			return invalid("shutdown timeout %v: must be 0 or more", d)
+		}
+		c.shutdown = d
+		return nil
+	}
+}
+
+// WithProducerOptions sets the producer's settings (NamingConvention,
+// MaxTableNesting, MaxColumns, SkipDltColumnsAndTables, LoaderFileFormat) of
+// a pipeline made with NewProducer, or overrides those NewPipeline takes
+// from its destination. Every producer of one pipeline should use the same
+// settings: they decide table and column names.
+func WithProducerOptions(opts ...Option) PipelineOption {
+	return func(c *pipelineConfig) error {
+		c.producer = append(c.producer, opts...)
+		return nil
+	}
 }
 
 // WithOutageLimit sets how long Run waits for a NATS server that does not
@@ -150,11 +185,15 @@ func WithAckWait(d time.Duration) PipelineOption {
 // Pipeline moves data from Run's input to its destination through NATS
 // JetStream. One Run at a time; Close when done.
 type Pipeline struct {
-	name  string
-	dest  *Destination // the first destination: its options are the producer's
-	dests []*destRun   // every destination served by this pipeline object, dest first
-	cfg   pipelineConfig
-	log   *zap.Logger
+	name string
+	dest *Destination // the first destination: its options are the producer's
+	prod destConfig   // the producer's settings
+	// producer is set on a pipeline made with NewProducer: it creates the
+	// pipeline like NewPipeline, with no destination to serve.
+	producer bool
+	dests    []*destRun // every destination served by this pipeline object, dest first
+	cfg      pipelineConfig
+	log      *zap.Logger
 
 	emb   *queue.Embedded
 	nc    *nats.Conn
@@ -198,7 +237,7 @@ func NewPipeline(name string, dest *Destination, opts ...PipelineOption) (*Pipel
 	if dest.err != nil {
 		return nil, dest.err
 	}
-	return openPipeline(name, dest, opts)
+	return openPipeline(name, dest, false, opts)
 }
 
 // Open opens a pipeline without a destination, to look at it and manage it:
@@ -208,14 +247,14 @@ func NewPipeline(name string, dest *Destination, opts ...PipelineOption) (*Pipel
 // directory, or no stream on the NATS server) it fails with an error
 // wrapping ErrNoPipeline that names the pipelines that do.
 func Open(name string, opts ...PipelineOption) (*Pipeline, error) {
-	return openPipeline(name, nil, opts)
+	return openPipeline(name, nil, false, opts)
 }
 
-func openPipeline(name string, dest *Destination, opts []PipelineOption) (*Pipeline, error) {
+func openPipeline(name string, dest *Destination, producer bool, opts []PipelineOption) (*Pipeline, error) {
 	if err := queue.ValidPipelineName(name); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidOption, err)
 	}
-	cfg := pipelineConfig{logger: zap.NewNop(), prefix: "bridge"}
+	cfg := pipelineConfig{logger: zap.NewNop(), prefix: "bridge", shutdown: DefaultShutdownTimeout}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
 			return nil, fmt.Errorf("pipeline %q: %w", name, err)
@@ -228,7 +267,16 @@ func openPipeline(name string, dest *Destination, opts []PipelineOption) (*Pipel
 		}
 		cfg.dataDir = filepath.Join(home, ".bridge", "pipelines", name)
 	}
-	p := &Pipeline{name: name, dest: dest, cfg: cfg, log: cfg.logger.With(zap.String("pipeline", name))}
+	p := &Pipeline{name: name, dest: dest, cfg: cfg, log: cfg.logger.With(zap.String("pipeline", name)), producer: producer}
+	p.prod = defaultDestConfig()
+	if dest != nil {
+		p.prod = dest.cfg
+	}
+	for _, o := range cfg.producer {
+		if err := o(&p.prod); err != nil {
+			return nil, fmt.Errorf("pipeline %q: producer options: %w", name, err)
+		}
+	}
 	if dest == nil && len(cfg.extra) > 0 {
 		return nil, invalid("WithDestinations needs a pipeline made with NewPipeline")
 	}
@@ -265,7 +313,7 @@ func openPipeline(name string, dest *Destination, opts []PipelineOption) (*Pipel
 func (p *Pipeline) open() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	create := p.dest != nil
+	create := p.dest != nil || p.producer
 	if create && p.cfg.natsURL == "" {
 		// The embedded store lives there. With an external server the
 		// state is in NATS: the directory is made only when a file-mode

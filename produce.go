@@ -45,7 +45,7 @@ type encJob struct {
 
 func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 	p := pr.p
-	dest := p.dest
+	format := p.prod.format
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -63,7 +63,7 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 				if j.ref.Sum != "" {
 					j.payload, j.err = batcher.EncodeRef(buf, j.ref, j.batch.Table, j.batch.Rows)
 				} else {
-					j.payload, j.err = batcher.Encode(buf, dest.cfg.format, j.batch.Table, j.batch.Rows)
+					j.payload, j.err = batcher.Encode(buf, format, j.batch.Table, j.batch.Rows)
 				}
 				last = len(j.payload)
 				close(j.done)
@@ -103,7 +103,7 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 				}
 				err = pub.Publish(ctx, queue.Batch{BatchHeader: queue.BatchHeader{
 					LoadID: pr.info.LoadID, Table: j.batch.Table.Name, Seq: j.batch.Seq,
-					Rows: j.rows(), SchemaVersion: j.version, Format: string(dest.cfg.format),
+					Rows: j.rows(), SchemaVersion: j.version, Format: string(format),
 				}, Payload: j.payload})
 			}
 			if err != nil {
@@ -128,7 +128,7 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 	bat := batcher.New(pr.batchRows, func(b batcher.Batch) error {
 		j := &encJob{batch: b, version: pr.norm.Version(), done: make(chan struct{})}
 		j.nrows = len(b.Rows)
-		if dest.cfg.format == batcher.TypedJSONL {
+		if format == batcher.TypedJSONL {
 			var err error
 			if j.ref, j.schema, err = refs.ref(b.Table); err != nil {
 				return err

@@ -189,11 +189,9 @@ func (l *LoadInfo) Batches() int {
 // ErrBadInput when input records could not be read; the LoadInfo is filled in
 // either way. One destination failing does not stop the others.
 func (p *Pipeline) Run(ctx context.Context, data any, opts ...RunOption) (*LoadInfo, error) {
-	rc := runConfig{table: p.name}
-	for _, o := range opts {
-		if err := o(&rc); err != nil {
-			return nil, err
-		}
+	rc, err := runOptions(p, opts)
+	if err != nil {
+		return nil, err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -201,19 +199,106 @@ func (p *Pipeline) Run(ctx context.Context, data any, opts ...RunOption) (*LoadI
 		return nil, ErrClosed
 	}
 	if p.dest == nil {
-		return nil, invalid("pipeline %q was opened without a destination (bridge.Open): use NewPipeline to run", p.name)
+		return nil, invalid("pipeline %q has no destination to run (opened with Open or NewProducer): use NewPipeline to run, or Produce", p.name)
 	}
+	lr, data, err := p.beginLoad(ctx, rc, data)
+	if err != nil {
+		return nil, err
+	}
+	info := lr.info
+
+	runners, stopMarks, err := p.startRunners(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer stopMarks()
+
+	var read, produced atomic.Int64
+	stopProgress := p.startProgress(rc, runners, &read, &produced, lr.info.Started)
+
+	// Pending batches first: the new data goes on only after them, so order
+	// within a table holds across runs.
+	waitErr := p.waitDelivered(ctx, runners, true)
+
+	// Publish the input even if the pending batches failed again: what Run
+	// was given is queued, never lost.
+	prod := &production{p: p, norm: lr.norm, info: info, read: &read, produced: &produced, skip: lr.skip, batchRows: lr.transit}
+	prodErr := prod.run(ctx, data, rc)
+
+	if prodErr == nil && waitErr == nil {
+		waitErr = p.waitDelivered(ctx, runners, false)
+	}
+	stopErrs := p.stopRunners(ctx, runners, prodErr == nil && waitErr == nil)
+	stopProgress()
+
+	// Build the run's error: what failed first, then what else the user must know.
+	errs := p.produceErrs(ctx, prodErr)
+	errs = append(errs, p.collect(info, runners)...)
+	if waitErr != nil && ctx.Err() == nil {
+		errs = append(errs, waitErr)
+	}
+	if len(info.DeadLetters) > 0 {
+		errs = append(errs, deadLetteredError(info.DeadLetters))
+	}
+	errs = append(errs, p.finishProduction(info, lr, prod)...)
+	if err := errors.Join(stopErrs...); err != nil && len(errs) == 0 {
+		lr.log.Warn("stopping the destination workers", zap.Error(err))
+	}
+	runErr := errors.Join(errs...)
+	info.Unserved = p.unservedMembers(ctx)
+	p.sweepObjects(ctx, lr.log)
+
+	// Keep what a restart needs, even when the run failed.
+	runErr = errors.Join(runErr, p.saveRun(ctx, rc, lr, "completed", prodErr == nil, runErr))
+	if runErr != nil {
+		return info, fmt.Errorf("pipeline %q load %s: %w", p.name, info.LoadID, runErr)
+	}
+	lr.log.Info("load completed", zap.Int("items", info.Items()), zap.Int("batches", info.Batches()),
+		zap.Duration("elapsed", info.Elapsed))
+	return info, nil
+}
+
+func runOptions(p *Pipeline, opts []RunOption) (runConfig, error) {
+	rc := runConfig{table: p.name}
+	for _, o := range opts {
+		if err := o(&rc); err != nil {
+			return rc, err
+		}
+	}
+	return rc, nil
+}
+
+// loadRun is one load being made: its history entry and what its producer
+// started from.
+type loadRun struct {
+	info         *LoadInfo
+	load         state.Load
+	log          *zap.Logger
+	norm         *normalize.Normalizer
+	sc           state.Schema
+	startVersion int
+	skip         map[string]bool // batches an earlier run of this load stored
+	transit      int             // rows per published batch
+}
+
+// beginLoad starts a load: it takes over the unfinished load of the same
+// resume key, if any (then data may come back nil: its input is all
+// stored), reads the schema, and records the load as running.
+func (p *Pipeline) beginLoad(ctx context.Context, rc runConfig, data any) (*loadRun, any, error) {
 	start := time.Now()
 	info := &LoadInfo{
-		Pipeline: p.name, Destination: p.dest.name, LoadID: newLoadID(start), Started: start,
+		Pipeline: p.name, LoadID: newLoadID(start), Started: start,
 		Produced: map[string]TableInfo{}, Delivered: map[string]TableInfo{}, Destinations: map[string]DestinationInfo{},
 	}
-	var skip map[string]bool // batches an earlier run of this load stored
-	queued := false          // the load's input is all stored: publish nothing
+	if p.dest != nil {
+		info.Destination = p.dest.name
+	}
+	lr := &loadRun{info: info}
+	queued := false // the load's input is all stored: publish nothing
 	if rc.resumeKey != "" {
 		prev, ok, err := p.st.Resumable(ctx, rc.resumeKey)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		switch {
 		case ok && prev.Queued:
@@ -222,102 +307,121 @@ func (p *Pipeline) Run(ctx context.Context, data any, opts ...RunOption) (*LoadI
 				zap.String("load_id", prev.LoadID), zap.String("resume_key", rc.resumeKey))
 			info.LoadID = prev.LoadID
 		case ok:
-			if skip, err = p.q.Stored(ctx, prev.LoadID); err != nil {
-				return nil, err
+			if lr.skip, err = p.q.Stored(ctx, prev.LoadID); err != nil {
+				return nil, nil, err
 			}
 			p.log.Info("carrying on with a load that never finished", zap.String("load_id", prev.LoadID),
-				zap.String("resume_key", rc.resumeKey), zap.Int("batches_stored", len(skip)))
+				zap.String("resume_key", rc.resumeKey), zap.Int("batches_stored", len(lr.skip)))
 			info.LoadID = prev.LoadID
 		}
 	}
-	log := p.log.With(zap.String("load_id", info.LoadID))
+	lr.log = p.log.With(zap.String("load_id", info.LoadID))
 
-	sc, err := p.st.Schema(ctx)
-	if err != nil {
-		return nil, err
+	var err error
+	if lr.sc, err = p.st.Schema(ctx); err != nil {
+		return nil, nil, err
 	}
-	norm, err := normalize.New(normalize.Config{
-		Naming:        p.dest.cfg.naming,
-		MaxNesting:    p.dest.cfg.maxNesting,
-		MaxColumns:    p.dest.cfg.maxColumns,
-		SystemColumns: !p.dest.cfg.skipSystem,
+	lr.norm, err = normalize.New(normalize.Config{
+		Naming:        p.prod.naming,
+		MaxNesting:    p.prod.maxNesting,
+		MaxColumns:    p.prod.maxColumns,
+		SystemColumns: !p.prod.skipSystem,
 		LoadID:        info.LoadID,
-	}, sc.Tables)
+	}, lr.sc.Tables)
 	if err != nil {
-		return nil, fmt.Errorf("pipeline %q: %w", p.name, err)
+		return nil, nil, fmt.Errorf("pipeline %q: %w", p.name, err)
 	}
-	transit, err := p.transitRows(ctx)
-	if err != nil {
-		return nil, err
+	if lr.transit, err = p.transitRows(ctx); err != nil {
+		return nil, nil, err
 	}
-	startVersion := norm.Version()
-	load := state.Load{LoadID: info.LoadID, Destination: p.destNames(), Started: start.UTC(), Status: "running",
+	lr.startVersion = lr.norm.Version()
+	lr.load = state.Load{LoadID: info.LoadID, Destination: p.destNames(), Started: start.UTC(), Status: "running",
 		ResumeKey: rc.resumeKey, Queued: queued}
-	if err := p.st.SaveLoad(ctx, load); err != nil {
-		return nil, err
+	if err := p.st.SaveLoad(ctx, lr.load); err != nil {
+		return nil, nil, err
 	}
 	if rc.resumeKey != "" {
-		if err := p.st.SaveResume(ctx, load); err != nil {
-			return nil, err
+		if err := p.st.SaveResume(ctx, lr.load); err != nil {
+			return nil, nil, err
 		}
 	}
+	return lr, data, nil
+}
 
-	// Batches set aside by hand (DeadLetterPending) are skipped.
-	marks := make([]*queue.SetAsideMarks, len(p.dests))
+// startRunners starts a runner per destination this pipeline object serves.
+// Calls run under a context that ctx's end does not cancel: stopRunners lets
+// them finish within the shutdown timeout. stop ends what they watch.
+func (p *Pipeline) startRunners(ctx context.Context) (runners []*consumer.Runner, stop func(), err error) {
+	var marks []*queue.SetAsideMarks
+	stop = func() {
+		for _, m := range marks {
+			m.Stop()
+		}
+	}
+	runners = make([]*consumer.Runner, len(p.dests))
 	for i, dr := range p.dests {
+		// Batches set aside by hand (DeadLetterPending) are skipped.
 		m, err := p.q.WatchSetAside(ctx, dr.dest.name)
 		if err != nil {
-			return nil, fmt.Errorf("pipeline %q: %w", p.name, err)
+			stop()
+			return nil, nil, fmt.Errorf("pipeline %q: %w", p.name, err)
 		}
-		defer m.Stop()
-		marks[i] = m
-	}
-	runners := make([]*consumer.Runner, len(p.dests))
-	for i, dr := range p.dests {
+		marks = append(marks, m)
 		cfg := p.consumerConfig(dr.dest)
-		cfg.SetAside = marks[i]
+		cfg.SetAside = m
 		runners[i] = consumer.NewRunner(dr.cons, handler{p: p, d: dr.dest}, cfg)
-		runners[i].Start(ctx)
 	}
-
-	var read, produced atomic.Int64
-	stopProgress := p.startProgress(rc, runners, &read, &produced, start)
-
-	// Pending batches first: the new data goes on only after them, so order
-	// within a table holds across runs.
-	waitErr := p.waitDelivered(ctx, runners, true)
-
-	// Publish the input even if the pending batches failed again: what Run
-	// was given is queued, never lost.
-	prod := &production{p: p, norm: norm, info: info, read: &read, produced: &produced, skip: skip, batchRows: transit}
-	prodErr := prod.run(ctx, data, rc)
-
-	if prodErr == nil && waitErr == nil {
-		waitErr = p.waitDelivered(ctx, runners, false)
+	callCtx := ctx
+	if p.cfg.shutdown > 0 {
+		callCtx = context.WithoutCancel(ctx)
 	}
-	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	var stopErrs []error
 	for _, r := range runners {
-		stopErrs = append(stopErrs, r.Stop(stopCtx, prodErr == nil && waitErr == nil && r.Err() == nil))
+		r.Start(callCtx)
 	}
-	cancel()
-	stopProgress()
+	return runners, stop, nil
+}
 
-	// Build the run's error: what failed first, then what else the user must know.
-	var errs []error
+// stopRunners stops taking batches, lets the calls in flight finish within
+// the shutdown timeout (then cancels them) and hands the rest back. idle
+// says every batch is done.
+func (p *Pipeline) stopRunners(ctx context.Context, runners []*consumer.Runner, idle bool) []error {
+	wait := p.cfg.shutdown
+	if ctx.Err() == nil || wait <= 0 {
+		wait = 30 * time.Second // nothing asked to stop: the calls are finishing anyway
+	}
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), wait)
+	defer cancel()
+	errs := make([]error, len(runners))
+	var wg sync.WaitGroup
+	for i, r := range runners {
+		wg.Go(func() { errs[i] = r.Stop(stopCtx, idle && r.Err() == nil) })
+	}
+	wg.Wait()
+	return errs
+}
+
+// produceErrs says why publishing failed, with what to do.
+func (p *Pipeline) produceErrs(ctx context.Context, prodErr error) []error {
 	switch {
 	case ctx.Err() != nil:
-		errs = append(errs, fmt.Errorf("interrupted (%w): what was not delivered stays pending; run again to carry on "+
-			"(with the same input and resume key, the load continues where it stopped)", context.Cause(ctx)))
+		return []error{fmt.Errorf("interrupted (%w): what was not delivered stays pending; run again to carry on "+
+			"(with the same input and resume key, the load continues where it stopped)", context.Cause(ctx))}
 	case errors.Is(prodErr, queue.ErrStoreFull):
 		where := "on the NATS server's disk, or raise its JetStream storage limit"
 		if p.emb != nil {
 			where = "on the disk of " + filepath.Join(p.cfg.dataDir, "jetstream")
 		}
-		errs = append(errs, fmt.Errorf("%w; free space %s, then run the same command again: the load carries on where it stopped", prodErr, where))
+		return []error{fmt.Errorf("%w; free space %s, then run the same command again: the load carries on where it stopped", prodErr, where)}
 	case prodErr != nil:
-		errs = append(errs, prodErr)
+		return []error{prodErr}
 	}
+	return nil
+}
+
+// collect puts what each destination's runner did into info and returns
+// their errors.
+func (p *Pipeline) collect(info *LoadInfo, runners []*consumer.Runner) []error {
+	var errs []error
 	for i, r := range runners {
 		di := p.destinationInfo(p.dests[i].dest, r)
 		info.Destinations[p.dests[i].dest.name] = di
@@ -329,41 +433,31 @@ func (p *Pipeline) Run(ctx context.Context, data any, opts ...RunOption) (*LoadI
 			errs = append(errs, p.destErr(p.dests[i].dest, di.Err))
 		}
 	}
-	if waitErr != nil && ctx.Err() == nil {
-		errs = append(errs, waitErr)
-	}
-	if len(info.DeadLetters) > 0 {
-		errs = append(errs, deadLetteredError(info.DeadLetters))
-	}
+	return errs
+}
+
+// finishProduction puts what the producer did into info and returns the
+// error of bad input records.
+func (p *Pipeline) finishProduction(info *LoadInfo, lr *loadRun, prod *production) []error {
 	info.BadRecords = prod.bad
-	info.EmptyRows = norm.EmptyRows()
-	info.Elapsed = time.Since(start)
+	info.EmptyRows = lr.norm.EmptyRows()
+	info.Elapsed = time.Since(info.Started)
 	if len(prod.bad) > 0 {
-		errs = append(errs, badInputError(prod.bad, prod.badCount))
+		return []error{badInputError(prod.bad, prod.badCount)}
 	}
-	if err := errors.Join(stopErrs...); err != nil && len(errs) == 0 {
-		log.Warn("stopping the destination workers", zap.Error(err))
-	}
-	runErr := errors.Join(errs...)
-	info.Unserved = p.unservedMembers(ctx)
+	return nil
+}
 
-	// Large batches no destination needs any more.
-	if p.nc.IsConnected() {
-		sweepCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		if _, err := p.q.SweepObjects(sweepCtx); err != nil {
-			log.Warn("removing large batches no destination needs", zap.Error(err))
-		}
-		cancel()
+// sweepObjects removes the large batches no destination needs any more.
+func (p *Pipeline) sweepObjects(ctx context.Context, log *zap.Logger) {
+	if !p.nc.IsConnected() {
+		return
 	}
-
-	// Keep what a restart needs, even when the run failed.
-	runErr = errors.Join(runErr, p.saveRun(ctx, rc, load, info, norm, sc, startVersion, prodErr == nil, runErr))
-	if runErr != nil {
-		return info, fmt.Errorf("pipeline %q load %s: %w", p.name, info.LoadID, runErr)
+	sweepCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, err := p.q.SweepObjects(sweepCtx); err != nil {
+		log.Warn("removing large batches no destination needs", zap.Error(err))
 	}
-	log.Info("load completed", zap.Int("items", info.Items()), zap.Int("batches", info.Batches()),
-		zap.Duration("elapsed", info.Elapsed))
-	return info, nil
 }
 
 // destinationInfo collects what a destination's runner did.
@@ -497,8 +591,8 @@ var saveSchemaHook = func(err error) error { return err }
 // saveRun keeps what a restart needs: the evolved schema, the load's history
 // entry, the resume key's state and the destination's progress. Only a
 // failure to save the schema is returned; the rest is logged.
-func (p *Pipeline) saveRun(ctx context.Context, rc runConfig, load state.Load, info *LoadInfo, norm *normalize.Normalizer,
-	sc state.Schema, startVersion int, inputQueued bool, runErr error) error {
+func (p *Pipeline) saveRun(ctx context.Context, rc runConfig, lr *loadRun, done string, inputQueued bool, runErr error) error {
+	info, load, norm, sc, startVersion := lr.info, lr.load, lr.norm, lr.sc, lr.startVersion
 	wait := 10 * time.Second
 	if !p.nc.IsConnected() {
 		wait = 2 * time.Second // NATS is away: try briefly, the run fails anyway
@@ -515,7 +609,7 @@ func (p *Pipeline) saveRun(ctx context.Context, rc runConfig, load state.Load, i
 		}
 	}
 	load.Finished = time.Now().UTC()
-	load.Status = "completed"
+	load.Status = done
 	if runErr = errors.Join(runErr, err); runErr != nil {
 		load.Status, load.Error = "failed", runErr.Error()
 	}
@@ -523,7 +617,7 @@ func (p *Pipeline) saveRun(ctx context.Context, rc runConfig, load state.Load, i
 	load.Queued = load.Queued || inputQueued
 	load.Produced, load.Delivered = countsOf(info.Produced), countsOf(info.Delivered)
 	resume := load
-	if load.Status == "completed" && !resumed && len(info.Produced) == 0 && info.EmptyRows == 0 {
+	if load.Status == done && !resumed && len(info.Produced) == 0 && info.EmptyRows == 0 {
 		// No input (nil, an empty reader): the run only delivered what
 		// was pending. The history says so; no load was made.
 		load.Status = StatusPendingOnly
@@ -544,16 +638,21 @@ func (p *Pipeline) saveRun(ctx context.Context, rc runConfig, load state.Load, i
 			}
 		}
 	}
+	p.saveProgress(ctx, info)
+	return err
+}
+
+// saveProgress adds what each destination delivered to its stored progress.
+func (p *Pipeline) saveProgress(ctx context.Context, info *LoadInfo) {
 	for name, di := range info.Destinations {
 		var items, batches, dead int64
 		for _, t := range di.Delivered {
 			items, batches, dead = items+int64(t.Items), batches+int64(t.Batches), dead+int64(t.DeadLetters)
 		}
 		if err := p.st.AddProgress(ctx, name, items, batches, dead); err != nil {
-			log.Warn("saving destination progress", zap.String("destination", name), zap.Error(err))
+			p.log.Warn("saving destination progress", zap.String("destination", name), zap.Error(err))
 		}
 	}
-	return err
 }
 
 func countsOf(m map[string]TableInfo) map[string]state.TableCount {

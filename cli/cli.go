@@ -22,6 +22,8 @@ const usage = `bridge pushes normalized data out of a pipeline, through NATS Jet
 
 Usage:
   bridge run    --input FILE|- [--table NAME] [--destination SPEC]... [options]
+  bridge produce --input FILE|- [--table NAME] [options]
+  bridge serve   [--destination SPEC]... [options]
   bridge status [--pipeline NAME]
   bridge dlq    list|replay|purge [--destination NAME] [--table NAME] [--batch ID] [--pipeline NAME]
   bridge dlq    dead-letter --destination NAME --batch ID [--reason TEXT] --yes [--pipeline NAME]
@@ -35,6 +37,10 @@ Commands:
            as you like); prints a progress line while it runs and a summary
            at the end. With no input (--input /dev/null) it delivers only
            what is pending.
+  produce  the first half of run, for scaling out: publish a load and exit
+           once the server has stored it
+  serve    the second half: deliver batches to the destinations as they
+           arrive, until stopped; run as many workers as you like
   status   what is pending, in flight and dead-lettered per destination, and
            the load history
   dlq      list, replay or purge dead-lettered batches, or set a pending batch
@@ -58,6 +64,8 @@ Examples:
   bridge run --input events.jsonl --destination file:./out --format parquet
   bridge run --input events.jsonl --destination stdout --destination file:./out
   bridge run --input /dev/null --destination stdout
+  bridge produce --nats-url nats://127.0.0.1:4222 --pipeline events --input events.jsonl
+  bridge serve --nats-url nats://127.0.0.1:4222 --pipeline events --destination stdout
   bridge status
   bridge dlq replay --destination stdout --table events
 `
@@ -81,6 +89,10 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	switch args[0] {
 	case "run":
 		err = cmdRun(ctx, args[1:], stdin, stdout, stderr)
+	case "produce":
+		err = cmdProduce(ctx, args[1:], stdin, stdout, stderr)
+	case "serve":
+		err = cmdServe(ctx, args[1:], stdout, stderr)
 	case "status":
 		err = cmdStatus(ctx, args[1:], stdout, stderr)
 	case "dlq":

@@ -66,6 +66,20 @@ func (c *console) progress(pr bridge.Progress) {
 		line = fmt.Sprintf("%s read %d, queued %d, delivered items: %s; slowest %.0f items/s",
 			pr.Elapsed.Truncate(time.Second), pr.Read, pr.Produced, strings.Join(parts, ", "), rate)
 	}
+	c.show(line)
+}
+
+// serveProgress shows where a worker stands.
+func (c *console) serveProgress(pr bridge.Progress) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	line := fmt.Sprintf("%s delivered %d items (%s), %.0f items/s", pr.Elapsed.Truncate(time.Second), pr.Delivered,
+		pluralN(pr.Batches, "batch", "batches"), float64(pr.Delivered)/max(pr.Elapsed.Seconds(), 1e-9))
+	c.show(line)
+}
+
+// show puts line on screen: in place on a terminal, else every 10 s.
+func (c *console) show(line string) {
 	if c.tty {
 		fmt.Fprintf(c.w, "\r%s\033[K", line)
 		c.dirty = true

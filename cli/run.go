@@ -65,168 +65,68 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	fs := newFlagSet("run", "bridge run --input FILE|- [options]", runAbout, stderr)
 	var c common
 	c.register(fs)
-	input := fs.String("input", "", "JSON lines `file` to load, or - for stdin (required)")
-	table := fs.String("table", "", "`table` name for the items (default: the pipeline name)")
-	var destSpecs specList
-	fs.Var(&destSpecs, "destination", "`destination`: null, stdout, file:DIR, exec:COMMAND, a registered name, or LABEL=any of these; repeat for fan-out (default null)")
-	batchSize := fs.Int("batch-size", 0, "`rows` per call (default 10); for file:DIR, rows per load file (default 10,000)")
-	format := fs.String("format", string(bridge.TypedJSONL), "loader file `format`: typed-jsonl or parquet")
-	naming := fs.String("naming", "direct", "naming `convention`: direct or snake_case")
-	nesting := fs.Int("max-nesting", 0, "max table nesting `depth`: 0 keeps nested values as json")
-	maxColumns := fs.Int("max-columns", bridge.DefaultMaxColumns, "columns per table: a record that would add one more is skipped as bad input (0: no bound)")
-	skip := fs.Bool("skip-dlt-columns", true, "hide the _dlt_* system columns from the destination")
-	parallel := fs.Int("max-parallel", 0, "calls at once (default 20; for exec:COMMAND, copies of the program, default 4)")
-	strategy := fs.String("strategy", "parallel", "`strategy`: parallel, table-sequential or sequential")
-	retries := fs.Int("max-retries", 5, "attempts of a failing batch before the run stops and leaves it pending")
-	maxCrashes := fs.Int("max-crashes", 0, "exec: dead-letter a batch as poison once the program has crashed on it this many `times` (0: never)")
+	var pf producerFlags
+	pf.register(fs)
+	var df destFlags
+	df.register(fs, "attempts of a failing batch before the run stops and leaves it pending")
 	retention := fs.String("retention", "", "keep every batch this `long` (e.g. 36h, 7d) so a destination added later with --backfill can load it; default: until every destination has it")
-	backfill := fs.Bool("backfill", false, "a destination joining the pipeline starts with everything the stream holds, not just new loads")
+	shutdown := registerShutdown(fs)
 	quiet := fs.Bool("quiet", false, "no progress line")
 	cpuProfile := fs.String("cpu-profile", "", "write a CPU profile to `file` (for go tool pprof)")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "bridge run: unexpected argument %q\n", fs.Arg(0))
-		return errUsage
+	if err := noArgs(fs, "run", stderr); err != nil {
+		return err
 	}
-	if *input == "" {
-		fmt.Fprintln(stderr, "bridge run: --input is required (a JSON lines file, or - for stdin); see bridge run --help")
-		return errUsage
+	if err := pf.requireInput("run", stderr); err != nil {
+		return err
 	}
-	// Only the flags given on the command line override the destination's
-	// own options (a registered destination may set its own batch size).
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var opts []bridge.Option
-	if set["format"] {
-		opts = append(opts, bridge.LoaderFileFormat(bridge.FileFormat(*format)))
-	}
-	if set["naming"] {
-		switch *naming {
-		case "direct":
-			opts = append(opts, bridge.NamingConvention(bridge.Direct))
-		case "snake_case":
-			opts = append(opts, bridge.NamingConvention(bridge.SnakeCase))
-		default:
-			return fmt.Errorf("--naming %q: want direct or snake_case", *naming)
-		}
-	}
-	if set["max-nesting"] {
-		opts = append(opts, bridge.MaxTableNesting(*nesting))
-	}
-	if set["max-columns"] {
-		opts = append(opts, bridge.MaxColumns(*maxColumns))
-	}
-	if set["skip-dlt-columns"] {
-		opts = append(opts, bridge.SkipDltColumnsAndTables(*skip))
-	}
-	if set["max-parallel"] {
-		if *parallel < 1 {
-			fmt.Fprintln(stderr, "bridge run: --max-parallel must be 1 or more")
-			return errUsage
-		}
-		opts = append(opts, bridge.MaxParallelLoadJobs(*parallel))
-	}
-	if set["strategy"] {
-		strat, err := consumer.ParseStrategy(*strategy)
-		if err != nil {
-			return err
-		}
-		opts = append(opts, bridge.LoaderParallelismStrategy(strat))
-	}
-	if set["max-retries"] {
-		opts = append(opts, bridge.MaxRetries(*retries))
-	}
-	if *backfill {
-		opts = append(opts, bridge.Backfill())
-	}
-	if set["batch-size"] {
-		if *batchSize < 1 {
-			fmt.Fprintln(stderr, "bridge run: --batch-size must be 1 or more")
-			return errUsage
-		}
-		opts = append(opts, bridge.BatchSize(*batchSize), bridge.FileMaxItems(*batchSize))
+	set := visited(fs)
+	popts, err := pf.options(set)
+	if err != nil {
+		return err
 	}
 	con := newConsole(stderr)
-	popts, log, err := c.options(con)
+	copts, log, err := c.options(con)
 	if err != nil {
 		return err
 	}
 	defer log.Sync()
 	setLogger(log)
-	if *maxCrashes < 0 {
-		fmt.Fprintln(stderr, "bridge run: --max-crashes must be 0 or more")
-		return errUsage
+	// On run, the producer options go to the destinations too (they are
+	// taken from the first one).
+	dests, err := df.destinations("run", set, popts, stderr)
+	if err != nil {
+		return err
 	}
-	setExecMaxCrashes(*maxCrashes)
-	if len(destSpecs) == 0 {
-		destSpecs = specList{"null"}
+	in, key, closeIn, err := pf.open(stdin)
+	if err != nil {
+		return err
 	}
-	var dests []*bridge.Destination
-	for _, spec := range destSpecs {
-		dest, err := bridge.LookupDestination(spec, opts...)
-		if err != nil {
-			return err
-		}
-		dests = append(dests, dest)
+	defer closeIn()
+	tuneGC()
+	stopProfile, err := startProfile(*cpuProfile)
+	if err != nil {
+		return err
 	}
-
-	var in io.Reader = stdin
-	var key string
-	if *input != "-" {
-		f, err := os.Open(*input)
-		if err != nil {
-			return fmt.Errorf("--input: %w", err)
-		}
-		defer f.Close()
-		in = f
-		// The same file again after a crash carries on with the crashed
-		// load. Only a regular file can be read again (not /dev/null, a
-		// pipe or a device).
-		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
-			abs, _ := filepath.Abs(*input)
-			key = fmt.Sprintf("%s:%d:%d", abs, st.Size(), st.ModTime().UnixNano())
-		}
-	}
-	if os.Getenv("GOGC") == "" {
-		// bridge makes short-lived rows fast; collecting half as often buys
-		// about a tenth more throughput for a bounded heap. GOGC overrides.
-		debug.SetGCPercent(200)
-	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return fmt.Errorf("--cpu-profile: %w", err)
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("--cpu-profile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
-	}
-	popts = append(popts, bridge.WithDestinations(dests[1:]...))
+	defer stopProfile()
+	copts = append(copts, bridge.WithDestinations(dests[1:]...), bridge.WithShutdownTimeout(*shutdown))
 	if *retention != "" {
 		d, err := parseRetention(*retention)
 		if err != nil {
 			fmt.Fprintf(stderr, "bridge run: --retention %q: %v\n", *retention, err)
 			return errUsage
 		}
-		popts = append(popts, bridge.WithRetention(d))
+		copts = append(copts, bridge.WithRetention(d))
 	}
-	p, err := bridge.NewPipeline(c.pipeline, dests[0], popts...)
+	p, err := bridge.NewPipeline(c.pipeline, dests[0], copts...)
 	if err != nil {
 		return err
 	}
 	defer p.Close()
 
-	ropts := []bridge.RunOption{}
-	if key != "" {
-		ropts = append(ropts, bridge.ResumeKey(key))
-	}
-	if *table != "" {
-		ropts = append(ropts, bridge.TableName(*table))
-	}
+	ropts := pf.runOptions(key)
 	if !*quiet {
 		ropts = append(ropts, bridge.OnProgress(con.progress, time.Second))
 	}
@@ -236,6 +136,204 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		printSummary(stderr, info, c)
 	}
 	return runErr
+}
+
+// producerFlags are the flags of what a producer reads and how it
+// normalizes it (run, produce).
+type producerFlags struct {
+	input, table, format, naming *string
+	nesting, maxColumns          *int
+	skip                         *bool
+}
+
+func (pf *producerFlags) register(fs *flag.FlagSet) {
+	pf.input = fs.String("input", "", "JSON lines `file` to load, or - for stdin (required)")
+	pf.table = fs.String("table", "", "`table` name for the items (default: the pipeline name)")
+	pf.format = fs.String("format", string(bridge.TypedJSONL), "loader file `format`: typed-jsonl or parquet")
+	pf.naming = fs.String("naming", "direct", "naming `convention`: direct or snake_case")
+	pf.nesting = fs.Int("max-nesting", 0, "max table nesting `depth`: 0 keeps nested values as json")
+	pf.maxColumns = fs.Int("max-columns", bridge.DefaultMaxColumns, "columns per table: a record that would add one more is skipped as bad input (0: no bound)")
+	pf.skip = fs.Bool("skip-dlt-columns", true, "hide the _dlt_* system columns from the destination")
+}
+
+func (pf *producerFlags) requireInput(cmd string, stderr io.Writer) error {
+	if *pf.input == "" {
+		fmt.Fprintf(stderr, "bridge %s: --input is required (a JSON lines file, or - for stdin); see bridge %s --help\n", cmd, cmd)
+		return errUsage
+	}
+	return nil
+}
+
+// options returns the producer options given on the command line (only
+// those: a registered destination may set its own).
+func (pf *producerFlags) options(set map[string]bool) ([]bridge.Option, error) {
+	var opts []bridge.Option
+	if set["format"] {
+		opts = append(opts, bridge.LoaderFileFormat(bridge.FileFormat(*pf.format)))
+	}
+	if set["naming"] {
+		switch *pf.naming {
+		case "direct":
+			opts = append(opts, bridge.NamingConvention(bridge.Direct))
+		case "snake_case":
+			opts = append(opts, bridge.NamingConvention(bridge.SnakeCase))
+		default:
+			return nil, fmt.Errorf("--naming %q: want direct or snake_case", *pf.naming)
+		}
+	}
+	if set["max-nesting"] {
+		opts = append(opts, bridge.MaxTableNesting(*pf.nesting))
+	}
+	if set["max-columns"] {
+		opts = append(opts, bridge.MaxColumns(*pf.maxColumns))
+	}
+	if set["skip-dlt-columns"] {
+		opts = append(opts, bridge.SkipDltColumnsAndTables(*pf.skip))
+	}
+	return opts, nil
+}
+
+// open opens the input. key is its resume key: the same file again after a
+// crash carries on with the crashed load. Only a regular file can be read
+// again (not /dev/null, a pipe or a device), so only it has one.
+func (pf *producerFlags) open(stdin io.Reader) (in io.Reader, key string, closeIn func(), err error) {
+	if *pf.input == "-" {
+		return stdin, "", func() {}, nil
+	}
+	f, err := os.Open(*pf.input)
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("--input: %w", err)
+	}
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+		abs, _ := filepath.Abs(*pf.input)
+		key = fmt.Sprintf("%s:%d:%d", abs, st.Size(), st.ModTime().UnixNano())
+	}
+	return f, key, func() { f.Close() }, nil
+}
+
+func (pf *producerFlags) runOptions(key string) []bridge.RunOption {
+	var ropts []bridge.RunOption
+	if key != "" {
+		ropts = append(ropts, bridge.ResumeKey(key))
+	}
+	if *pf.table != "" {
+		ropts = append(ropts, bridge.TableName(*pf.table))
+	}
+	return ropts
+}
+
+// destFlags are the flags of the destinations a process serves (run, serve).
+type destFlags struct {
+	specs                                  specList
+	batchSize, parallel, retries, maxCrash *int
+	strategy                               *string
+	backfill                               *bool
+}
+
+func (df *destFlags) register(fs *flag.FlagSet, retriesHelp string) {
+	fs.Var(&df.specs, "destination", "`destination`: null, stdout, file:DIR, exec:COMMAND, a registered name, or LABEL=any of these; repeat for fan-out (default null)")
+	df.batchSize = fs.Int("batch-size", 0, "`rows` per call (default 10); for file:DIR, rows per load file (default 10,000)")
+	df.parallel = fs.Int("max-parallel", 0, "calls at once (default 20; for exec:COMMAND, copies of the program, default 4)")
+	df.strategy = fs.String("strategy", "parallel", "`strategy`: parallel, table-sequential or sequential")
+	df.retries = fs.Int("max-retries", 5, retriesHelp)
+	df.maxCrash = fs.Int("max-crashes", 0, "exec: dead-letter a batch as poison once the program has crashed on it this many `times` (0: never)")
+	df.backfill = fs.Bool("backfill", false, "a destination joining the pipeline starts with everything the stream holds, not just new loads")
+}
+
+// destinations makes the destinations given (null when none), with the
+// options given on the command line and extra.
+func (df *destFlags) destinations(cmd string, set map[string]bool, extra []bridge.Option, stderr io.Writer) ([]*bridge.Destination, error) {
+	opts := slices.Clone(extra)
+	if set["max-parallel"] {
+		if *df.parallel < 1 {
+			fmt.Fprintf(stderr, "bridge %s: --max-parallel must be 1 or more\n", cmd)
+			return nil, errUsage
+		}
+		opts = append(opts, bridge.MaxParallelLoadJobs(*df.parallel))
+	}
+	if set["strategy"] {
+		strat, err := consumer.ParseStrategy(*df.strategy)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, bridge.LoaderParallelismStrategy(strat))
+	}
+	if set["max-retries"] {
+		opts = append(opts, bridge.MaxRetries(*df.retries))
+	}
+	if *df.backfill {
+		opts = append(opts, bridge.Backfill())
+	}
+	if set["batch-size"] {
+		if *df.batchSize < 1 {
+			fmt.Fprintf(stderr, "bridge %s: --batch-size must be 1 or more\n", cmd)
+			return nil, errUsage
+		}
+		opts = append(opts, bridge.BatchSize(*df.batchSize), bridge.FileMaxItems(*df.batchSize))
+	}
+	if *df.maxCrash < 0 {
+		fmt.Fprintf(stderr, "bridge %s: --max-crashes must be 0 or more\n", cmd)
+		return nil, errUsage
+	}
+	setExecMaxCrashes(*df.maxCrash)
+	specs := df.specs
+	if len(specs) == 0 {
+		specs = specList{"null"}
+	}
+	var dests []*bridge.Destination
+	for _, spec := range specs {
+		dest, err := bridge.LookupDestination(spec, opts...)
+		if err != nil {
+			return nil, err
+		}
+		dests = append(dests, dest)
+	}
+	return dests, nil
+}
+
+func registerShutdown(fs *flag.FlagSet) *time.Duration {
+	return fs.Duration("shutdown-timeout", bridge.DefaultShutdownTimeout,
+		"on SIGINT/SIGTERM, how `long` calls in flight get to finish before they are cancelled (a second signal stops at once; nothing is lost either way)")
+}
+
+func visited(fs *flag.FlagSet) map[string]bool {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return set
+}
+
+func noArgs(fs *flag.FlagSet, cmd string, stderr io.Writer) error {
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "bridge %s: unexpected argument %q\n", cmd, fs.Arg(0))
+		return errUsage
+	}
+	return nil
+}
+
+// tuneGC: bridge makes short-lived rows fast; collecting half as often buys
+// about a tenth more throughput for a bounded heap. GOGC overrides.
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(200)
+	}
+}
+
+func startProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpu-profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpu-profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 func printSummary(w io.Writer, info *bridge.LoadInfo, c common) {

@@ -1,0 +1,218 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/fanoutbridge/bridge"
+)
+
+const produceAbout = `
+Reads JSON lines, normalizes them and publishes them as one load for every
+destination of the pipeline, and exits once the NATS server has stored every
+batch. It delivers nothing: workers do (bridge serve, or bridge run). Give
+the same --pipeline and --nats-url to the producers and the workers; with
+the embedded server (no --nats-url) they must share --data-dir on one
+machine.
+
+Destinations receive the loads published after they joined the pipeline
+(bridge serve or bridge run with them once, or bridge destinations list to
+see them); a destination that joins later with --backfill gets what the
+stream still holds. The batches carry as many rows as the destinations'
+batch sizes divide (1,000 when no destination has joined yet).
+
+After a crash or an interrupt, produce the same file again: the load carries
+on and publishes nothing twice.
+
+Exit status: 0 all stored; 1 something failed; 2 bad command line; 130 or 143
+interrupted (SIGINT, SIGTERM).
+
+Examples:
+  bridge produce --nats-url nats://127.0.0.1:4222 --pipeline events --input events.jsonl --table events
+  tail -f app.jsonl | bridge produce --nats-url nats://nats:4222 --pipeline logs --input -`
+
+func cmdProduce(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("produce", "bridge produce --input FILE|- [options]", produceAbout, stderr)
+	var c common
+	c.register(fs)
+	var pf producerFlags
+	pf.register(fs)
+	quiet := fs.Bool("quiet", false, "no progress line")
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
+	}
+	if err := noArgs(fs, "produce", stderr); err != nil {
+		return err
+	}
+	if err := pf.requireInput("produce", stderr); err != nil {
+		return err
+	}
+	popts, err := pf.options(visited(fs))
+	if err != nil {
+		return err
+	}
+	con := newConsole(stderr)
+	copts, log, err := c.options(con)
+	if err != nil {
+		return err
+	}
+	defer log.Sync()
+	setLogger(log)
+	in, key, closeIn, err := pf.open(stdin)
+	if err != nil {
+		return err
+	}
+	defer closeIn()
+	tuneGC()
+	p, err := bridge.NewProducer(c.pipeline, append(copts, bridge.WithProducerOptions(popts...))...)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	ropts := pf.runOptions(key)
+	if !*quiet {
+		ropts = append(ropts, bridge.OnProgress(con.progress, time.Second))
+	}
+	info, err := p.Produce(ctx, in, ropts...)
+	con.done()
+	if info != nil {
+		var items, batches int
+		for _, t := range info.Produced {
+			items, batches = items+t.Items, batches+t.Batches
+		}
+		fmt.Fprintf(stderr, "load %s: published %s in %s to %s in %.2fs\n", info.LoadID,
+			pluralN(items, "item", "items"), pluralN(batches, "batch", "batches"),
+			pluralN(len(info.Produced), "table", "tables"), info.Elapsed.Seconds())
+		if len(info.Unserved) == 0 && items > 0 {
+			fmt.Fprintf(stderr, "no destination holds it: a destination receives the loads published after it joined; start one with\n  %s\n",
+				c.command("serve", "--destination", "stdout"))
+		}
+		for _, dest := range slices.Sorted(maps.Keys(info.Unserved)) {
+			fmt.Fprintf(stderr, "  destination %s holds %s; workers deliver them: %s\n", quoteName(dest),
+				pluralN(info.Unserved[dest], "batch", "batches"), c.command("serve", "--destination", dest))
+		}
+	}
+	return err
+}
+
+const serveAbout = `
+Delivers the pipeline's batches to the destinations given as they arrive,
+from every load and table, until it is stopped (SIGINT or SIGTERM). Run as
+many workers of one destination as you like, on as many machines as reach
+the NATS server: they share its batches, and a worker that dies hands its
+batches to the others after the ack wait (10 s). A destination joins
+the pipeline when a worker (or a run) first serves it; it then receives
+every load published from then on (or, with --backfill, everything the
+stream still holds).
+
+On SIGINT or SIGTERM the worker stops taking batches, lets the calls in
+flight finish (up to --shutdown-timeout), hands the rest back and exits 130
+or 143; a second signal stops it at once. Nothing is lost either way.
+
+A batch that fails --max-retries times stops the worker (exit 1) and stays
+pending: fix the destination, or set the batch aside with bridge dlq
+dead-letter (the message says how), and start the worker again.
+
+With --strategy table-sequential, order within a table holds inside one
+worker process: serve such a destination with one worker.
+
+Exit status: 0 stopped by --max-idle; 1 something failed; 2 bad command
+line; 130 or 143 stopped by SIGINT or SIGTERM.
+
+Examples:
+  bridge serve --nats-url nats://127.0.0.1:4222 --pipeline events --destination stdout
+  bridge serve --nats-url nats://nats:4222 --pipeline events --destination crm=exec:./push.py --max-parallel 8
+  bridge serve --pipeline events --destination null --max-idle 5s     # deliver what is there, then exit`
+
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", "bridge serve --destination SPEC [options]", serveAbout, stderr)
+	var c common
+	c.register(fs)
+	var df destFlags
+	df.register(fs, "attempts of a failing batch before the worker stops and leaves it pending")
+	shutdown := registerShutdown(fs)
+	maxIdle := fs.Duration("max-idle", 0, "exit (status 0) once nothing was delivered for this `long` (default: serve until stopped)")
+	quiet := fs.Bool("quiet", false, "no progress line")
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
+	}
+	if err := noArgs(fs, "serve", stderr); err != nil {
+		return err
+	}
+	con := newConsole(stderr)
+	copts, log, err := c.options(con)
+	if err != nil {
+		return err
+	}
+	defer log.Sync()
+	setLogger(log)
+	dests, err := df.destinations("serve", visited(fs), nil, stderr)
+	if err != nil {
+		return err
+	}
+	copts = append(copts, bridge.WithDestinations(dests[1:]...), bridge.WithShutdownTimeout(*shutdown))
+	p, err := bridge.NewPipeline(c.pipeline, dests[0], copts...)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	serveCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var ropts []bridge.RunOption
+	idle := newIdleWatch(*maxIdle, cancel)
+	if !*quiet || *maxIdle > 0 {
+		ropts = append(ropts, bridge.OnProgress(func(pr bridge.Progress) {
+			idle.seen(pr.Delivered)
+			if !*quiet {
+				con.serveProgress(pr)
+			}
+		}, time.Second/4))
+	}
+	info, err := p.Serve(serveCtx, ropts...)
+	con.done()
+	if info != nil {
+		fmt.Fprintf(stderr, "served %.1fs:", info.Elapsed.Seconds())
+		for _, name := range slices.Sorted(maps.Keys(info.Destinations)) {
+			var items, calls, dead int
+			for _, t := range info.Destinations[name].Delivered {
+				items, calls, dead = items+t.Items, calls+t.Batches, dead+t.DeadLetters
+			}
+			fmt.Fprintf(stderr, " destination %s delivered %s in %s", quoteName(name), pluralN(items, "item", "items"), pluralN(calls, "batch", "batches"))
+			if dead > 0 {
+				fmt.Fprintf(stderr, " (%d dead-lettered)", dead)
+			}
+			fmt.Fprint(stderr, ";")
+		}
+		fmt.Fprintln(stderr)
+	}
+	return err
+}
+
+// idleWatch cancels once the delivered count has not moved for max.
+type idleWatch struct {
+	max    time.Duration
+	cancel func()
+	last   int64
+	since  time.Time
+}
+
+func newIdleWatch(max time.Duration, cancel func()) *idleWatch {
+	return &idleWatch{max: max, cancel: cancel, last: -1, since: time.Now()}
+}
+
+func (w *idleWatch) seen(delivered int64) {
+	if w.max <= 0 {
+		return
+	}
+	if delivered != w.last {
+		w.last, w.since = delivered, time.Now()
+		return
+	}
+	if time.Since(w.since) >= w.max {
+		w.cancel()
+	}
+}
