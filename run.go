@@ -153,8 +153,11 @@ type LoadInfo struct {
 	BadRecords []*producer.LineError
 	// EmptyRows counts input items with no value but nulls: they make no row.
 	EmptyRows int
-	Started   time.Time
-	Elapsed   time.Duration
+	// AlreadyStored says the load carried on one whose input an earlier run
+	// with the same resume key stored whole: nothing was published again.
+	AlreadyStored bool
+	Started       time.Time
+	Elapsed       time.Duration
 }
 
 // Items returns the rows the first destination took during the run, all tables.
@@ -303,6 +306,7 @@ func (p *Pipeline) beginLoad(ctx context.Context, rc runConfig, data any) (*load
 		switch {
 		case ok && prev.Queued:
 			queued, data = true, nil
+			info.AlreadyStored = true
 			p.log.Info("carrying on with a load whose input is all stored: delivering what is pending, publishing nothing again",
 				zap.String("load_id", prev.LoadID), zap.String("resume_key", rc.resumeKey))
 			info.LoadID = prev.LoadID

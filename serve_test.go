@@ -1,6 +1,8 @@
 package bridge
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -464,5 +466,72 @@ func TestWipedDataDir(t *testing.T) {
 	}
 	if !slices.ContainsFunc(st.Loads, func(l state.Load) bool { return l.LoadID == info.LoadID }) {
 		t.Fatalf("the load %s is gone from the history: %+v", info.LoadID, st.Loads)
+	}
+}
+
+// The command line as a user scales out: a `bridge serve` worker, then
+// `bridge produce` (joining the worker's embedded server); every row lands
+// in the worker's file destination; SIGTERM stops the worker with 143.
+func TestCLIProduceServe(t *testing.T) {
+	bin, err := bridgeBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	data, out := filepath.Join(dir, "data"), filepath.Join(dir, "out")
+	input := writeLines(t, dir, "in.jsonl", 500, func(w *bufio.Writer, i int) { fmt.Fprintf(w, `{"id":%d}`, i) })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	serve := exec.CommandContext(ctx, bin, "serve", "--pipeline", "cli", "--data-dir", data, "--destination", "file:"+out,
+		"--batch-size", "50", "--quiet")
+	var serveErr bytes.Buffer
+	serve.Stderr = &serveErr
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = serve.Wait()
+		close(done)
+	}()
+	t.Cleanup(func() {
+		_ = serve.Process.Kill()
+		<-done
+	})
+	// The worker has joined once `destinations list` shows it.
+	waitFor(t, 30*time.Second, "the worker to join", func() bool {
+		b, err := exec.CommandContext(ctx, bin, "destinations", "list", "--pipeline", "cli", "--data-dir", data).Output()
+		return err == nil && bytes.Contains(b, []byte("file:"))
+	})
+	produce := exec.CommandContext(ctx, bin, "produce", "--pipeline", "cli", "--data-dir", data, "--input", input, "--table", "t", "--quiet")
+	if b, err := produce.CombinedOutput(); err != nil || !bytes.Contains(b, []byte("published 500 items")) {
+		t.Fatalf("bridge produce: %v\n%s", err, b)
+	}
+	rows := func() int {
+		n := 0
+		files, _ := filepath.Glob(filepath.Join(out, "t", "*.jsonl"))
+		for _, f := range files {
+			b, _ := os.ReadFile(f)
+			n += bytes.Count(b, []byte("\n"))
+		}
+		return n
+	}
+	waitFor(t, 60*time.Second, "500 rows in the worker's files", func() bool { return rows() >= 500 })
+	if err := serve.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("bridge serve did not stop within 20 s of SIGTERM\n%s", serveErr.String())
+	}
+	if code := serve.ProcessState.ExitCode(); code != 143 {
+		t.Fatalf("bridge serve exit status %d, want 143\n%s", code, serveErr.String())
+	}
+	if n := rows(); n != 500 {
+		t.Errorf("%d rows in the files, want 500", n)
+	}
+	if !bytes.Contains(serveErr.Bytes(), []byte("delivered 500 items")) {
+		t.Errorf("the worker's summary does not say what it delivered:\n%s", serveErr.String())
 	}
 }

@@ -69,6 +69,14 @@ func (c *console) progress(pr bridge.Progress) {
 	c.show(line)
 }
 
+// produceProgress shows where a producer stands.
+func (c *console) produceProgress(pr bridge.Progress) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.show(fmt.Sprintf("%s read %d, stored %d items, %.0f items/s", pr.Elapsed.Truncate(time.Second), pr.Read, pr.Produced,
+		float64(pr.Produced)/max(pr.Elapsed.Seconds(), 1e-9)))
+}
+
 // serveProgress shows where a worker stands.
 func (c *console) serveProgress(pr bridge.Progress) {
 	c.mu.Lock()

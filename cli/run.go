@@ -343,7 +343,10 @@ func printSummary(w io.Writer, info *bridge.LoadInfo, c common) {
 		produced, batches = produced+t.Items, batches+t.Batches
 	}
 	names := slices.Sorted(maps.Keys(info.Destinations))
-	if len(info.Produced) == 0 {
+	if info.AlreadyStored {
+		fmt.Fprintf(w, "load %s carried on, %.2fs: an earlier run stored its input whole; nothing published again, what was pending delivered to %s\n",
+			info.LoadID, secs, joinQuoted(names))
+	} else if len(info.Produced) == 0 {
 		fmt.Fprintf(w, "pending-only run (no input), %.2fs: delivered what the pipeline held for %s\n", secs, joinQuoted(names))
 	} else {
 		fmt.Fprintf(w, "load %s: published %s in %s to %s in %.2fs (%.0f items/s)\n", info.LoadID,

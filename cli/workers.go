@@ -75,7 +75,7 @@ func cmdProduce(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	defer p.Close()
 	ropts := pf.runOptions(key)
 	if !*quiet {
-		ropts = append(ropts, bridge.OnProgress(con.progress, time.Second))
+		ropts = append(ropts, bridge.OnProgress(con.produceProgress, time.Second))
 	}
 	info, err := p.Produce(ctx, in, ropts...)
 	con.done()
@@ -84,9 +84,13 @@ func cmdProduce(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		for _, t := range info.Produced {
 			items, batches = items+t.Items, batches+t.Batches
 		}
-		fmt.Fprintf(stderr, "load %s: published %s in %s to %s in %.2fs\n", info.LoadID,
-			pluralN(items, "item", "items"), pluralN(batches, "batch", "batches"),
-			pluralN(len(info.Produced), "table", "tables"), info.Elapsed.Seconds())
+		if info.AlreadyStored {
+			fmt.Fprintf(stderr, "load %s: an earlier produce of this input stored it whole; nothing published again\n", info.LoadID)
+		} else {
+			fmt.Fprintf(stderr, "load %s: published %s in %s to %s in %.2fs\n", info.LoadID,
+				pluralN(items, "item", "items"), pluralN(batches, "batch", "batches"),
+				pluralN(len(info.Produced), "table", "tables"), info.Elapsed.Seconds())
+		}
 		if len(info.Unserved) == 0 && items > 0 {
 			fmt.Fprintf(stderr, "no destination holds it: a destination receives the loads published after it joined; start one with\n  %s\n",
 				c.command("serve", "--destination", "stdout"))
