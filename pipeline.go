@@ -33,6 +33,24 @@ type pipelineConfig struct {
 	outage    time.Duration
 	shutdown  time.Duration
 	producer  []Option
+	keepLoads int
+}
+
+// DefaultLoadHistory is how many loads the history keeps (see
+// WithLoadHistory).
+const DefaultLoadHistory = 1000
+
+// WithLoadHistory sets how many loads the pipeline's history (in its state
+// bucket; bridge status shows the last ones) keeps: each Run and Produce
+// deletes the oldest finished entries beyond the newest n (default 1000).
+func WithLoadHistory(n int) PipelineOption {
+	return func(c *pipelineConfig) error {
+		if n < 1 {
+			return invalid("load history %d: keep at least 1", n)
+		}
+		c.keepLoads = n
+		return nil
+	}
 }
 
 // DefaultShutdownTimeout is how long calls in flight get to finish once the
@@ -254,7 +272,7 @@ func openPipeline(name string, dest *Destination, producer bool, opts []Pipeline
 	if err := queue.ValidPipelineName(name); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidOption, err)
 	}
-	cfg := pipelineConfig{logger: zap.NewNop(), prefix: "bridge", shutdown: DefaultShutdownTimeout}
+	cfg := pipelineConfig{logger: zap.NewNop(), prefix: "bridge", shutdown: DefaultShutdownTimeout, keepLoads: DefaultLoadHistory}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
 			return nil, fmt.Errorf("pipeline %q: %w", name, err)

@@ -628,6 +628,8 @@ func (p *Pipeline) saveRun(ctx context.Context, rc runConfig, lr *loadRun, done 
 	}
 	if err := p.st.SaveLoad(ctx, load); err != nil {
 		log.Warn("saving the load history", zap.Error(err))
+	} else if _, err := p.st.PruneLoads(ctx, p.cfg.keepLoads); err != nil {
+		log.Warn("pruning the load history", zap.Error(err))
 	}
 	load = resume
 	if rc.resumeKey != "" {

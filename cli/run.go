@@ -71,6 +71,7 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	df.register(fs, "attempts of a failing batch before the run stops and leaves it pending")
 	retention := fs.String("retention", "", "keep every batch this `long` (e.g. 36h, 7d) so a destination added later with --backfill can load it; default: until every destination has it")
 	shutdown := registerShutdown(fs)
+	keepLoads := registerKeepLoads(fs)
 	quiet := fs.Bool("quiet", false, "no progress line")
 	cpuProfile := fs.String("cpu-profile", "", "write a CPU profile to `file` (for go tool pprof)")
 	if help, err := parseFlags(fs, args); help || err != nil {
@@ -111,7 +112,7 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		return err
 	}
 	defer stopProfile()
-	copts = append(copts, bridge.WithDestinations(dests[1:]...), bridge.WithShutdownTimeout(*shutdown))
+	copts = append(copts, bridge.WithDestinations(dests[1:]...), bridge.WithShutdownTimeout(*shutdown), bridge.WithLoadHistory(*keepLoads))
 	if *retention != "" {
 		d, err := parseRetention(*retention)
 		if err != nil {
@@ -289,6 +290,10 @@ func (df *destFlags) destinations(cmd string, set map[string]bool, extra []bridg
 		dests = append(dests, dest)
 	}
 	return dests, nil
+}
+
+func registerKeepLoads(fs *flag.FlagSet) *int {
+	return fs.Int("keep-loads", bridge.DefaultLoadHistory, "`loads` the pipeline's history keeps (older finished ones are deleted)")
 }
 
 func registerShutdown(fs *flag.FlagSet) *time.Duration {

@@ -41,6 +41,7 @@ func cmdProduce(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	c.register(fs)
 	var pf producerFlags
 	pf.register(fs)
+	keepLoads := registerKeepLoads(fs)
 	quiet := fs.Bool("quiet", false, "no progress line")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
@@ -68,7 +69,7 @@ func cmdProduce(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	}
 	defer closeIn()
 	tuneGC()
-	p, err := bridge.NewProducer(c.pipeline, append(copts, bridge.WithProducerOptions(popts...))...)
+	p, err := bridge.NewProducer(c.pipeline, append(copts, bridge.WithProducerOptions(popts...), bridge.WithLoadHistory(*keepLoads))...)
 	if err != nil {
 		return err
 	}

@@ -432,19 +432,51 @@ func (s *Store) SaveLoad(ctx context.Context, l Load) error {
 	return s.put(ctx, "loads."+l.LoadID, l)
 }
 
-// Loads returns the load history, oldest first.
-func (s *Store) Loads(ctx context.Context) ([]Load, error) {
-	lister, err := s.kv.ListKeys(ctx)
+// loadKeys returns the keys of the load history, oldest first.
+func (s *Store) loadKeys(ctx context.Context) ([]string, error) {
+	lister, err := s.kv.ListKeysFiltered(ctx, "loads.>")
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("state: list: %w", err)
 	}
+	defer func() { _ = lister.Stop() }()
 	var keys []string
 	for k := range lister.Keys() {
-		if strings.HasPrefix(k, "loads.") {
-			keys = append(keys, k)
-		}
+		keys = append(keys, k)
 	}
-	slices.Sort(keys)
+	slices.Sort(keys) // load ids grow with time
+	return keys, nil
+}
+
+// PruneLoads deletes the oldest entries of the load history beyond the
+// newest keep, except loads still running. It returns how many it deleted.
+func (s *Store) PruneLoads(ctx context.Context, keep int) (int, error) {
+	keys, err := s.loadKeys(ctx)
+	if err != nil || len(keys) <= keep {
+		return 0, err
+	}
+	n := 0
+	for _, k := range keys[:len(keys)-keep] {
+		var l Load
+		if rev, err := s.get(ctx, k, &l); err != nil || rev == 0 || l.Status == "running" {
+			continue
+		}
+		if err := s.kv.Purge(ctx, k); err != nil {
+			return n, fmt.Errorf("state: delete %s: %w", k, err)
+		}
+		n++
+	}
+	return n, nil
+}
+
+// Loads returns the load history, oldest first.
+func (s *Store) Loads(ctx context.Context) ([]Load, error) {
+	keys, err := s.loadKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var out []Load
 	for _, k := range keys {
 		var l Load

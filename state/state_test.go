@@ -2,6 +2,8 @@ package state_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -110,5 +112,35 @@ func TestResumeKey(t *testing.T) {
 	}
 	if got, ok, _ := st.Resumable(ctx, "file.jsonl:1:2"); ok {
 		t.Fatalf("completed load resumable: %+v", got)
+	}
+}
+
+// The history keeps the newest loads and never drops one still running.
+func TestPruneLoads(t *testing.T) {
+	st := open(t)
+	ctx := ctx30(t)
+	for i := range 6 {
+		status := "completed"
+		if i == 1 {
+			status = "running"
+		}
+		if err := st.SaveLoad(ctx, state.Load{LoadID: fmt.Sprintf("1700000000.%06d", i), Status: status}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := st.PruneLoads(ctx, 3)
+	if err != nil || n != 2 {
+		t.Fatalf("PruneLoads: %d, %v; want 2 deleted", n, err)
+	}
+	loads, err := st.Loads(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, l := range loads {
+		ids = append(ids, l.LoadID[len(l.LoadID)-1:])
+	}
+	if got := strings.Join(ids, ","); got != "1,3,4,5" {
+		t.Fatalf("loads left %s, want 1 (running),3,4,5", got)
 	}
 }
