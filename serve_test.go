@@ -70,7 +70,7 @@ type worker struct {
 	done   chan struct{}
 }
 
-func startWorker(t *testing.T, e *env, name string, batch int, delay time.Duration) *worker {
+func startWorker(t testing.TB, e *env, name string, batch int, delay time.Duration) *worker {
 	t.Helper()
 	dir := t.TempDir()
 	w := &worker{out: filepath.Join(dir, "ids"), marker: filepath.Join(dir, "ready"), done: make(chan struct{})}
@@ -114,7 +114,7 @@ func (w *worker) stop(t *testing.T, sig syscall.Signal, within time.Duration) in
 	return w.cmd.ProcessState.ExitCode()
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
+func waitFor(t testing.TB, d time.Duration, what string, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !ok() {
@@ -138,7 +138,7 @@ func deliveredAll(t *testing.T, paths ...string) map[int]int {
 	return all
 }
 
-func testNATSURL(t *testing.T) string { return queuetest.External(t) }
+func testNATSURL(t testing.TB) string { return queuetest.External(t) }
 
 // A producer publishes a load and returns once it is stored; a worker that
 // joined before serves it to the end, once.
