@@ -87,6 +87,10 @@ type Publisher struct {
 	q       *Queue
 	window  int
 	pending []jetstream.PubAckFuture
+	// conns holds, for each pending publish, the connection's reconnect
+	// count when it was sent: an ack the server owes from before a
+	// reconnect may never come, so such a publish is sent again at once.
+	conns   []uint64
 	lastSeq uint64
 	ledger  string // subject to note stored batches on (see Record)
 
@@ -146,6 +150,7 @@ func (p *Publisher) Publish(ctx context.Context, b Batch) error {
 		return nil
 	}
 	p.pending = append(p.pending, f)
+	p.conns = append(p.conns, p.q.nc.Stats().Reconnects)
 	return nil
 }
 
@@ -157,8 +162,40 @@ func (p *Publisher) waitOldest(ctx context.Context) error {
 	f := p.pending[0]
 	timer := time.NewTimer(AckTimeout)
 	defer timer.Stop()
+	// A reconnect since the publish: the ack may be lost with the old
+	// connection. Give it a moment, then publish again.
+	reconnected := make(chan struct{})
+	stopWatch := make(chan struct{})
+	defer close(stopWatch)
+	go func(sent uint64) {
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stopWatch:
+				return
+			case <-tick.C:
+				if p.q.nc.Stats().Reconnects > sent && p.q.nc.IsConnected() {
+					select {
+					case <-time.After(time.Second):
+					case <-stopWatch:
+						return
+					}
+					close(reconnected)
+					return
+				}
+			}
+		}
+	}(p.conns[0])
 	select {
 	case ack := <-f.Ok():
+		p.stored(ctx, f.Msg(), ack)
+	case <-reconnected:
+		ack, err := p.republish(ctx, f.Msg(), nil)
+		if err != nil {
+			return fmt.Errorf("publish batch %s after a reconnect: %w; check that the server is up and its disk has room, then run again",
+				f.Msg().Header.Get(jetstream.MsgIDHeader), err)
+		}
 		p.stored(ctx, f.Msg(), ack)
 	case <-timer.C:
 		ack, err := p.republish(ctx, f.Msg(), nil)
@@ -181,6 +218,7 @@ func (p *Publisher) waitOldest(ctx context.Context) error {
 	}
 	p.pending[0] = nil
 	p.pending = p.pending[1:]
+	p.conns = p.conns[1:]
 	return nil
 }
 
