@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -534,4 +535,57 @@ func TestCLIProduceServe(t *testing.T) {
 	if !bytes.Contains(serveErr.Bytes(), []byte("delivered 500 items")) {
 		t.Errorf("the worker's summary does not say what it delivered:\n%s", serveErr.String())
 	}
+}
+
+// Scale-out acceptance 1: a load of 200,000 rows; its worker process is
+// killed (SIGKILL) at 3 random points, a new worker started each time: the
+// last one completes the load; every id is delivered, duplicates only from
+// the batches in flight at each kill.
+func TestKill9WorkerThreeTimes(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b)
+		prod, err := NewProducer(e.name, b.opts(t, e.dir)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer prod.Close()
+		const rows, batch = 200_000, 1000
+		w := startWorker(t, e, "0", batch, 20*time.Millisecond)
+		outs := []string{w.out}
+		if _, err := prod.Produce(ctxT(t), faultItems(rows), TableName("t")); err != nil {
+			t.Fatal(err)
+		}
+		total := func() int {
+			n := 0
+			for _, o := range outs {
+				n += lines(o)
+			}
+			return n
+		}
+		points := []int{10 + rand.IntN(40), 60 + rand.IntN(40), 110 + rand.IntN(40)} // of 200 batches
+		for i, at := range points {
+			waitFor(t, 60*time.Second, fmt.Sprintf("%d batches delivered", at), func() bool { return total() >= at })
+			if err := w.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			<-w.done
+			t.Logf("worker %d killed after %d batches delivered in all", i, total())
+			w = startWorker(t, e, strconv.Itoa(i+1), batch, 20*time.Millisecond)
+			outs = append(outs, w.out)
+		}
+		waitFor(t, 90*time.Second, "every row delivered", func() bool { return len(deliveredAll(t, outs...)) == rows })
+		if code := w.stop(t, syscall.SIGTERM, 15*time.Second); code != 143 {
+			t.Errorf("last worker exit status %d, want 143", code)
+		}
+		dups := 0
+		for _, n := range deliveredAll(t, outs...) {
+			dups += n - 1
+		}
+		// Per kill: the 4 calls running, and on the embedded server the acks
+		// of the last ~100 ms it had not written down.
+		if bound := 3 * (4 + 4) * batch; dups > bound {
+			t.Fatalf("%d duplicate rows, more than the %d of the batches in flight at 3 kills", dups, bound)
+		}
+		t.Logf("duplicates after 3 kills: %d rows", dups)
+	})
 }
