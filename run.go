@@ -192,15 +192,11 @@ func (l *LoadInfo) Batches() int {
 // ErrBadInput when input records could not be read; the LoadInfo is filled in
 // either way. One destination failing does not stop the others.
 func (p *Pipeline) Run(ctx context.Context, data any, opts ...RunOption) (*LoadInfo, error) {
-	rc, err := runOptions(p, opts)
+	rc, err := p.enter(opts)
 	if err != nil {
 		return nil, err
 	}
-	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed {
-		return nil, ErrClosed
-	}
 	if p.dest == nil {
 		return nil, invalid("pipeline %q has no destination to run (opened with Open or NewProducer): use NewPipeline to run, or Produce", p.name)
 	}
@@ -259,6 +255,21 @@ func (p *Pipeline) Run(ctx context.Context, data any, opts ...RunOption) (*LoadI
 	lr.log.Info("load completed", zap.Int("items", info.Items()), zap.Int("batches", info.Batches()),
 		zap.Duration("elapsed", info.Elapsed))
 	return info, nil
+}
+
+// enter parses a Run, Produce or Serve's options and takes the pipeline's
+// lock (one of them at a time); the caller unlocks p.mu when done.
+func (p *Pipeline) enter(opts []RunOption) (runConfig, error) {
+	rc, err := runOptions(p, opts)
+	if err != nil {
+		return rc, err
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return rc, ErrClosed
+	}
+	return rc, nil
 }
 
 func runOptions(p *Pipeline, opts []RunOption) (runConfig, error) {

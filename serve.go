@@ -51,15 +51,11 @@ func NewProducer(name string, opts ...PipelineOption) (*Pipeline, error) {
 // others are published) and queue errors when the server could not store a
 // batch (what was stored stays; run the same again to carry on).
 func (p *Pipeline) Produce(ctx context.Context, data any, opts ...RunOption) (*LoadInfo, error) {
-	rc, err := runOptions(p, opts)
+	rc, err := p.enter(opts)
 	if err != nil {
 		return nil, err
 	}
-	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed {
-		return nil, ErrClosed
-	}
 	if p.dest == nil && !p.producer {
 		return nil, invalid("pipeline %q was opened with Open: use NewProducer or NewPipeline to produce", p.name)
 	}
@@ -117,15 +113,11 @@ const serveCheck = 500 * time.Millisecond
 // options do not apply. DestinationInfo of each destination is in the
 // returned ServeInfo.
 func (p *Pipeline) Serve(ctx context.Context, opts ...RunOption) (*ServeInfo, error) {
-	rc, err := runOptions(p, opts)
+	rc, err := p.enter(opts)
 	if err != nil {
 		return nil, err
 	}
-	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed {
-		return nil, ErrClosed
-	}
 	if p.dest == nil {
 		return nil, invalid("pipeline %q has no destination to serve: use NewPipeline", p.name)
 	}
