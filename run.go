@@ -350,7 +350,18 @@ func (p *Pipeline) beginLoad(ctx context.Context, rc runConfig, data any) (*load
 		return nil, nil, err
 	}
 	lr.startVersion = lr.norm.Version()
-	lr.load = state.Load{LoadID: info.LoadID, Destination: p.destNames(), Started: start.UTC(), Status: "running",
+	dests := p.destNames()
+	if dests == "" {
+		// A producer: the load is for the pipeline's members.
+		if members, err := p.st.Members(ctx); err == nil {
+			names := make([]string, len(members))
+			for i, m := range members {
+				names[i] = m.Name
+			}
+			dests = strings.Join(names, ",")
+		}
+	}
+	lr.load = state.Load{LoadID: info.LoadID, Destination: dests, Started: start.UTC(), Status: "running",
 		ResumeKey: rc.resumeKey, Queued: queued}
 	if err := p.st.SaveLoad(ctx, lr.load); err != nil {
 		return nil, nil, err
