@@ -495,6 +495,7 @@ func (p *Pipeline) consumerConfig(d *Destination) consumer.Config {
 		RetryMax:     c.retryMax,
 		FetchWait:    p.cfg.fetchWait,
 		KeepAlive:    p.ackWait() / 4,
+		GapWait:      p.ackWait() + p.cfg.fetchWait + 5*time.Second,
 		Logger:       p.log,
 	}
 }

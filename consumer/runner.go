@@ -69,6 +69,11 @@ type Config struct {
 	// KeepAlive is how often held batches get in-progress signals: 10s
 	// (set it below the consumer's AckWait).
 	KeepAlive time.Duration
+	// GapWait is how long, under TableSequential, a batch waits for one
+	// before it in its table that was handed out but not received (it comes
+	// back after the ack wait): set it above the ack wait plus FetchWait.
+	// Default DefaultGapWait.
+	GapWait time.Duration
 	// Positions keeps where a batch left part-way stands; nil: a batch
 	// left part-way starts again from its first part.
 	Positions Positions
@@ -181,6 +186,9 @@ func NewRunner(cons *queue.Consumer, h Handler, cfg Config) *Runner {
 		stopped:   make(map[string]error),
 	}
 	r.active.Store(time.Now().UnixNano())
+	if cfg.GapWait > 0 {
+		r.sched.gapWait = cfg.GapWait
+	}
 	return r
 }
 

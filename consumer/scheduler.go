@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"sync"
+	"time"
 
 	"github.com/fanoutbridge/bridge/queue"
 )
@@ -23,7 +24,21 @@ type scheduler struct {
 	running  map[*queue.Delivery]struct{}
 	busy     map[string]bool // tables with a call running (TableSequential)
 	closed   bool
+
+	// Under TableSequential, a batch the server handed out but this process
+	// never received (a fetch that ended as it arrived) comes back only
+	// after the ack wait. So the scheduler takes each table's batches in
+	// stream order, and holds a batch whose predecessor in its load and
+	// table it has not seen for up to gapWait, for the predecessor to come
+	// back first.
+	expect   map[string]int       // by load and table: the batch seq expected next
+	gapSince map[string]time.Time // by load and table: since when a gap is held
+	gapWait  time.Duration
 }
+
+// DefaultGapWait is how long a TableSequential scheduler holds a batch whose
+// predecessor it has not received (see scheduler).
+const DefaultGapWait = 15 * time.Second
 
 func newScheduler(s Strategy, capacity int) *scheduler {
 	sc := &scheduler{
@@ -31,6 +46,9 @@ func newScheduler(s Strategy, capacity int) *scheduler {
 		capacity: capacity,
 		running:  make(map[*queue.Delivery]struct{}),
 		busy:     make(map[string]bool),
+		expect:   make(map[string]int),
+		gapSince: make(map[string]time.Time),
+		gapWait:  DefaultGapWait,
 	}
 	sc.work = sync.NewCond(&sc.mu)
 	sc.room = sync.NewCond(&sc.mu)
@@ -41,8 +59,8 @@ func (s *scheduler) free() int {
 	queued := len(s.queue)
 	if s.strategy == TableSequential {
 		for _, d := range s.queue {
-			if s.busy[d.Table] {
-				queued--
+			if _, held := s.gapSince[seqKey(d)]; s.busy[d.Table] || held {
+				queued-- // waiting for another batch, not for a worker
 			}
 		}
 	}
@@ -123,8 +141,24 @@ func (s *scheduler) next() (*queue.Delivery, bool) {
 func (s *scheduler) runnable() int {
 	switch s.strategy {
 	case TableSequential:
+		// Each free table's first batch in stream order (a batch handed
+		// out again arrives after later ones), tables by arrival.
+		first := map[string]int{}
+		var order []string
 		for i, d := range s.queue {
-			if !s.busy[d.Table] {
+			if s.busy[d.Table] {
+				continue
+			}
+			j, ok := first[d.Table]
+			if !ok {
+				order = append(order, d.Table)
+			}
+			if !ok || d.StreamSeq < s.queue[j].StreamSeq {
+				first[d.Table] = i
+			}
+		}
+		for _, table := range order {
+			if i := first[table]; !s.gapHeld(s.queue[i]) {
 				return i
 			}
 		}
@@ -142,12 +176,52 @@ func (s *scheduler) runnable() int {
 	}
 }
 
+func seqKey(d *queue.Delivery) string { return d.LoadID + "\x00" + d.Table }
+
+// gapHeld reports whether d must wait for a batch before it in its load and
+// table that this process has not received yet; it arranges a wake-up for
+// when the wait ends.
+func (s *scheduler) gapHeld(d *queue.Delivery) bool {
+	if d.Seq == 0 || d.Target != "" {
+		return false
+	}
+	key := seqKey(d)
+	want := s.expect[key]
+	if want == 0 || d.Seq <= want {
+		return false
+	}
+	since, ok := s.gapSince[key]
+	if !ok {
+		s.gapSince[key] = time.Now()
+		time.AfterFunc(s.gapWait, func() {
+			s.mu.Lock()
+			s.mu.Unlock()
+			s.work.Broadcast()
+		})
+		return true
+	}
+	if time.Since(since) < s.gapWait {
+		return true
+	}
+	// The batch went elsewhere (another worker, a dead letter): go on.
+	delete(s.gapSince, key)
+	s.expect[key] = d.Seq
+	return false
+}
+
 // done releases a batch a worker has finished with.
 func (s *scheduler) done(d *queue.Delivery) {
 	s.mu.Lock()
 	delete(s.running, d)
 	if s.strategy == TableSequential {
 		delete(s.busy, d.Table)
+		if d.Seq > 0 && d.Target == "" {
+			key := seqKey(d)
+			if d.Seq+1 > s.expect[key] {
+				s.expect[key] = d.Seq + 1
+			}
+			delete(s.gapSince, key)
+		}
 	}
 	s.mu.Unlock()
 	s.room.Broadcast()

@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"testing"
+	"time"
 
 	"github.com/fanoutbridge/bridge/queue"
 )
@@ -85,5 +86,48 @@ func TestSchedulerDoneReleases(t *testing.T) {
 	}
 	if s.free() != 1 {
 		t.Fatalf("free %d, want 1", s.free())
+	}
+}
+
+func ds(table string, streamSeq uint64, seq int) *queue.Delivery {
+	return &queue.Delivery{BatchHeader: queue.BatchHeader{LoadID: "L", Table: table, Seq: seq}, StreamSeq: streamSeq}
+}
+
+// Under TableSequential a batch whose predecessor (in its load and table)
+// this process has not received waits for it: a batch the server handed
+// out but the process lost comes back after the ack wait, and must still
+// go first. After gapWait the scheduler goes on without it.
+func TestSchedulerHoldsGaps(t *testing.T) {
+	s := newScheduler(TableSequential, 10)
+	s.gapWait = 200 * time.Millisecond
+	fill(t, s, ds("a", 1, 1))
+	x, _ := s.next()
+	s.done(x)
+	fill(t, s, ds("a", 3, 3), ds("b", 4, 1)) // batch 2 of a was lost on its way
+	if y, _ := s.next(); y.Table != "b" {
+		t.Fatalf("took %s %d, want b's batch while a waits for its batch 2", y.Table, y.Seq)
+	} else {
+		s.done(y)
+	}
+	if i := s.runnable(); i >= 0 {
+		t.Fatalf("a's batch 3 runnable before its batch 2")
+	}
+	fill(t, s, ds("a", 2, 2)) // handed out again, after batch 3
+	if y, _ := s.next(); y.Seq != 2 {
+		t.Fatalf("took a's batch %d, want 2", y.Seq)
+	} else {
+		s.done(y)
+	}
+	if y, _ := s.next(); y.Seq != 3 {
+		t.Fatalf("took a's batch %d, want 3", y.Seq)
+	} else {
+		s.done(y)
+	}
+	// A gap that never fills: the batch runs after gapWait.
+	fill(t, s, ds("a", 9, 5))
+	start := time.Now()
+	y, _ := s.next()
+	if y.Seq != 5 || time.Since(start) < 150*time.Millisecond {
+		t.Fatalf("took batch %d after %v, want 5 after the gap wait", y.Seq, time.Since(start))
 	}
 }
