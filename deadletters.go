@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/fanoutbridge/bridge/batcher"
 	"github.com/fanoutbridge/bridge/queue"
 )
 
@@ -20,6 +21,24 @@ type DeadLetterFilter = queue.DeadFilter
 // DeadLetters lists the pipeline's dead letters that match f, oldest first.
 func (p *Pipeline) DeadLetters(ctx context.Context, f DeadLetterFilter) ([]DeadLetterMessage, error) {
 	return p.q.DeadLetters(ctx, f)
+}
+
+// DeadLetterRows decodes the rows a dead letter holds (one DeadLetters
+// returned), with the schema of its table as the batch carried it: the
+// payload may be in the Object Store and, in typed-jsonl, may name its
+// schema by reference, which it resolves from the pipeline's state. A dead
+// letter whose batch could not be read (reason "unreadable") fails to
+// decode here too.
+func (p *Pipeline) DeadLetterRows(ctx context.Context, msg DeadLetterMessage) (Table, []Row, error) {
+	payload, err := p.q.DeadLetterPayload(ctx, msg)
+	if err != nil {
+		return Table{}, nil, err
+	}
+	t, rows, err := batcher.DecodeWith(batcher.Format(msg.Format), payload, p.resolver(ctx))
+	if err != nil {
+		return Table{}, nil, fmt.Errorf("dead letter %s: decode %s: %w", msg.MsgID, msg.Format, err)
+	}
+	return *t, rows, nil
 }
 
 // ReplayDeadLetters puts the dead letters that match f back on their tables

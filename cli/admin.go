@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,15 +24,26 @@ DEAD LETTERS counts a destination's dead letters in the dead-letter stream
 now (replayed and purged ones are gone); EVER DEAD-LETTERED counts every batch
 it dead-lettered since it joined.
 
+--json prints the same as one JSON object: {"pipeline", "stored_batches",
+"stored_bytes", "destinations": [{"name", "pending", "in_flight",
+"redelivered", "dead_letters", "delivered": {"items", "batches",
+"dead_letters"}}], "tables": [{"name", "stored_batches", "dead_letters"}],
+"dead_letters_of": {destination: count}, "loads": [...]}.
+
 Examples:
   bridge status
-  bridge status --pipeline events --data-dir /srv/bridge/events`
+  bridge status --pipeline events --data-dir /srv/bridge/events
+  bridge status --json | jq '.destinations[] | {name, pending, dead_letters}'`
 
 func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("status", "bridge status [options]", statusAbout, stderr)
+	fs := newFlagSet("status", "bridge status [options]", statusAbout, stdout, stderr)
 	var c common
-	c.register(fs)
+	c.register(fs.FlagSet)
+	asJSON := fs.Bool("json", false, "print the status as JSON")
 	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
+	}
+	if err := noArgs(fs.FlagSet, "status", stderr); err != nil {
 		return err
 	}
 	p, err := openAdmin(c, stderr)
@@ -42,6 +54,11 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	s, err := p.Status(ctx)
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(statusJSONOf(s))
 	}
 	w := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "pipeline %s: %s stored (%d bytes)\n\n", s.Pipeline, pluralN(s.Batches, "batch", "batches"), s.Bytes)
@@ -133,11 +150,16 @@ could not be read, or that were set aside by hand). They keep the batch and
 say why. Dead letters are per destination.
 
   list         show them: destination, table, batch id, rows, reason, attempts, time, error
+               (cut to 100 characters)
+  show         show each in full: its whole error, reason, attempts, and its
+               rows as JSON lines (one object per row, as the destination got
+               them)
   replay       put them back on their tables for the destination that
                dead-lettered them (and no other); the next run of that
                destination delivers them (bridge run --input /dev/null
                --destination NAME delivers only what is pending)
-  purge        delete them
+  purge        delete them; without --yes it says how many it would delete
+               and deletes nothing (exit status 2)
   dead-letter  set a pending batch of a destination aside by hand: move it to
                the dead-letter stream (reason "manual") so that destination
                is not called with it again, e.g. a batch that blocks its
@@ -151,26 +173,27 @@ status 2 and names those there are.
 Examples:
   bridge dlq list
   bridge dlq list --destination stdout --table events
+  bridge dlq show --destination stdout --batch bridge.1718000000.000001.events.3
   bridge dlq replay --destination 'file:/tmp/out dir'
-  bridge dlq purge --destination stdout --batch bridge.1718000000.000001.events.3
+  bridge dlq purge --destination stdout --batch bridge.1718000000.000001.events.3 --yes
   bridge dlq dead-letter --destination stdout --batch bridge.1718000000.000001.events.3 --reason 'bad row' --yes`
 
 func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("dlq", "bridge dlq list|replay|purge|dead-letter [options]", dlqAbout, stderr)
+	fs := newFlagSet("dlq", "bridge dlq list|show|replay|purge|dead-letter [options]", dlqAbout, stdout, stderr)
 	var c common
-	c.register(fs)
+	c.register(fs.FlagSet)
 	dest := fs.String("destination", "", "only the dead letters of this `destination` (dead-letter: the destination whose pending batch to set aside)")
 	table := fs.String("table", "", "only this `table`")
 	batch := fs.String("batch", "", "only this batch `id` (dead-letter: the pending batch to set aside)")
 	reason := fs.String("reason", "", "dead-letter: why, kept with the dead letter as its error `text`")
-	yes := fs.Bool("yes", false, "dead-letter: really set the batch aside")
-	verbs := []string{"list", "replay", "purge", "dead-letter"}
+	yes := fs.Bool("yes", false, "purge: really delete; dead-letter: really set the batch aside")
+	verbs := []string{"list", "show", "replay", "purge", "dead-letter"}
 	if len(args) == 0 || !slices.Contains(verbs, args[0]) {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fs.Usage()
+			fs.help()
 			return nil
 		}
-		fmt.Fprintln(stderr, "bridge dlq: say list, replay, purge or dead-letter; see bridge dlq --help")
+		fmt.Fprintln(stderr, "bridge dlq: say list, show, replay, purge or dead-letter; see bridge dlq --help")
 		return errUsage
 	}
 	verb := args[0]
@@ -191,9 +214,10 @@ func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 				*batch, quoteName(*dest), c.command(deadLetterArgs(*dest, *batch, *reason)...))
 			return errUsage
 		}
-	} else if *reason != "" || *yes {
-		fmt.Fprintf(stderr, "bridge dlq %s: --reason and --yes go with dead-letter\n", verb)
-		return errUsage
+	} else if *reason != "" {
+		return usagef("--reason goes with dead-letter")
+	} else if *yes && verb != "purge" {
+		return usagef("--yes goes with purge and dead-letter")
 	}
 	p, err := openAdmin(c, stderr)
 	if err != nil {
@@ -219,6 +243,8 @@ func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		fmt.Fprintln(w, pluralN(len(dead), "dead letter", "dead letters"))
 		return w.Flush()
+	case "show":
+		return showDeadLetters(ctx, p, f, stdout)
 	case "replay":
 		dead, err := p.DeadLetters(ctx, f)
 		if err != nil {
@@ -256,6 +282,24 @@ func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		return nil
 	default:
+		if !*yes {
+			dead, err := p.DeadLetters(ctx, f)
+			if err != nil {
+				return err
+			}
+			args := []string{"dlq", "purge"}
+			for _, fl := range []struct{ name, val string }{{"--destination", *dest}, {"--table", *table}, {"--batch", *batch}} {
+				if fl.val != "" {
+					args = append(args, fl.name, fl.val)
+				}
+			}
+			fmt.Fprintf(stderr, "bridge dlq purge: this deletes %s for good (see them with bridge dlq list); nothing was deleted. To delete, say --yes:\n  %s\n",
+				pluralN(len(dead), "dead letter", "dead letters"), c.command(append(args, "--yes")...))
+			if note := c.passwordNote(); note != "" {
+				fmt.Fprintln(stderr, note)
+			}
+			return errUsage
+		}
 		n, err := p.PurgeDeadLetters(ctx, f)
 		fmt.Fprintf(stdout, "purged %s\n", pluralN(n, "dead letter", "dead letters"))
 		return err
@@ -322,9 +366,9 @@ Examples:
   bridge drop --yes --pipeline events --nats-url nats://127.0.0.1:4222`
 
 func cmdDrop(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("drop", "bridge drop --yes [options]", dropAbout, stderr)
+	fs := newFlagSet("drop", "bridge drop --yes [options]", dropAbout, stdout, stderr)
 	var c common
-	c.register(fs)
+	c.register(fs.FlagSet)
 	yes := fs.Bool("yes", false, "really delete")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err

@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/fanoutbridge/bridge"
@@ -24,12 +26,16 @@ Usage:
   bridge run    --input FILE|- [--table NAME] [--destination SPEC]... [options]
   bridge produce --input FILE|- [--table NAME] [options]
   bridge serve   [--destination SPEC]... [options]
-  bridge status [--pipeline NAME]
-  bridge dlq    list|replay|purge [--destination NAME] [--table NAME] [--batch ID] [--pipeline NAME]
+  bridge status [--json] [--pipeline NAME]
+  bridge dlq    list|show|replay [--destination NAME] [--table NAME] [--batch ID] [--pipeline NAME]
+  bridge dlq    purge [--destination NAME] [--table NAME] [--batch ID] --yes [--pipeline NAME]
   bridge dlq    dead-letter --destination NAME --batch ID [--reason TEXT] --yes [--pipeline NAME]
+  bridge schema show [--json] [--table NAME] [--pipeline NAME]
   bridge destinations list [--pipeline NAME]
   bridge destinations remove NAME --yes [--pipeline NAME]
   bridge drop   --yes [--pipeline NAME]
+  bridge version
+  bridge help   [COMMAND]
 
 Commands:
   run      read JSON lines, normalize them, batch them through JetStream and
@@ -42,12 +48,15 @@ Commands:
   serve    the second half: deliver batches to the destinations as they
            arrive, until stopped; run as many workers as you like
   status   what is pending, in flight and dead-lettered per destination, and
-           the load history
-  dlq      list, replay or purge dead-lettered batches, or set a pending batch
-           aside (dead-letter)
+           the load history (--json for scripts)
+  dlq      list, show (full error and rows), replay or purge dead-lettered
+           batches, or set a pending batch aside (dead-letter)
+  schema   show the tables, columns, types and schema version (--json)
   destinations
            list a pipeline's destinations, or remove one
   drop     delete everything a pipeline keeps in NATS
+  version  print bridge's module version and the Go version
+  help     print this, or a command's help (bridge help run)
 
 By default everything runs in this process on an embedded NATS server that
 stores under ~/.bridge/pipelines/<pipeline>; --nats-url uses a real server
@@ -56,7 +65,18 @@ embedded server; others (status, dlq, another run) join it while it runs.
 status, dlq, destinations and drop never create a pipeline: on a name that
 does not exist they exit with status 2. Every command takes --pipeline,
 --data-dir and --nats-url; give the same ones to every command on a pipeline.
-Run 'bridge <command> --help' for the options and examples of a command.
+Logs go to stderr: --log-level debug|info|warn|error, --log-format
+console|json (console on a terminal, JSON otherwise). A boolean flag takes
+--flag, --flag=false or --flag false.
+Run 'bridge help <command>' or 'bridge <command> --help' for the options and
+examples of a command.
+
+Exit status:
+  0    done
+  1    failed (a load, a destination, NATS); the message says what to do
+  2    bad command line or configuration, or a pipeline or destination
+       that does not exist
+  130  stopped by SIGINT (Ctrl-C), 143 by SIGTERM; the next run carries on
 
 Examples:
   bridge run --input events.jsonl --table events --destination null --batch-size 1000
@@ -66,61 +86,126 @@ Examples:
   bridge run --input /dev/null --destination stdout
   bridge produce --nats-url nats://127.0.0.1:4222 --pipeline events --input events.jsonl
   bridge serve --nats-url nats://127.0.0.1:4222 --pipeline events --destination stdout
-  bridge status
+  bridge status --json
+  bridge dlq show --destination stdout --table events
   bridge dlq replay --destination stdout --table events
+  bridge schema show --pipeline events
 `
 
 // errUsage means the command line was wrong; the message was printed.
 var errUsage = errors.New("usage")
 
+// usageError is a bad command line or configuration whose message Main
+// prints; it matches errUsage.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string        { return e.msg }
+func (e *usageError) Is(target error) bool { return target == errUsage }
+
+// usagef returns a usageError; the message names the flag at fault.
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// commands run the subcommands: bridge NAME args...
+var commands = map[string]func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error{
+	"run":     cmdRun,
+	"produce": cmdProduce,
+	"serve": func(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+		return cmdServe(ctx, args, stdout, stderr)
+	},
+	"status": func(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+		return cmdStatus(ctx, args, stdout, stderr)
+	},
+	"dlq": func(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+		return cmdDLQ(ctx, args, stdout, stderr)
+	},
+	"schema": func(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+		return cmdSchema(ctx, args, stdout, stderr)
+	},
+	"destinations": func(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+		return cmdDestinations(ctx, args, stdout, stderr)
+	},
+	"drop": func(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+		return cmdDrop(ctx, args, stdout, stderr)
+	},
+	"version": func(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+		return cmdVersion(args, stdout, stderr)
+	},
+}
+
+// Exit statuses.
+const (
+	exitOK     = 0
+	exitFailed = 1 // a load or a command failed
+	exitUsage  = 2 // bad command line or configuration
+)
+
 // Main runs the command line with args (without the program name) and
-// returns the exit status: 0 success, 1 failure, 2 bad usage (and a
-// pipeline that does not exist: status, dlq and drop never create one).
+// returns the exit status: 0 success, 1 failure, 2 bad usage or
+// configuration (and a pipeline that does not exist: status, dlq and drop
+// never create one). cmd/bridge exits 130 or 143 on SIGINT or SIGTERM.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	registerBuiltins()
 	stdoutSink.Lock()
 	stdoutSink.w = stdout
 	stdoutSink.Unlock()
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	name := args[0]
+	switch name {
+	case "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
-		return 0
+		return exitOK
+	case "help":
+		if len(args) == 1 {
+			fmt.Fprint(stdout, usage)
+			return exitOK
+		}
+		if _, ok := commands[args[1]]; !ok || len(args) > 2 {
+			fmt.Fprintf(stderr, "bridge help: no command %q; commands: %s\n", strings.Join(args[1:], " "), commandList())
+			return exitUsage
+		}
+		name, args = args[1], []string{args[1], "--help"}
 	}
-	var err error
-	switch args[0] {
-	case "run":
-		err = cmdRun(ctx, args[1:], stdin, stdout, stderr)
-	case "produce":
-		err = cmdProduce(ctx, args[1:], stdin, stdout, stderr)
-	case "serve":
-		err = cmdServe(ctx, args[1:], stdout, stderr)
-	case "status":
-		err = cmdStatus(ctx, args[1:], stdout, stderr)
-	case "dlq":
-		err = cmdDLQ(ctx, args[1:], stdout, stderr)
-	case "destinations":
-		err = cmdDestinations(ctx, args[1:], stdout, stderr)
-	case "drop":
-		err = cmdDrop(ctx, args[1:], stdout, stderr)
-	default:
-		fmt.Fprintf(stderr, "bridge: unknown command %q\n\n%s", args[0], usage)
-		return 2
+	cmd, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(stderr, "bridge: unknown command %q\n\n%s", name, usage)
+		return exitUsage
 	}
+	return exitCode(cmd(ctx, args[1:], stdin, stdout, stderr), name, stderr)
+}
+
+// exitCode prints err (when its message was not printed yet) and returns
+// the exit status it means.
+func exitCode(err error, cmd string, stderr io.Writer) int {
+	var ue *usageError
 	switch {
 	case err == nil:
-		return 0
+		return exitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "bridge %s: %s\n", cmd, message(err))
+		return exitUsage
 	case errors.Is(err, errUsage):
-		return 2
+		return exitUsage // printed
 	case errors.Is(err, bridge.ErrNoPipeline):
 		// A mistyped name: the message names the pipelines that exist.
 		fmt.Fprintf(stderr, "bridge: %s; see --pipeline\n", message(err))
-		return 2
-	case errors.Is(err, bridge.ErrNoDestination):
+		return exitUsage
+	case errors.Is(err, bridge.ErrNoDestination), errors.Is(err, bridge.ErrInvalidOption),
+		errors.Is(err, bridge.ErrInvalidConfig), errors.Is(err, bridge.ErrMissingConfig):
 		fmt.Fprintf(stderr, "bridge: %s\n", message(err))
-		return 2
+		return exitUsage
 	default:
 		fmt.Fprintf(stderr, "bridge: %s\n", message(err))
-		return 1
+		return exitFailed
 	}
+}
+
+func commandList() string {
+	return strings.Join(slices.Sorted(maps.Keys(commands)), ", ")
 }
 
 // message is err's text without the "bridge: " its sentinels start with

@@ -33,7 +33,7 @@ func TestHelpTeaches(t *testing.T) {
 			t.Errorf("%v: no examples:\n%s", args, out+errOut)
 		}
 	}
-	_, _, runHelp := runCLI(t, "", "run", "--help")
+	_, runHelp, _ := runCLI(t, "", "run", "--help")
 	for _, want := range []string{"rows per load file (default 10,000)", "--input /dev/null", "default 4"} {
 		if !strings.Contains(runHelp, want) {
 			t.Errorf("run --help lacks %q", want)
@@ -51,7 +51,7 @@ func TestHelpTeaches(t *testing.T) {
 	if code, _, errOut := runCLI(t, "", "frobnicate"); code != 2 || !strings.Contains(errOut, "unknown command") {
 		t.Errorf("unknown command: code %d, %q", code, errOut)
 	}
-	if code, _, errOut := runCLI(t, "", "run", "--input", "-", "--destination", "nowhere"); code != 1 || !strings.Contains(errOut, "registered") {
+	if code, _, errOut := runCLI(t, "", "run", "--input", "-", "--destination", "nowhere"); code != 2 || !strings.Contains(errOut, "registered") {
 		t.Errorf("unknown destination: code %d, %q", code, errOut)
 	}
 }

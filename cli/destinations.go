@@ -29,13 +29,13 @@ Examples:
   bridge destinations remove 'file:/tmp/out' --yes --pipeline events`
 
 func cmdDestinations(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("destinations", "bridge destinations list|remove NAME [--yes] [options]", destinationsAbout, stderr)
+	fs := newFlagSet("destinations", "bridge destinations list|remove NAME [--yes] [options]", destinationsAbout, stdout, stderr)
 	var c common
-	c.register(fs)
+	c.register(fs.FlagSet)
 	yes := fs.Bool("yes", false, "really remove")
 	if len(args) == 0 || (args[0] != "list" && args[0] != "remove") {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fs.Usage()
+			fs.help()
 			return nil
 		}
 		fmt.Fprintln(stderr, "bridge destinations: say list or remove NAME; see bridge destinations --help")

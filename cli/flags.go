@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"strings"
 
 	"github.com/nats-io/nats.go"
@@ -13,17 +14,19 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/fanoutbridge/bridge"
+	"github.com/fanoutbridge/bridge/queue"
 )
 
 // common are the flags every command takes.
 type common struct {
-	pipeline string
-	dataDir  string
-	natsURL  string
-	creds    string
-	nkey     string
-	tlsCA    string
-	logLevel string
+	pipeline  string
+	dataDir   string
+	natsURL   string
+	creds     string
+	nkey      string
+	tlsCA     string
+	logLevel  string
+	logFormat string
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -34,23 +37,74 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.nkey, "nats-nkey", "", "NATS nkey seed `file` for --nats-url")
 	fs.StringVar(&c.tlsCA, "nats-tls-ca", "", "CA certificate `file` to verify the NATS server's TLS certificate")
 	fs.StringVar(&c.logLevel, "log-level", "warn", "log `level`: debug, info, warn or error (logs go to stderr)")
+	fs.StringVar(&c.logFormat, "log-format", "", "log `format`: console or json (default: console when stderr is a terminal, json otherwise)")
+}
+
+// validate checks the common flags' values before anything is opened.
+func (c *common) validate() error {
+	if err := queue.ValidPipelineName(c.pipeline); err != nil {
+		return usagef("--pipeline %q: use 1 to 64 letters, digits, _ or -", c.pipeline)
+	}
+	if _, err := zapcore.ParseLevel(c.logLevel); err != nil {
+		return usagef("--log-level %q: want debug, info, warn or error", c.logLevel)
+	}
+	switch c.logFormat {
+	case "", "console", "json":
+	default:
+		return usagef("--log-format %q: want console or json", c.logFormat)
+	}
+	return nil
+}
+
+// newLogger makes the command's logger on w: --log-level, and
+// --log-format (console on a terminal, JSON lines otherwise).
+func (c *common) newLogger(w io.Writer) (*zap.Logger, error) {
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	lvl, _ := zapcore.ParseLevel(c.logLevel)
+	format := c.logFormat
+	if format == "" {
+		format = "json"
+		if isTerminal(w) {
+			format = "console"
+		}
+	}
+	var enc zapcore.Encoder
+	if format == "json" {
+		cfg := zap.NewProductionEncoderConfig()
+		cfg.EncodeTime = zapcore.RFC3339NanoTimeEncoder
+		enc = zapcore.NewJSONEncoder(cfg)
+	} else {
+		enc = zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig())
+	}
+	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), lvl)), nil
+}
+
+// isTerminal reports whether w is a terminal (or the console of one).
+func isTerminal(w io.Writer) bool {
+	switch w := w.(type) {
+	case *console:
+		return w.tty
+	case *os.File:
+		st, err := w.Stat()
+		return err == nil && st.Mode()&os.ModeCharDevice != 0
+	}
+	return false
 }
 
 func (c *common) options(stderr io.Writer) ([]bridge.PipelineOption, *zap.Logger, error) {
-	lvl, err := zapcore.ParseLevel(c.logLevel)
+	log, err := c.newLogger(stderr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.logLevel)
+		return nil, nil, err
 	}
-	enc := zap.NewDevelopmentEncoderConfig()
-	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.AddSync(stderr), lvl)
-	log := zap.New(core)
 	opts := []bridge.PipelineOption{bridge.WithLogger(log)}
 	if c.dataDir != "" {
 		opts = append(opts, bridge.WithDataDir(c.dataDir))
 	}
 	if c.natsURL != "" {
 		if err := checkNATSURL(c.natsURL); err != nil {
-			return nil, nil, err
+			return nil, nil, usagef("%s", err)
 		}
 		var nopts []nats.Option
 		if c.creds != "" {
@@ -68,7 +122,7 @@ func (c *common) options(stderr io.Writer) ([]bridge.PipelineOption, *zap.Logger
 		}
 		opts = append(opts, bridge.WithNATSURL(c.natsURL, nopts...))
 	} else if c.creds != "" || c.nkey != "" || c.tlsCA != "" {
-		return nil, nil, errors.New("--nats-creds, --nats-nkey and --nats-tls-ca go with --nats-url")
+		return nil, nil, usagef("--nats-creds, --nats-nkey and --nats-tls-ca go with --nats-url")
 	}
 	return opts, log, nil
 }
@@ -94,25 +148,87 @@ func checkNATSURL(s string) error {
 	return nil
 }
 
-// newFlagSet returns a flag set that prints its usage with a heading.
-func newFlagSet(name, synopsis, about string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+// flagSet is a command's flags with its help: the synopsis and the text
+// that teaches it, printed to stdout on --help.
+type flagSet struct {
+	*flag.FlagSet
+	synopsis, about string
+	stdout, stderr  io.Writer
+}
+
+// newFlagSet returns the flag set of command name. Parse errors go to
+// stderr with a pointer to --help; --help prints the whole help to stdout.
+func newFlagSet(name, synopsis, about string, stdout, stderr io.Writer) *flagSet {
+	fs := &flagSet{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError), synopsis: synopsis, about: about, stdout: stdout, stderr: stderr}
 	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: %s\n\n%s\n\nOptions:\n", synopsis, strings.TrimSpace(about))
-		fs.PrintDefaults()
-	}
+	fs.Usage = func() {} // parseFlags prints what is needed
 	return fs
 }
 
-// parseFlags parses args; help is true when --help was asked for (usage is
-// printed), and err is errUsage for bad flags.
-func parseFlags(fs *flag.FlagSet, args []string) (help bool, err error) {
-	if err := fs.Parse(args); err != nil {
+// help prints the command's help (synopsis, text, options) to stdout.
+func (fs *flagSet) help() {
+	fmt.Fprintf(fs.stdout, "Usage: %s\n\n%s\n\nOptions:\n", fs.synopsis, strings.TrimSpace(fs.about))
+	fs.SetOutput(fs.stdout)
+	fs.PrintDefaults()
+	fs.SetOutput(fs.stderr)
+}
+
+// parseFlags parses args; help is true when --help was asked for (the help
+// is printed to stdout), and err is errUsage for bad flags (the flag
+// package printed what was wrong). A boolean flag also takes its value as
+// the next argument: --quiet false, --backfill true.
+func parseFlags(fs *flagSet, args []string) (help bool, err error) {
+	if err := fs.Parse(joinBoolValues(fs.FlagSet, args)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fs.help()
 			return true, nil
 		}
+		fmt.Fprintf(fs.stderr, "usage: %s\nsee bridge %s --help\n", fs.synopsis, fs.Name())
 		return false, errUsage
 	}
 	return false, nil
+}
+
+// joinBoolValues rewrites "--flag VALUE" as "--flag=VALUE" where flag is a
+// boolean flag and VALUE is exactly true, false, 1 or 0: the flag package
+// takes a boolean's value only after "=". It reads args as the flag package
+// does: up to "--" or the first argument that is not a flag, skipping the
+// values of the other flags.
+func joinBoolValues(fs *flag.FlagSet, args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		out = append(out, a)
+		if a == "--" || len(a) < 2 || a[0] != '-' {
+			return append(out, args[i+1:]...)
+		}
+		name := strings.TrimLeft(a, "-")
+		if name == "" || strings.Contains(name, "=") {
+			continue
+		}
+		f := fs.Lookup(name)
+		if f == nil {
+			continue
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			if i+1 < len(args) && isBoolWord(args[i+1]) {
+				out[len(out)-1] = a + "=" + args[i+1]
+				i++
+			}
+			continue
+		}
+		if i+1 < len(args) { // the flag's value
+			i++
+			out = append(out, args[i])
+		}
+	}
+	return out
+}
+
+func isBoolWord(s string) bool {
+	switch s {
+	case "true", "false", "1", "0":
+		return true
+	}
+	return false
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -25,13 +24,7 @@ type console struct {
 }
 
 func newConsole(w io.Writer) *console {
-	c := &console{w: w}
-	if f, ok := w.(*os.File); ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			c.tty = true
-		}
-	}
-	return c
+	return &console{w: w, tty: isTerminal(w)}
 }
 
 // Write writes a log line, after ending the progress line.

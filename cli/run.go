@@ -54,36 +54,41 @@ for it until it runs again or you remove it (bridge destinations remove NAME).
 The options below apply to every destination given.
 
 Exit status: 0 all delivered; 1 something failed (the message says what and
-what to do); 2 bad command line.
+what to do); 2 bad command line or configuration (the message names the
+flag); 130 or 143 interrupted (SIGINT, SIGTERM): run it again to carry on.
 
 Examples:
   bridge run --input events.jsonl --table events --destination stdout
   bridge run --input events.jsonl --destination stdout --destination 'file:/tmp/out dir' --batch-size 1000
-  bridge run --input /dev/null --destination stdout      # deliver only what is pending`
+  bridge run --input /dev/null --destination stdout      # deliver only what is pending
+  bridge run --input events.jsonl --destination stdout --skip-dlt-columns false --log-format json`
 
 func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("run", "bridge run --input FILE|- [options]", runAbout, stderr)
+	fs := newFlagSet("run", "bridge run --input FILE|- [options]", runAbout, stdout, stderr)
 	var c common
-	c.register(fs)
+	c.register(fs.FlagSet)
 	var pf producerFlags
-	pf.register(fs)
+	pf.register(fs.FlagSet)
 	var df destFlags
-	df.register(fs, "attempts of a failing batch before the run stops and leaves it pending")
+	df.register(fs.FlagSet, "attempts of a failing batch before the run stops and leaves it pending")
 	retention := fs.String("retention", "", "keep every batch this `long` (e.g. 36h, 7d) so a destination added later with --backfill can load it; default: until every destination has it")
-	shutdown := registerShutdown(fs)
-	keepLoads := registerKeepLoads(fs)
+	shutdown := registerShutdown(fs.FlagSet)
+	keepLoads := registerKeepLoads(fs.FlagSet)
 	quiet := fs.Bool("quiet", false, "no progress line")
 	cpuProfile := fs.String("cpu-profile", "", "write a CPU profile to `file` (for go tool pprof)")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
-	if err := noArgs(fs, "run", stderr); err != nil {
+	if err := noArgs(fs.FlagSet, "run", stderr); err != nil {
 		return err
 	}
 	if err := pf.requireInput("run", stderr); err != nil {
 		return err
 	}
-	set := visited(fs)
+	if err := errors.Join(checkKeepLoads(*keepLoads), checkShutdown(*shutdown)); err != nil {
+		return err
+	}
+	set := visited(fs.FlagSet)
 	popts, err := pf.options(set)
 	if err != nil {
 		return err
@@ -97,7 +102,7 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	setLogger(log)
 	// On run, the producer options go to the destinations too (they are
 	// taken from the first one).
-	dests, err := df.destinations("run", set, popts, stderr)
+	dests, err := df.destinations(set, popts)
 	if err != nil {
 		return err
 	}
@@ -116,8 +121,7 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if *retention != "" {
 		d, err := parseRetention(*retention)
 		if err != nil {
-			fmt.Fprintf(stderr, "bridge run: --retention %q: %v\n", *retention, err)
-			return errUsage
+			return usagef("--retention %q: %v", *retention, err)
 		}
 		copts = append(copts, bridge.WithRetention(d))
 	}
@@ -170,7 +174,12 @@ func (pf *producerFlags) requireInput(cmd string, stderr io.Writer) error {
 func (pf *producerFlags) options(set map[string]bool) ([]bridge.Option, error) {
 	var opts []bridge.Option
 	if set["format"] {
-		opts = append(opts, bridge.LoaderFileFormat(bridge.FileFormat(*pf.format)))
+		switch f := bridge.FileFormat(*pf.format); f {
+		case bridge.TypedJSONL, bridge.Parquet:
+			opts = append(opts, bridge.LoaderFileFormat(f))
+		default:
+			return nil, usagef("--format %q: want typed-jsonl or parquet", *pf.format)
+		}
 	}
 	if set["naming"] {
 		switch *pf.naming {
@@ -179,13 +188,19 @@ func (pf *producerFlags) options(set map[string]bool) ([]bridge.Option, error) {
 		case "snake_case":
 			opts = append(opts, bridge.NamingConvention(bridge.SnakeCase))
 		default:
-			return nil, fmt.Errorf("--naming %q: want direct or snake_case", *pf.naming)
+			return nil, usagef("--naming %q: want direct or snake_case", *pf.naming)
 		}
 	}
 	if set["max-nesting"] {
+		if *pf.nesting < 0 {
+			return nil, usagef("--max-nesting %d: want 0 or more", *pf.nesting)
+		}
 		opts = append(opts, bridge.MaxTableNesting(*pf.nesting))
 	}
 	if set["max-columns"] {
+		if *pf.maxColumns < 0 {
+			return nil, usagef("--max-columns %d: want 0 (no bound) or more", *pf.maxColumns)
+		}
 		opts = append(opts, bridge.MaxColumns(*pf.maxColumns))
 	}
 	if set["skip-dlt-columns"] {
@@ -243,23 +258,25 @@ func (df *destFlags) register(fs *flag.FlagSet, retriesHelp string) {
 
 // destinations makes the destinations given (null when none), with the
 // options given on the command line and extra.
-func (df *destFlags) destinations(cmd string, set map[string]bool, extra []bridge.Option, stderr io.Writer) ([]*bridge.Destination, error) {
+func (df *destFlags) destinations(set map[string]bool, extra []bridge.Option) ([]*bridge.Destination, error) {
 	opts := slices.Clone(extra)
 	if set["max-parallel"] {
 		if *df.parallel < 1 {
-			fmt.Fprintf(stderr, "bridge %s: --max-parallel must be 1 or more\n", cmd)
-			return nil, errUsage
+			return nil, usagef("--max-parallel %d: want 1 or more", *df.parallel)
 		}
 		opts = append(opts, bridge.MaxParallelLoadJobs(*df.parallel))
 	}
 	if set["strategy"] {
 		strat, err := consumer.ParseStrategy(*df.strategy)
 		if err != nil {
-			return nil, err
+			return nil, usagef("--strategy %q: want parallel, table-sequential or sequential", *df.strategy)
 		}
 		opts = append(opts, bridge.LoaderParallelismStrategy(strat))
 	}
 	if set["max-retries"] {
+		if *df.retries < 1 {
+			return nil, usagef("--max-retries %d: want 1 or more", *df.retries)
+		}
 		opts = append(opts, bridge.MaxRetries(*df.retries))
 	}
 	if *df.backfill {
@@ -267,14 +284,12 @@ func (df *destFlags) destinations(cmd string, set map[string]bool, extra []bridg
 	}
 	if set["batch-size"] {
 		if *df.batchSize < 1 {
-			fmt.Fprintf(stderr, "bridge %s: --batch-size must be 1 or more\n", cmd)
-			return nil, errUsage
+			return nil, usagef("--batch-size %d: want 1 or more", *df.batchSize)
 		}
 		opts = append(opts, bridge.BatchSize(*df.batchSize), bridge.FileMaxItems(*df.batchSize))
 	}
 	if *df.maxCrash < 0 {
-		fmt.Fprintf(stderr, "bridge %s: --max-crashes must be 0 or more\n", cmd)
-		return nil, errUsage
+		return nil, usagef("--max-crashes %d: want 0 or more", *df.maxCrash)
 	}
 	setExecMaxCrashes(*df.maxCrash)
 	specs := df.specs
@@ -285,11 +300,29 @@ func (df *destFlags) destinations(cmd string, set map[string]bool, extra []bridg
 	for _, spec := range specs {
 		dest, err := bridge.LookupDestination(spec, opts...)
 		if err != nil {
-			return nil, err
+			// The spec or its settings: a usage or configuration error.
+			msg := strings.TrimPrefix(message(err), fmt.Sprintf("destination %q: ", spec))
+			return nil, usagef("--destination %q: %s", spec, strings.TrimPrefix(msg, "invalid option: "))
 		}
 		dests = append(dests, dest)
 	}
 	return dests, nil
+}
+
+// checkKeepLoads and checkShutdown check the values of --keep-loads and
+// --shutdown-timeout.
+func checkKeepLoads(n int) error {
+	if n < 1 {
+		return usagef("--keep-loads %d: want 1 or more", n)
+	}
+	return nil
+}
+
+func checkShutdown(d time.Duration) error {
+	if d < 0 {
+		return usagef("--shutdown-timeout %v: want 0 or more", d)
+	}
+	return nil
 }
 
 func registerKeepLoads(fs *flag.FlagSet) *int {

@@ -250,7 +250,7 @@ func TestTwoRunsOnOneEmbeddedPipeline(t *testing.T) {
 	waitFor(t, "the second run to join", func() bool {
 		return strings.Contains(bRun.stderr.String(), "joined the embedded NATS server") || !bRun.running()
 	})
-	if want := fmt.Sprintf(`"owner_pid": %d`, rec.PID); !strings.Contains(bRun.stderr.String(), want) {
+	if want := fmt.Sprintf(`"owner_pid":%d`, rec.PID); !strings.Contains(bRun.stderr.String(), want) {
 		t.Fatalf("the second run did not join the first (%s):\n%s", want, bRun.stderr.String())
 	}
 

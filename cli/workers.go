@@ -28,7 +28,7 @@ batch sizes divide (1,000 when no destination has joined yet).
 After a crash or an interrupt, produce the same file again: the load carries
 on and publishes nothing twice.
 
-Exit status: 0 all stored; 1 something failed; 2 bad command line; 130 or 143
+Exit status: 0 all stored; 1 something failed; 2 bad command line or config; 130 or 143
 interrupted (SIGINT, SIGTERM).
 
 Examples:
@@ -36,23 +36,26 @@ Examples:
   tail -f app.jsonl | bridge produce --nats-url nats://nats:4222 --pipeline logs --input -`
 
 func cmdProduce(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("produce", "bridge produce --input FILE|- [options]", produceAbout, stderr)
+	fs := newFlagSet("produce", "bridge produce --input FILE|- [options]", produceAbout, stdout, stderr)
 	var c common
-	c.register(fs)
+	c.register(fs.FlagSet)
 	var pf producerFlags
-	pf.register(fs)
-	keepLoads := registerKeepLoads(fs)
+	pf.register(fs.FlagSet)
+	keepLoads := registerKeepLoads(fs.FlagSet)
 	quiet := fs.Bool("quiet", false, "no progress line")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
-	if err := noArgs(fs, "produce", stderr); err != nil {
+	if err := noArgs(fs.FlagSet, "produce", stderr); err != nil {
 		return err
 	}
 	if err := pf.requireInput("produce", stderr); err != nil {
 		return err
 	}
-	popts, err := pf.options(visited(fs))
+	if err := checkKeepLoads(*keepLoads); err != nil {
+		return err
+	}
+	popts, err := pf.options(visited(fs.FlagSet))
 	if err != nil {
 		return err
 	}
@@ -125,8 +128,8 @@ dead-letter (the message says how), and start the worker again.
 With --strategy table-sequential, order within a table holds inside one
 worker process: serve such a destination with one worker.
 
-Exit status: 0 stopped by --max-idle; 1 something failed; 2 bad command
-line; 130 or 143 stopped by SIGINT or SIGTERM.
+Exit status: 0 stopped by --max-idle; 1 something failed; 2 bad command line or
+configuration; 130 or 143 stopped by SIGINT or SIGTERM.
 
 Examples:
   bridge serve --nats-url nats://127.0.0.1:4222 --pipeline events --destination stdout
@@ -134,19 +137,25 @@ Examples:
   bridge serve --pipeline events --destination null --max-idle 5s     # deliver what is there, then exit`
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("serve", "bridge serve --destination SPEC [options]", serveAbout, stderr)
+	fs := newFlagSet("serve", "bridge serve --destination SPEC [options]", serveAbout, stdout, stderr)
 	var c common
-	c.register(fs)
+	c.register(fs.FlagSet)
 	var df destFlags
-	df.register(fs, "attempts of a failing batch before the worker stops and leaves it pending")
-	shutdown := registerShutdown(fs)
+	df.register(fs.FlagSet, "attempts of a failing batch before the worker stops and leaves it pending")
+	shutdown := registerShutdown(fs.FlagSet)
 	maxIdle := fs.Duration("max-idle", 0, "exit (status 0) once nothing was delivered for this `long` (default: serve until stopped)")
 	quiet := fs.Bool("quiet", false, "no progress line")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
-	if err := noArgs(fs, "serve", stderr); err != nil {
+	if err := noArgs(fs.FlagSet, "serve", stderr); err != nil {
 		return err
+	}
+	if err := checkShutdown(*shutdown); err != nil {
+		return err
+	}
+	if *maxIdle < 0 {
+		return usagef("--max-idle %v: want 0 (serve until stopped) or more", *maxIdle)
 	}
 	con := newConsole(stderr)
 	copts, log, err := c.options(con)
@@ -155,7 +164,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer log.Sync()
 	setLogger(log)
-	dests, err := df.destinations("serve", visited(fs), nil, stderr)
+	dests, err := df.destinations(visited(fs.FlagSet), nil)
 	if err != nil {
 		return err
 	}

@@ -262,3 +262,23 @@ func (q *Queue) deadMatching(ctx context.Context, f DeadFilter) (jetstream.Strea
 	}
 	return s, dead, nil
 }
+
+// DeadLetterPayload returns a dead letter's payload: its data, or its copy
+// in the Object Store when the batch was too large for a message, checked
+// against its checksum.
+func (q *Queue) DeadLetterPayload(ctx context.Context, d DeadLetter) ([]byte, error) {
+	data := d.Data
+	if o := d.Header.Get(HdrObject); o != "" && len(data) == 0 {
+		obj, err := q.objects(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if data, err = obj.GetBytes(ctx, o); err != nil {
+			return nil, fmt.Errorf("dead letter %s from object store: %w", d.MsgID, err)
+		}
+	}
+	if want := d.Header.Get(HdrChecksum); want != "" && checksum(data) != want {
+		return nil, fmt.Errorf("%w: dead letter %s", ErrChecksum, d.MsgID)
+	}
+	return data, nil
+}
