@@ -409,7 +409,7 @@ func printSummary(w io.Writer, info *bridge.LoadInfo, c common) {
 		fmt.Fprintln(w, line)
 		for _, table := range slices.Sorted(maps.Keys(di.Delivered)) {
 			t := di.Delivered[table]
-			fmt.Fprintf(w, "    %-28s %10d items %8s", table, t.Items, pluralN(t.Batches, "batch", "batches"))
+			fmt.Fprintf(w, "    %-28s %16s %12s", table, pluralN(t.Items, "item", "items"), pluralN(t.Batches, "batch", "batches"))
 			if t.DeadLetters > 0 {
 				fmt.Fprintf(w, " %6d dead-lettered", t.DeadLetters)
 			}
