@@ -28,23 +28,35 @@ type Store struct {
 	kv jetstream.KeyValue
 }
 
-// Open opens (creating if needed) the state bucket of q's pipeline.
+// Open opens (creating if needed) the state bucket of q's pipeline, with the
+// pipeline's replicas (q.Replicas); an existing bucket with other replicas
+// is changed to them.
 func Open(ctx context.Context, q *queue.Queue) (*Store, error) {
 	js := q.JetStream()
 	kv, err := js.KeyValue(ctx, q.StateBucket())
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
+	switch {
+	case errors.Is(err, jetstream.ErrBucketNotFound):
 		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
 			Bucket:      q.StateBucket(),
 			Description: "bridge pipeline " + q.Pipeline() + ": schemas, loads, progress",
 			History:     1,
 			Storage:     jetstream.FileStorage,
+			Replicas:    q.Replicas(),
 		})
+		if err != nil {
+			err = q.ExplainReplicas(bucketStream(q), 0, err)
+		}
+	case err == nil:
+		err = q.EnsureReplicas(ctx, bucketStream(q))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("state bucket %s: %w", q.StateBucket(), err)
 	}
 	return &Store{kv: kv}, nil
 }
+
+// bucketStream is the stream that holds q's state bucket.
+func bucketStream(q *queue.Queue) string { return "KV_" + q.StateBucket() }
 
 // Schema is the stored schema of a pipeline: every table with a version that
 // grows with every change.

@@ -1,0 +1,192 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// MaxReplicas is the most copies JetStream keeps of a stream.
+const MaxReplicas = 5
+
+// ErrReplicas is wrapped by Open's error when the server cannot keep the
+// pipeline's streams with the replicas asked for: a server that is not in a
+// cluster keeps one copy, a cluster needs at least as many JetStream servers
+// as replicas, and a server may refuse to change the replicas of an existing
+// stream.
+var ErrReplicas = errors.New("replicas")
+
+// JetStream API error codes about replicas and placement.
+const (
+	codeNoPeers             = 10005 // no suitable peers for placement
+	codeInsufficient        = 10023 // insufficient resources
+	codeReplicasNotUpdate   = 10061 // replicas configuration can not be updated
+	codeReplicasNotClusterd = 10074 // replicas > 1 not supported in non-clustered mode
+)
+
+// Replicas returns how many copies the pipeline's streams and buckets keep.
+func (q *Queue) Replicas() int { return q.replicas }
+
+// clustered reports whether the connected server is part of a cluster.
+func (q *Queue) clustered() bool { return q.nc.ConnectedClusterName() != "" }
+
+// resolveReplicas decides the pipeline's replicas: Config.Replicas when set;
+// otherwise those of the existing batches stream (so a process that does not
+// say keeps what the pipeline has, instead of scaling it down), or 1.
+func (q *Queue) resolveReplicas(ctx context.Context) error {
+	if n := q.cfg.Replicas; n > 0 {
+		if n > 1 && !q.clustered() {
+			return fmt.Errorf("%w %d: the NATS server is not part of a cluster and keeps one copy of a stream: "+
+				"use 1, or a cluster of %d or more JetStream servers", ErrReplicas, n, n)
+		}
+		q.replicas = n
+		return nil
+	}
+	q.replicas = 1
+	if !q.clustered() {
+		return nil
+	}
+	actx, cancel := apiCtx(ctx)
+	defer cancel()
+	s, err := q.js.Stream(actx, q.StreamName())
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("stream %s: %w", q.StreamName(), err)
+	}
+	if n := s.CachedInfo().Config.Replicas; n > 0 {
+		q.replicas = n
+	}
+	return nil
+}
+
+// EnsureReplicas gives the existing stream name (a bucket's is KV_<bucket>
+// or OBJ_<bucket>) the pipeline's replicas, leaving the rest of its
+// configuration as it is, and waits until the change has taken (see
+// settle). A stream that does not exist is left alone.
+func (q *Queue) EnsureReplicas(ctx context.Context, name string) error {
+	actx, cancel := apiCtx(ctx)
+	defer cancel()
+	s, err := q.js.Stream(actx, name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", name, err)
+	}
+	cfg := s.CachedInfo().Config
+	had := max(cfg.Replicas, 1)
+	if had == q.replicas {
+		return nil
+	}
+	cfg.Replicas = q.replicas
+	if _, err := q.js.UpdateStream(actx, cfg); err != nil {
+		return q.ExplainReplicas(name, had, err)
+	}
+	_, err = q.settle(ctx, name, had)
+	return err
+}
+
+// ensureStream creates the stream sc, or updates the existing one to sc.
+// When that changes its replicas it waits until the change has taken (see
+// settle).
+func (q *Queue) ensureStream(ctx context.Context, sc jetstream.StreamConfig) (jetstream.Stream, error) {
+	actx, cancel := apiCtx(ctx)
+	defer cancel()
+	var old *jetstream.StreamConfig
+	cur, err := q.js.Stream(actx, sc.Name)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+	case err != nil:
+		return nil, fmt.Errorf("stream %s: %w", sc.Name, err)
+	default:
+		old = &cur.CachedInfo().Config
+	}
+	s, err := q.js.CreateOrUpdateStream(actx, sc)
+	if err != nil {
+		if old == nil {
+			return nil, q.ExplainReplicas(sc.Name, 0, err)
+		}
+		if old.Retention != sc.Retention {
+			return nil, fmt.Errorf("stream %s: its retention (%s) cannot be changed to %s on this server: "+
+				"keep the pipeline's retention setting, or drop the pipeline (bridge drop) once it is delivered: %w",
+				sc.Name, old.Retention, sc.Retention, err)
+		}
+		return nil, q.ExplainReplicas(sc.Name, max(old.Replicas, 1), err)
+	}
+	if old != nil && max(old.Replicas, 1) != max(sc.Replicas, 1) {
+		return q.settle(ctx, sc.Name, max(old.Replicas, 1))
+	}
+	return s, nil
+}
+
+// settleTimeout bounds the wait for a stream whose replicas changed.
+var settleTimeout = 30 * time.Second
+
+// settle waits until stream name, whose replicas just changed from had to
+// the pipeline's, has a leader and all its peers. Until then a server may
+// not answer requests on the stream (nats-server 2.9 elects a new leader
+// after the change and drops requests meanwhile), so a consumer or an update
+// made at once would time out. The new copies catch up in the background.
+func (q *Queue) settle(ctx context.Context, name string, had int) (jetstream.Stream, error) {
+	if !q.clustered() {
+		return q.js.Stream(ctx, name)
+	}
+	deadline := time.Now().Add(settleTimeout)
+	var last string
+	for {
+		actx, cancel := apiCtx(ctx)
+		s, err := q.js.Stream(actx, name)
+		cancel()
+		if err == nil {
+			c := s.CachedInfo().Cluster
+			if c != nil && c.Leader != "" && len(c.Replicas) >= q.replicas-1 {
+				return s, nil
+			}
+			last = "no leader with all its copies yet"
+		} else {
+			last = err.Error()
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("stream %s: %w: changed from %d to %d replicas, but the stream did not settle within %v (%s): "+
+				"check the cluster's servers", name, ErrReplicas, had, q.replicas, settleTimeout, last)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("stream %s: waiting for its %d replicas: %w", name, q.replicas, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// ExplainReplicas explains err, an error of creating or updating stream name
+// (which had `had` replicas, 0 when new), when it is about replicas, with an
+// error wrapping ErrReplicas; other errors come back wrapped with the
+// stream's name.
+func (q *Queue) ExplainReplicas(name string, had int, err error) error {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return fmt.Errorf("stream %s: %w", name, err)
+	}
+	n := q.replicas
+	switch apiErr.ErrorCode {
+	case codeReplicasNotClusterd:
+		return fmt.Errorf("stream %s: %w %d: the NATS server is not part of a cluster and keeps one copy of a stream: "+
+			"use 1, or a cluster of %d or more JetStream servers: %w", name, ErrReplicas, n, n, err)
+	case codeReplicasNotUpdate:
+		return fmt.Errorf("stream %s: %w: this NATS server cannot change the stream's replicas from %d to %d: "+
+			"leave the replicas as they are (do not set them), change them with the nats tool "+
+			"(nats stream edit %s --replicas %d) on a server that can, or drop the pipeline once it is delivered "+
+			"and create it again: %w", name, ErrReplicas, had, n, name, n, err)
+	case codeNoPeers, codeInsufficient:
+		if n > 1 {
+			return fmt.Errorf("stream %s: %w %d: the cluster has fewer than %d JetStream servers up with room for a copy: %w",
+				name, ErrReplicas, n, n, err)
+		}
+	}
+	return fmt.Errorf("stream %s: %w", name, err)
+}
