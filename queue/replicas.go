@@ -124,6 +124,71 @@ func (q *Queue) ensureStream(ctx context.Context, sc jetstream.StreamConfig) (je
 	return s, nil
 }
 
+// refreshConsumers has every consumer of the batches stream elect a new
+// leader, and waits until each has one, after the stream's replicas
+// changed. On nats-server 2.9 a consumer that existed before its stream grew
+// goes on taking acknowledgements that never reach the stream: under
+// interest retention the stream keeps every batch acknowledged after the
+// change, and the consumer delivers them all again when its leader changes.
+// A new leader right after the change avoids both.
+func (q *Queue) refreshConsumers(ctx context.Context) error {
+	actx, cancel := apiCtx(ctx)
+	defer cancel()
+	var names []string
+	lister := q.stream.ConsumerNames(actx)
+	for n := range lister.Name() {
+		names = append(names, n)
+	}
+	if err := lister.Err(); err != nil {
+		return fmt.Errorf("stream %s: consumers: %w", q.StreamName(), err)
+	}
+	deadline := time.Now().Add(settleTimeout)
+	for _, n := range names {
+		// Right after the change the consumer may have no leader to
+		// answer yet: wait for one, ask it to step down, wait for the next.
+		if err := q.consumerLeader(ctx, n, deadline); err != nil {
+			return err
+		}
+		for {
+			subj := "$JS.API.CONSUMER.LEADER.STEPDOWN." + q.StreamName() + "." + n
+			rctx, cancel := context.WithTimeout(ctx, time.Second)
+			_, err := q.nc.RequestWithContext(rctx, subj, nil)
+			cancel()
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				return fmt.Errorf("consumer %s on %s: %w: no new leader after the replicas changed: %w", n, q.StreamName(), ErrReplicas, err)
+			}
+		}
+		if err := q.consumerLeader(ctx, n, deadline); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// consumerLeader waits until consumer n has a leader, until deadline.
+func (q *Queue) consumerLeader(ctx context.Context, n string, deadline time.Time) error {
+	for {
+		ictx, cancel := apiCtx(ctx)
+		c, err := q.stream.Consumer(ictx, n)
+		cancel()
+		if err == nil && c.CachedInfo().Cluster != nil && c.CachedInfo().Cluster.Leader != "" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("consumer %s on %s: %w: no leader within %v after the replicas changed (%v)",
+				n, q.StreamName(), ErrReplicas, settleTimeout, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // settleTimeout bounds the wait for a stream whose replicas changed.
 var settleTimeout = 30 * time.Second
 
