@@ -107,6 +107,12 @@ func (q *Queue) ensureStream(ctx context.Context, sc jetstream.StreamConfig) (je
 		old = &cur.CachedInfo().Config
 	}
 	s, err := q.js.CreateOrUpdateStream(actx, sc)
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil && old == nil && q.clustered() {
+		// No answer. nats-server 2.9 may make the stream and answer no one
+		// when processes create the same replicated stream at once (workers
+		// starting together): wait for it, then update it to sc.
+		s, err = q.awaitCreated(ctx, sc)
+	}
 	if err != nil {
 		if old == nil {
 			return nil, q.ExplainReplicas(sc.Name, 0, err)
@@ -185,6 +191,36 @@ func (q *Queue) consumerLeader(ctx context.Context, n string, deadline time.Time
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// awaitCreated waits until stream sc.Name, whose create went unanswered,
+// exists with a leader, then updates it to sc (so a stream someone else made
+// differently gets this process's config, as CreateOrUpdateStream does).
+func (q *Queue) awaitCreated(ctx context.Context, sc jetstream.StreamConfig) (jetstream.Stream, error) {
+	deadline := time.Now().Add(settleTimeout)
+	for {
+		actx, cancel := apiCtx(ctx)
+		s, err := q.js.Stream(actx, sc.Name)
+		if err == nil && s.CachedInfo().Cluster != nil && s.CachedInfo().Cluster.Leader != "" {
+			s, err = q.js.UpdateStream(actx, sc)
+			cancel()
+			if err == nil {
+				return s, nil
+			}
+		} else {
+			cancel()
+		}
+		if err == nil {
+			err = errors.New("no leader yet")
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, fmt.Errorf("no answer to its creation, and not there with a leader within %v: %w", settleTimeout, err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
 		}
 	}
 }
