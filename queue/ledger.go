@@ -23,7 +23,7 @@ func (q *Queue) ledgerSubject(loadID string) string {
 }
 
 func (q *Queue) ensureLedger(ctx context.Context) (jetstream.Stream, error) {
-	return q.ensureStream(ctx, jetstream.StreamConfig{
+	s, _, err := q.ensureStream(ctx, jetstream.StreamConfig{
 		Name:        q.LedgerStreamName(),
 		Description: "bridge pipeline " + q.cfg.Pipeline + ": batches stored by loads that may be resumed",
 		Subjects:    []string{q.subjectBase("ledger") + ".>"},
@@ -32,6 +32,7 @@ func (q *Queue) ensureLedger(ctx context.Context) (jetstream.Stream, error) {
 		Replicas:    q.replicas,
 		MaxAge:      7 * 24 * time.Hour,
 	})
+	return s, err
 }
 
 // Record makes the publisher note every batch of loadID in the ledger once

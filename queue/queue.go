@@ -73,19 +73,16 @@ func Open(ctx context.Context, nc *nats.Conn, config Config) (*Queue, error) {
 	if cfg.Retention > 0 {
 		sc.Retention, sc.MaxAge = jetstream.LimitsPolicy, cfg.Retention
 	}
-	had := q.replicas
-	if cur, err := q.js.Stream(ctx, q.StreamName()); err == nil {
-		had = max(cur.CachedInfo().Config.Replicas, 1)
-	}
-	if q.stream, err = q.ensureStream(ctx, sc); err != nil {
+	var had int
+	if q.stream, had, err = q.ensureStream(ctx, sc); err != nil {
 		return nil, err
 	}
-	if had != q.replicas && q.clustered() {
+	if had != 0 && had != q.replicas && q.clustered() {
 		if err := q.refreshConsumers(ctx); err != nil {
 			return nil, err
 		}
 	}
-	_, err = q.ensureStream(ctx, jetstream.StreamConfig{
+	_, _, err = q.ensureStream(ctx, jetstream.StreamConfig{
 		Name:        q.DLQStreamName(),
 		Description: "bridge pipeline " + cfg.Pipeline + ": dead-lettered batches",
 		Subjects:    []string{q.subjectBase("dlq") + ".>"},

@@ -91,18 +91,27 @@ func (q *Queue) EnsureReplicas(ctx context.Context, name string) error {
 	return err
 }
 
-// ensureStream creates the stream sc, or updates the existing one to sc.
-// When that changes its replicas it waits until the change has taken (see
-// settle).
-func (q *Queue) ensureStream(ctx context.Context, sc jetstream.StreamConfig) (jetstream.Stream, error) {
+// ensureStream creates the stream sc, or updates the existing one to sc,
+// and returns it with the replicas it had (0 when it is new, or made by
+// another process at the same time). When that changes its replicas it
+// waits until the change has taken (see settle).
+func (q *Queue) ensureStream(ctx context.Context, sc jetstream.StreamConfig) (jetstream.Stream, int, error) {
 	actx, cancel := apiCtx(ctx)
 	defer cancel()
 	var old *jetstream.StreamConfig
 	cur, err := q.js.Stream(actx, sc.Name)
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil && q.clustered():
+		// No answer: on nats-server 2.9, a stream another process is
+		// making has no leader to answer yet.
+		s, err := q.awaitCreated(ctx, sc)
+		if err != nil {
+			return nil, 0, fmt.Errorf("stream %s: %w", sc.Name, err)
+		}
+		return s, 0, nil
 	case err != nil:
-		return nil, fmt.Errorf("stream %s: %w", sc.Name, err)
+		return nil, 0, fmt.Errorf("stream %s: %w", sc.Name, err)
 	default:
 		old = &cur.CachedInfo().Config
 	}
@@ -115,19 +124,23 @@ func (q *Queue) ensureStream(ctx context.Context, sc jetstream.StreamConfig) (je
 	}
 	if err != nil {
 		if old == nil {
-			return nil, q.ExplainReplicas(sc.Name, 0, err)
+			return nil, 0, q.ExplainReplicas(sc.Name, 0, err)
 		}
 		if old.Retention != sc.Retention {
-			return nil, fmt.Errorf("stream %s: its retention (%s) cannot be changed to %s on this server: "+
+			return nil, 0, fmt.Errorf("stream %s: its retention (%s) cannot be changed to %s on this server: "+
 				"keep the pipeline's retention setting, or drop the pipeline (bridge drop) once it is delivered: %w",
 				sc.Name, old.Retention, sc.Retention, err)
 		}
-		return nil, q.ExplainReplicas(sc.Name, max(old.Replicas, 1), err)
+		return nil, 0, q.ExplainReplicas(sc.Name, max(old.Replicas, 1), err)
 	}
-	if old != nil && max(old.Replicas, 1) != max(sc.Replicas, 1) {
-		return q.settle(ctx, sc.Name, max(old.Replicas, 1))
+	if old == nil {
+		return s, 0, nil
 	}
-	return s, nil
+	had := max(old.Replicas, 1)
+	if had != max(sc.Replicas, 1) {
+		s, err = q.settle(ctx, sc.Name, had)
+	}
+	return s, had, err
 }
 
 // refreshConsumers has every consumer of the batches stream elect a new
@@ -195,8 +208,8 @@ func (q *Queue) consumerLeader(ctx context.Context, n string, deadline time.Time
 	}
 }
 
-// awaitCreated waits until stream sc.Name, whose create went unanswered,
-// exists with a leader, then updates it to sc (so a stream someone else made
+// awaitCreated waits until stream sc.Name, whose create or lookup went
+// unanswered, exists with a leader, then updates it to sc (so a stream someone else made
 // differently gets this process's config, as CreateOrUpdateStream does).
 func (q *Queue) awaitCreated(ctx context.Context, sc jetstream.StreamConfig) (jetstream.Stream, error) {
 	deadline := time.Now().Add(settleTimeout)
@@ -216,7 +229,7 @@ func (q *Queue) awaitCreated(ctx context.Context, sc jetstream.StreamConfig) (je
 			err = errors.New("no leader yet")
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return nil, fmt.Errorf("no answer to its creation, and not there with a leader within %v: %w", settleTimeout, err)
+			return nil, fmt.Errorf("no answer from the server, and no leader within %v: %w", settleTimeout, err)
 		}
 		select {
 		case <-ctx.Done():
