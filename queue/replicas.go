@@ -105,7 +105,7 @@ func (q *Queue) ensureStream(ctx context.Context, sc jetstream.StreamConfig) (je
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil && q.clustered():
 		// No answer: on nats-server 2.9, a stream another process is
 		// making has no leader to answer yet.
-		s, err := q.awaitCreated(ctx, sc)
+		s, err := q.awaitStream(ctx, sc)
 		if err != nil {
 			return nil, 0, fmt.Errorf("stream %s: %w", sc.Name, err)
 		}
@@ -116,11 +116,11 @@ func (q *Queue) ensureStream(ctx context.Context, sc jetstream.StreamConfig) (je
 		old = &cur.CachedInfo().Config
 	}
 	s, err := q.js.CreateOrUpdateStream(actx, sc)
-	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil && old == nil && q.clustered() {
-		// No answer. nats-server 2.9 may make the stream and answer no one
-		// when processes create the same replicated stream at once (workers
-		// starting together): wait for it, then update it to sc.
-		s, err = q.awaitCreated(ctx, sc)
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil && q.clustered() {
+		// No answer. nats-server 2.9 may make or update the stream and
+		// answer no one when processes open the same replicated stream at
+		// once (workers starting together): wait for it, then update it.
+		s, err = q.awaitStream(ctx, sc)
 	}
 	if err != nil {
 		if old == nil {
@@ -208,10 +208,11 @@ func (q *Queue) consumerLeader(ctx context.Context, n string, deadline time.Time
 	}
 }
 
-// awaitCreated waits until stream sc.Name, whose create or lookup went
-// unanswered, exists with a leader, then updates it to sc (so a stream someone else made
-// differently gets this process's config, as CreateOrUpdateStream does).
-func (q *Queue) awaitCreated(ctx context.Context, sc jetstream.StreamConfig) (jetstream.Stream, error) {
+// awaitStream waits until stream sc.Name, whose lookup, create or update
+// went unanswered, exists with a leader, then updates it to sc (so a stream
+// another process made differently gets this process's config, as
+// CreateOrUpdateStream does), trying again until settleTimeout.
+func (q *Queue) awaitStream(ctx context.Context, sc jetstream.StreamConfig) (jetstream.Stream, error) {
 	deadline := time.Now().Add(settleTimeout)
 	for {
 		actx, cancel := apiCtx(ctx)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -154,6 +155,45 @@ func TestReplicasErrorExplained(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("%v: want it to say %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// Workers that start together open the same new R3 pipeline at once, each
+// on its own connection: all of them succeed. nats-server 2.9 makes the
+// streams but may answer none of the racing creates and updates.
+func TestReplicasConcurrentOpen(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		urls func(t *testing.T) string
+	}{
+		{"in-process", func(t *testing.T) string { return queuetest.RunCluster(t, 3).URLs() }},
+		{"nats-server binary", func(t *testing.T) string { return queuetest.RunBinaryCluster(t, 3).URLs }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url := tc.urls(t)
+			name := queuetest.UniqueName("co")
+			errs := make([]error, 3)
+			var wg sync.WaitGroup
+			for i := range errs {
+				wg.Go(func() {
+					nc, err := nats.Connect(url)
+					if err != nil {
+						errs[i] = err
+						return
+					}
+					defer nc.Close()
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					defer cancel()
+					_, errs[i] = queue.Open(ctx, nc, queue.Config{Pipeline: name, Replicas: 3})
+				})
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Errorf("opener %d: %v", i, err)
+				}
 			}
 		})
 	}
