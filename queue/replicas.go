@@ -239,6 +239,36 @@ func (q *Queue) awaitStream(ctx context.Context, sc jetstream.StreamConfig) (jet
 	}
 }
 
+// AwaitLeader waits, up to 30 s, until stream name (a bucket's is
+// KV_<bucket>) exists with a leader. On a cluster a stream just made, by this
+// process or by another at the same time, may not answer requests before it
+// has one (nats-server 2.9 answers none). Off a cluster it returns at once.
+func (q *Queue) AwaitLeader(ctx context.Context, name string) error {
+	if !q.clustered() {
+		return nil
+	}
+	deadline := time.Now().Add(settleTimeout)
+	for {
+		actx, cancel := apiCtx(ctx)
+		s, err := q.js.Stream(actx, name)
+		cancel()
+		if err == nil && s.CachedInfo().Cluster != nil && s.CachedInfo().Cluster.Leader != "" {
+			return nil
+		}
+		if err == nil {
+			err = errors.New("no leader yet")
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("stream %s: no leader within %v: %w", name, settleTimeout, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // settleTimeout bounds the wait for a stream whose replicas changed.
 var settleTimeout = 30 * time.Second
 
