@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/fanoutbridge/bridge/consumer"
+	"github.com/fanoutbridge/bridge/queue"
 )
 
 var (
@@ -27,6 +28,10 @@ var (
 	// exist (no store in its data directory, or no stream on the NATS
 	// server); the error names the pipelines that do. Open creates nothing.
 	ErrNoPipeline = errors.New("bridge: no pipeline")
+	// ErrReplicas is wrapped by NewPipeline's error when the NATS server
+	// cannot keep the pipeline's streams with the replicas asked for (see
+	// WithReplicas); the error says why.
+	ErrReplicas = queue.ErrReplicas
 )
 
 // Terminal marks err as terminal (dlt's DestinationTerminalException): the

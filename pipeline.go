@@ -34,6 +34,7 @@ type pipelineConfig struct {
 	shutdown  time.Duration
 	producer  []Option
 	keepLoads int
+	replicas  int // 0: an existing pipeline keeps its own, a new one gets 1
 }
 
 // DefaultLoadHistory is how many loads the history keeps (see
@@ -132,6 +133,27 @@ func WithRetention(d time.Duration) PipelineOption {
 			return invalid("retention %v: must be 0 or more", d)
 		}
 		c.retention = d
+		return nil
+	}
+}
+
+// WithReplicas keeps n copies (1 to 5) of every stream and bucket of the
+// pipeline on a NATS cluster: batches, dead letters, large batches, the
+// ledger and the state. 3 on a 3-node cluster survives the loss of one
+// server. Default 1 for a new pipeline; without this option an existing
+// pipeline keeps the replicas it has, so processes that do not say (workers)
+// never scale it down. With it, existing streams and buckets are changed to
+// n; a server that refuses (a server not in a cluster, a cluster with fewer
+// than n JetStream servers, a server that cannot change the replicas of an
+// existing stream) makes NewPipeline fail with an error wrapping
+// ErrReplicas that says why. The embedded server keeps one copy: n > 1
+// needs WithNATSURL.
+func WithReplicas(n int) PipelineOption {
+	return func(c *pipelineConfig) error {
+		if n < 1 || n > queue.MaxReplicas {
+			return invalid("replicas %d: want 1 to %d", n, queue.MaxReplicas)
+		}
+		c.replicas = n
 		return nil
 	}
 }
@@ -245,6 +267,7 @@ type destRun struct {
 //	WithNATSURL("")              embedded server; a URL uses an external one
 //	WithDestinations()           more destinations for the same loads
 //	WithRetention(0)             0: a batch goes once every destination has it
+//	WithReplicas(1)              copies of each stream on a cluster; an existing pipeline keeps its own
 //	WithLogger(zap.NewNop())
 //	WithSubjectPrefix("bridge")
 //	WithAckWait(10s; 4s embedded)
@@ -277,6 +300,10 @@ func openPipeline(name string, dest *Destination, producer bool, opts []Pipeline
 		if err := o(&cfg); err != nil {
 			return nil, fmt.Errorf("pipeline %q: %w", name, err)
 		}
+	}
+	if cfg.replicas > 1 && cfg.natsURL == "" {
+		return nil, invalid("pipeline %q: replicas %d: the embedded NATS server keeps one copy (R1): "+
+			"replicas over 1 need WithNATSURL to a NATS cluster", name, cfg.replicas)
 	}
 	if cfg.dataDir == "" {
 		home, err := os.UserHomeDir()
@@ -366,7 +393,7 @@ func (p *Pipeline) open() error {
 		return fmt.Errorf("pipeline %q: connect to NATS %s: %w", p.name, redactURL(url), redactConnectError(url, err))
 	}
 	p.nc = nc
-	qcfg := queue.Config{Pipeline: p.name, Prefix: p.cfg.prefix, Retention: p.cfg.retention}
+	qcfg := queue.Config{Pipeline: p.name, Prefix: p.cfg.prefix, Retention: p.cfg.retention, Replicas: p.cfg.replicas}
 	if !create {
 		p.q, err = queue.Lookup(ctx, nc, qcfg)
 		if errors.Is(err, queue.ErrNotFound) {

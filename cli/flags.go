@@ -27,6 +27,7 @@ type common struct {
 	tlsCA     string
 	logLevel  string
 	logFormat string
+	replicas  int
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -36,6 +37,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.creds, "nats-creds", "", "NATS credentials `file` (JWT and seed) for --nats-url")
 	fs.StringVar(&c.nkey, "nats-nkey", "", "NATS nkey seed `file` for --nats-url")
 	fs.StringVar(&c.tlsCA, "nats-tls-ca", "", "CA certificate `file` to verify the NATS server's TLS certificate")
+	fs.IntVar(&c.replicas, "replicas", 0, "`copies` (1 to 5) of each stream and bucket of the pipeline on a NATS cluster, e.g. 3 on a 3-node cluster; needs --nats-url when over 1. Not given: 1 for a new pipeline, an existing one keeps its own")
 	fs.StringVar(&c.logLevel, "log-level", "warn", "log `level`: debug, info, warn or error (logs go to stderr)")
 	fs.StringVar(&c.logFormat, "log-format", "", "log `format`: console or json (default: console when stderr is a terminal, json otherwise)")
 }
@@ -99,6 +101,17 @@ func (c *common) options(stderr io.Writer) ([]bridge.PipelineOption, *zap.Logger
 		return nil, nil, err
 	}
 	opts := []bridge.PipelineOption{bridge.WithLogger(log)}
+	switch {
+	case c.replicas == 0:
+	case c.replicas < 0 || c.replicas > 5:
+		fmt.Fprintf(stderr, "bridge: --replicas %d: want 1 to 5\n", c.replicas)
+		return nil, nil, errUsage
+	case c.replicas > 1 && c.natsURL == "":
+		fmt.Fprintf(stderr, "bridge: --replicas %d needs --nats-url (a NATS cluster): the embedded server keeps one copy\n", c.replicas)
+		return nil, nil, errUsage
+	default:
+		opts = append(opts, bridge.WithReplicas(c.replicas))
+	}
 	if c.dataDir != "" {
 		opts = append(opts, bridge.WithDataDir(c.dataDir))
 	}

@@ -12,4 +12,6 @@
 //	object  BRIDGE_<P>_OBJ                                  batches over max payload
 //
 // where <token> is Token(table name): a NATS-safe encoding of any table name.
+// On a cluster every stream and bucket of a pipeline keeps Config.Replicas
+// copies (see ErrReplicas for what a server refuses).
 package queue

@@ -17,3 +17,8 @@ func HoldLockForTest(t testing.TB, dir string) (release func()) {
 	var once sync.Once
 	return func() { once.Do(func() { _ = l.unlock() }) }
 }
+
+// NewForTest returns a queue that is not connected, with the given replicas.
+func NewForTest(replicas int) *Queue {
+	return &Queue{cfg: Config{Pipeline: "x", Prefix: "bridge", Replicas: replicas}, replicas: replicas}
+}

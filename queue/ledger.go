@@ -23,19 +23,16 @@ func (q *Queue) ledgerSubject(loadID string) string {
 }
 
 func (q *Queue) ensureLedger(ctx context.Context) (jetstream.Stream, error) {
-	s, err := q.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	s, _, err := q.ensureStream(ctx, jetstream.StreamConfig{
 		Name:        q.LedgerStreamName(),
 		Description: "bridge pipeline " + q.cfg.Pipeline + ": batches stored by loads that may be resumed",
 		Subjects:    []string{q.subjectBase("ledger") + ".>"},
 		Retention:   jetstream.LimitsPolicy,
 		Storage:     jetstream.FileStorage,
-		Replicas:    q.cfg.Replicas,
+		Replicas:    q.replicas,
 		MaxAge:      7 * 24 * time.Hour,
 	})
-	if err != nil {
-		return nil, fmt.Errorf("stream %s: %w", q.LedgerStreamName(), err)
-	}
-	return s, nil
+	return s, err
 }
 
 // Record makes the publisher note every batch of loadID in the ledger once

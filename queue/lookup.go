@@ -29,6 +29,9 @@ func Lookup(ctx context.Context, nc *nats.Conn, cfg Config) (*Queue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", q.StreamName(), err)
 	}
+	// What it makes later (an Object Store for a replayed batch) gets the
+	// pipeline's replicas.
+	q.replicas = max(q.stream.CachedInfo().Config.Replicas, 1)
 	return q, nil
 }
 

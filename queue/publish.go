@@ -86,17 +86,23 @@ func checksum(p []byte) string {
 type Publisher struct {
 	q       *Queue
 	window  int
-	pending []jetstream.PubAckFuture
-	// conns holds, for each pending publish, the connection's reconnect
-	// count when it was sent: an ack the server owes from before a
-	// reconnect may never come, so such a publish is sent again at once.
-	conns   []uint64
+	pending []pendingPub
 	lastSeq uint64
 	ledger  string // subject to note stored batches on (see Record)
 
 	// OnStored, if set, is called with the rows of each batch once the
 	// server has stored it.
 	OnStored func(rows int)
+}
+
+// pendingPub is a batch published asynchronously, not yet stored.
+type pendingPub struct {
+	f  jetstream.PubAckFuture
+	at time.Time // when it was sent: AckTimeout counts from there
+	// conns is the connection's reconnect count when it was sent: an ack
+	// the server owed from before a reconnect may never come, so such a
+	// publish is sent again at once.
+	conns uint64
 }
 
 // NewPublisher returns a Publisher with at most window unacknowledged publishes.
@@ -128,7 +134,7 @@ func (p *Publisher) Publish(ctx context.Context, b Batch) error {
 	}
 	// Take in what is already stored (so the ledger hears of it soon), then
 	// wait while the window is full.
-	for len(p.pending) > 0 && p.pending[0].Ok() != nil && len(p.pending[0].Ok()) > 0 {
+	for len(p.pending) > 0 && p.pending[0].f.Ok() != nil && len(p.pending[0].f.Ok()) > 0 {
 		if err := p.waitOldest(ctx); err != nil {
 			return err
 		}
@@ -149,18 +155,23 @@ func (p *Publisher) Publish(ctx context.Context, b Batch) error {
 		p.stored(ctx, msg, ack)
 		return nil
 	}
-	p.pending = append(p.pending, f)
-	p.conns = append(p.conns, p.q.nc.Stats().Reconnects)
+	p.pending = append(p.pending, pendingPub{f: f, at: time.Now(), conns: p.q.nc.Stats().Reconnects})
 	return nil
 }
 
-// AckTimeout bounds the wait for the server to store one published batch; a
-// batch still not stored then is published again, synchronously.
-var AckTimeout = 30 * time.Second
+// AckTimeout bounds the wait for the server to store one published batch,
+// from when it was sent; a batch still not stored then is published again,
+// synchronously (its Nats-Msg-Id makes a second copy harmless). An ack can be
+// lost for good: when the stream's leader in a cluster goes away, the
+// batches it had not acknowledged get no answer, and a new leader is
+// elected within seconds (nats-server's raft: 4 to 9 s). Counting from the
+// send, all of a window's lost acks expire together, not one after the
+// other.
+var AckTimeout = 10 * time.Second
 
 func (p *Publisher) waitOldest(ctx context.Context) error {
-	f := p.pending[0]
-	timer := time.NewTimer(AckTimeout)
+	f := p.pending[0].f
+	timer := time.NewTimer(AckTimeout - time.Since(p.pending[0].at))
 	defer timer.Stop()
 	// A reconnect since the publish: the ack may be lost with the old
 	// connection. Give it a moment, then publish again.
@@ -186,7 +197,7 @@ func (p *Publisher) waitOldest(ctx context.Context) error {
 				}
 			}
 		}
-	}(p.conns[0])
+	}(p.pending[0].conns)
 	select {
 	case ack := <-f.Ok():
 		p.stored(ctx, f.Msg(), ack)
@@ -216,9 +227,8 @@ func (p *Publisher) waitOldest(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	p.pending[0] = nil
+	p.pending[0] = pendingPub{}
 	p.pending = p.pending[1:]
-	p.conns = p.conns[1:]
 	return nil
 }
 

@@ -18,7 +18,11 @@ type Config struct {
 	Pipeline string
 	// Prefix is the first subject token; default "bridge".
 	Prefix string
-	// Replicas of each stream on a cluster; default 1.
+	// Replicas is how many copies of every stream and bucket of the
+	// pipeline a cluster keeps (1 to MaxReplicas). 0 keeps what an
+	// existing pipeline has, and is 1 for a new one. A server that is not
+	// part of a cluster keeps one copy: more is an error wrapping
+	// ErrReplicas.
 	Replicas int
 	// DuplicateWindow is how long a batch's Nats-Msg-Id de-duplicates a
 	// republish; default 2 minutes. The server keeps every id of the
@@ -37,51 +41,64 @@ type Queue struct {
 	cfg       Config
 	stream    jetstream.Stream
 	maxInline int
+	replicas  int // resolved: see Config.Replicas
 
 	objMu sync.Mutex
 	obj   jetstream.ObjectStore
 }
 
-// Open creates (or updates) the pipeline's stream and dead-letter stream.
-// Lookup opens them without creating anything.
+// Open creates (or updates) the pipeline's stream and dead-letter stream,
+// and gives every stream and bucket of the pipeline that exists its
+// replicas (see Config.Replicas). Lookup opens them without creating or
+// changing anything.
 func Open(ctx context.Context, nc *nats.Conn, config Config) (*Queue, error) {
 	q, err := newQueue(nc, config)
 	if err != nil {
 		return nil, err
 	}
-	js, cfg := q.js, q.cfg
+	if err := q.resolveReplicas(ctx); err != nil {
+		return nil, err
+	}
+	cfg := q.cfg
 	sc := jetstream.StreamConfig{
 		Name:        q.StreamName(),
 		Description: "bridge pipeline " + cfg.Pipeline + ": one message per batch, one subject per table",
 		Subjects:    []string{q.subjectBase("tables") + ".>"},
 		Retention:   jetstream.InterestPolicy,
 		Storage:     jetstream.FileStorage,
-		Replicas:    cfg.Replicas,
+		Replicas:    q.replicas,
 		Duplicates:  cfg.DuplicateWindow,
 		Discard:     jetstream.DiscardOld,
 	}
 	if cfg.Retention > 0 {
 		sc.Retention, sc.MaxAge = jetstream.LimitsPolicy, cfg.Retention
 	}
-	q.stream, err = js.CreateOrUpdateStream(ctx, sc)
-	if err != nil {
-		if cur, ierr := js.Stream(ctx, q.StreamName()); ierr == nil && cur.CachedInfo().Config.Retention != sc.Retention {
-			return nil, fmt.Errorf("stream %s: its retention (%s) cannot be changed to %s on this server: "+
-				"keep the pipeline's retention setting, or drop the pipeline (bridge drop) once it is delivered: %w",
-				q.StreamName(), cur.CachedInfo().Config.Retention, sc.Retention, err)
-		}
-		return nil, fmt.Errorf("stream %s: %w", q.StreamName(), err)
+	var had int
+	if q.stream, had, err = q.ensureStream(ctx, sc); err != nil {
+		return nil, err
 	}
-	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	if had != 0 && had != q.replicas && q.clustered() {
+		if err := q.refreshConsumers(ctx); err != nil {
+			return nil, err
+		}
+	}
+	_, _, err = q.ensureStream(ctx, jetstream.StreamConfig{
 		Name:        q.DLQStreamName(),
 		Description: "bridge pipeline " + cfg.Pipeline + ": dead-lettered batches",
 		Subjects:    []string{q.subjectBase("dlq") + ".>"},
 		Retention:   jetstream.LimitsPolicy,
 		Storage:     jetstream.FileStorage,
-		Replicas:    cfg.Replicas,
+		Replicas:    q.replicas,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("stream %s: %w", q.DLQStreamName(), err)
+		return nil, err
+	}
+	// The ledger and the Object Store are made when first needed; when
+	// they exist, they follow the pipeline's replicas now.
+	for _, name := range []string{q.LedgerStreamName(), q.ObjectStream()} {
+		if err := q.EnsureReplicas(ctx, name); err != nil {
+			return nil, err
+		}
 	}
 	return q, nil
 }
@@ -94,8 +111,8 @@ func newQueue(nc *nats.Conn, cfg Config) (*Queue, error) {
 	if cfg.Prefix == "" {
 		cfg.Prefix = "bridge"
 	}
-	if cfg.Replicas == 0 {
-		cfg.Replicas = 1
+	if cfg.Replicas < 0 || cfg.Replicas > MaxReplicas {
+		return nil, fmt.Errorf("%w %d: want 1 to %d", ErrReplicas, cfg.Replicas, MaxReplicas)
 	}
 	if cfg.DuplicateWindow == 0 {
 		cfg.DuplicateWindow = 2 * time.Minute
@@ -104,7 +121,7 @@ func newQueue(nc *nats.Conn, cfg Config) (*Queue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	q := &Queue{nc: nc, js: js, cfg: cfg}
+	q := &Queue{nc: nc, js: js, cfg: cfg, replicas: max(cfg.Replicas, 1)}
 	// Keep room for headers under the server's max payload.
 	q.maxInline = int(nc.MaxPayload()) - 16<<10
 	return q, nil
@@ -124,6 +141,9 @@ func (q *Queue) DLQStreamName() string { return q.StreamName() + "_DLQ" }
 
 // ObjectBucket is the Object Store bucket for large batches.
 func (q *Queue) ObjectBucket() string { return q.StreamName() + "_OBJ" }
+
+// ObjectStream is the stream that holds the Object Store bucket.
+func (q *Queue) ObjectStream() string { return "OBJ_" + q.ObjectBucket() }
 
 // StateBucket is the key-value bucket the state package uses.
 func (q *Queue) StateBucket() string { return q.StreamName() + "_STATE" }
@@ -167,8 +187,11 @@ func (q *Queue) objects(ctx context.Context) (jetstream.ObjectStore, error) {
 			Bucket:      q.ObjectBucket(),
 			Description: "bridge: batches larger than the server's max payload",
 			Storage:     jetstream.FileStorage,
-			Replicas:    q.cfg.Replicas,
+			Replicas:    q.replicas,
 		})
+		if err != nil {
+			return nil, fmt.Errorf("object store %s: %w", q.ObjectBucket(), q.ExplainReplicas(q.ObjectStream(), 0, err))
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("object store %s: %w", q.ObjectBucket(), err)
@@ -181,7 +204,7 @@ func (q *Queue) objects(ctx context.Context) (jetstream.ObjectStore, error) {
 // large objects and state. It is for tests and `bridge drop`.
 func (q *Queue) Drop(ctx context.Context) error {
 	var errs []error
-	for _, s := range []string{q.StreamName(), q.DLQStreamName(), q.LedgerStreamName(), "OBJ_" + q.ObjectBucket(), "KV_" + q.StateBucket()} {
+	for _, s := range []string{q.StreamName(), q.DLQStreamName(), q.LedgerStreamName(), q.ObjectStream(), "KV_" + q.StateBucket()} {
 		if err := q.js.DeleteStream(ctx, s); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 			errs = append(errs, fmt.Errorf("delete %s: %w", s, err))
 		}

@@ -28,23 +28,58 @@ type Store struct {
 	kv jetstream.KeyValue
 }
 
-// Open opens (creating if needed) the state bucket of q's pipeline.
+// Open opens (creating if needed) the state bucket of q's pipeline, with the
+// pipeline's replicas (q.Replicas); an existing bucket with other replicas
+// is changed to them.
 func Open(ctx context.Context, q *queue.Queue) (*Store, error) {
-	js := q.JetStream()
-	kv, err := js.KeyValue(ctx, q.StateBucket())
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:      q.StateBucket(),
-			Description: "bridge pipeline " + q.Pipeline() + ": schemas, loads, progress",
-			History:     1,
-			Storage:     jetstream.FileStorage,
-		})
+	kv, err := open(ctx, q)
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		// No answer: on a cluster, a bucket another process is making at
+		// the same time may have no leader yet. Wait for one, then again.
+		if err = q.AwaitLeader(ctx, bucketStream(q)); err == nil {
+			kv, err = open(ctx, q)
+		}
+	}
+	if err == nil {
+		// Made just now (here or by another process): it answers once it
+		// has a leader.
+		err = q.AwaitLeader(ctx, bucketStream(q))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("state bucket %s: %w", q.StateBucket(), err)
 	}
 	return &Store{kv: kv}, nil
 }
+
+// open opens or creates the bucket, each request bounded by apiTimeout.
+func open(ctx context.Context, q *queue.Queue) (jetstream.KeyValue, error) {
+	js := q.JetStream()
+	actx, cancel := context.WithTimeout(ctx, apiTimeout)
+	defer cancel()
+	kv, err := js.KeyValue(actx, q.StateBucket())
+	switch {
+	case errors.Is(err, jetstream.ErrBucketNotFound):
+		kv, err = js.CreateKeyValue(actx, jetstream.KeyValueConfig{
+			Bucket:      q.StateBucket(),
+			Description: "bridge pipeline " + q.Pipeline() + ": schemas, loads, progress",
+			History:     1,
+			Storage:     jetstream.FileStorage,
+			Replicas:    q.Replicas(),
+		})
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			err = q.ExplainReplicas(bucketStream(q), 0, err)
+		}
+	case err == nil:
+		err = q.EnsureReplicas(ctx, bucketStream(q))
+	}
+	return kv, err
+}
+
+// apiTimeout bounds one request of Open.
+const apiTimeout = 5 * time.Second
+
+// bucketStream is the stream that holds q's state bucket.
+func bucketStream(q *queue.Queue) string { return "KV_" + q.StateBucket() }
 
 // Schema is the stored schema of a pipeline: every table with a version that
 // grows with every change.
