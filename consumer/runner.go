@@ -691,6 +691,20 @@ func (r *Runner) Stop(ctx context.Context, idle bool) error {
 		case <-time.After(time.Until(expiry)):
 		case <-ctx.Done():
 		}
+		// On a loaded machine the request may have reached the server
+		// later than it was sent: wait, a little longer, until the server
+		// holds no pull request (other workers' count too, hence the bound).
+		bound := time.Now().Add(r.cfg.FetchWait + time.Second)
+		for ctx.Err() == nil && time.Now().Before(bound) {
+			pr, err := r.cons.Progress(ctx)
+			if err != nil || pr.Waiting == 0 {
+				break
+			}
+			select {
+			case <-time.After(50 * time.Millisecond):
+			case <-ctx.Done():
+			}
+		}
 	}
 	slices.SortFunc(naks, func(a, b *queue.Delivery) int {
 		switch {

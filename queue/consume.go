@@ -121,6 +121,7 @@ type Progress struct {
 	Pending     uint64 // not yet delivered
 	AckPending  int    // delivered, not yet acknowledged
 	Redelivered int
+	Waiting     int // pull requests the server holds (of every client)
 }
 
 // Done reports whether the consumer has taken every batch up to stream
@@ -150,6 +151,7 @@ func (c *Consumer) Progress(ctx context.Context) (Progress, error) {
 		Pending:     info.NumPending,
 		AckPending:  info.NumAckPending,
 		Redelivered: info.NumRedelivered,
+		Waiting:     info.NumWaiting,
 	}, nil
 }
 

@@ -122,9 +122,11 @@ func TestProgramFailures(t *testing.T) {
 		{mode: "crash", rows: 3, is: exec.ErrExited, want: []string{"stdout ended before the answer", "exit status 3", "last stderr: crashing on purpose"}},
 		{mode: "garbage", rows: 3, is: exec.ErrProtocol, want: []string{`"this is not json"`, "signal: killed"}},
 		{mode: "wrong-id", rows: 3, is: exec.ErrProtocol, want: []string{`answer is for batch "b1-other", not "b1"`}},
-		{mode: "slow", rows: 3, timeout: 300 * time.Millisecond, is: exec.ErrTimeout, want: []string{"no answer within 300ms", "signal: killed"}},
+		// The timeouts leave a race-instrumented child on a loaded machine
+		// time to start (and note its pid) before it is killed.
+		{mode: "slow", rows: 3, timeout: 2 * time.Second, is: exec.ErrTimeout, want: []string{"no answer within 2s", "signal: killed"}},
 		// deaf never reads: the write blocks on a full pipe until the timeout.
-		{mode: "deaf", rows: 2000, timeout: 300 * time.Millisecond, is: exec.ErrTimeout, want: []string{"no answer within 300ms"}},
+		{mode: "deaf", rows: 2000, timeout: 2 * time.Second, is: exec.ErrTimeout, want: []string{"no answer within 2s"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.mode, func(t *testing.T) {
