@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"iter"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -18,19 +17,7 @@ import (
 // natsServerBinary builds the nats-server of go.mod (the version the
 // embedded server runs), once per test binary.
 var natsServerBinary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "nats-server-bin-")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "nats-server")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/nats-io/nats-server/v2")
-	cmd.Env = append(os.Environ(), "GOFLAGS=")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build nats-server: %w\n%s", err, out)
-	}
-	return bin, nil
+	return goBuild("github.com/nats-io/nats-server/v2", "nats-server")
 })
 
 // natsProcess is a nats-server process the test starts, stops and starts

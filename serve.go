@@ -94,8 +94,8 @@ func (p *Pipeline) Produce(ctx context.Context, data any, opts ...RunOption) (*L
 // stored: its batches are with the destinations' workers.
 const StatusPublished = "published"
 
-// serveCheck is how often Serve looks for tables that stopped
-// (TableSequential).
+// serveCheck is how often Serve looks for a runner that failed or a table
+// that stopped (TableSequential).
 const serveCheck = 500 * time.Millisecond
 
 // Serve delivers the pipeline's batches to its destinations (the one given
@@ -129,31 +129,12 @@ func (p *Pipeline) Serve(ctx context.Context, opts ...RunOption) (*ServeInfo, er
 	defer stopMarks()
 	var none atomic.Int64
 	stopProgress := p.startProgress(rc, runners, &none, &none, start)
-	failed := make(chan struct{}, 1)
-	for _, r := range runners {
-		go func() {
-			select {
-			case <-r.Failed():
-				select {
-				case failed <- struct{}{}:
-				default:
-				}
-			case <-ctx.Done():
-			}
-		}()
-	}
+	// Until ctx ends, a runner fails, or a table stops (TableSequential).
 	tick := time.NewTicker(serveCheck)
-wait:
-	for {
+	for ctx.Err() == nil && !stopped(runners) {
 		select {
 		case <-ctx.Done():
-			break wait
-		case <-failed:
-			break wait
 		case <-tick.C:
-			if stoppedTables(runners) {
-				break wait
-			}
 		}
 	}
 	tick.Stop()
@@ -202,9 +183,10 @@ func (s *ServeInfo) Items() int {
 	return n
 }
 
-func stoppedTables(runners []*consumer.Runner) bool {
+// stopped reports whether a runner failed or stopped a table.
+func stopped(runners []*consumer.Runner) bool {
 	for _, r := range runners {
-		if len(r.StoppedTables()) > 0 {
+		if r.Err() != nil || len(r.StoppedTables()) > 0 {
 			return true
 		}
 	}

@@ -139,6 +139,20 @@ func deliveredAll(t *testing.T, paths ...string) map[int]int {
 	return all
 }
 
+// serveUntil serves p until done holds (checked every few milliseconds),
+// or the test's deadline.
+func serveUntil(t *testing.T, p *Pipeline, done func() bool) (*ServeInfo, error) {
+	ctx, cancel := context.WithCancel(ctxT(t))
+	defer cancel()
+	go func() {
+		for ctx.Err() == nil && !done() {
+			time.Sleep(5 * time.Millisecond)
+		}
+		cancel()
+	}()
+	return p.Serve(ctx)
+}
+
 func testNATSURL(t testing.TB) string { return queuetest.External(t) }
 
 // A producer publishes a load and returns once it is stored; a worker that
@@ -163,14 +177,7 @@ func TestProduceThenServe(t *testing.T) {
 		if _, err := prod.Run(ctxT(t), nil); err == nil {
 			t.Error("Run on a producer: no error")
 		}
-		ctx, cancel := context.WithCancel(ctxT(t))
-		go func() {
-			for ctx.Err() == nil && len(rec.byTable()["t"]) < 1000 {
-				time.Sleep(5 * time.Millisecond)
-			}
-			cancel()
-		}()
-		si, err := w.Serve(ctx)
+		si, err := serveUntil(t, w, func() bool { return len(rec.byTable()["t"]) >= 1000 })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -247,19 +254,11 @@ func TestServeDrainsOnCancel(t *testing.T) {
 		if first == 0 || first == 200 {
 			t.Fatalf("the first Serve delivered %d rows; the test needs a part", first)
 		}
-		ctx2, cancel2 := context.WithCancel(ctxT(t))
-		go func() {
-			for ctx2.Err() == nil {
-				mu.Lock()
-				n := len(counts)
-				mu.Unlock()
-				if n == 200 {
-					cancel2()
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
-		}()
-		if _, err := w.Serve(ctx2); err != nil {
+		if _, err := serveUntil(t, w, func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(counts) == 200
+		}); err != nil {
 			t.Fatal(err)
 		}
 		mu.Lock()
@@ -384,14 +383,7 @@ func TestWorkerGracefulShutdown(t *testing.T) {
 		}
 		rest := filepath.Join(t.TempDir(), "ids")
 		other := e.open(NewDestination("d", appendIDs(rest, 0), BatchSize(10)))
-		ctx, cancel := context.WithCancel(ctxT(t))
-		go func() {
-			for ctx.Err() == nil && len(deliveredAll(t, w.out, rest)) < 200 {
-				time.Sleep(10 * time.Millisecond)
-			}
-			cancel()
-		}()
-		if _, err := other.Serve(ctx); err != nil {
+		if _, err := serveUntil(t, other, func() bool { return len(deliveredAll(t, w.out, rest)) >= 200 }); err != nil {
 			t.Fatal(err)
 		}
 		counts := deliveredAll(t, w.out, rest)
@@ -426,14 +418,7 @@ func TestWipedDataDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(ctxT(t))
-	go func() {
-		for calls.Load() < 10 {
-			time.Sleep(5 * time.Millisecond)
-		}
-		cancel()
-	}()
-	if _, err := w.Serve(ctx); err != nil {
+	if _, err := serveUntil(t, w, func() bool { return calls.Load() >= 10 }); err != nil {
 		t.Fatal(err)
 	}
 	w.Close()
@@ -441,14 +426,7 @@ func TestWipedDataDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	w2 := e.open(dest)
-	ctx2, cancel2 := context.WithCancel(ctxT(t))
-	go func() {
-		for ctx2.Err() == nil && len(deliveredAll(t, out)) < 500 {
-			time.Sleep(10 * time.Millisecond)
-		}
-		cancel2()
-	}()
-	if _, err := w2.Serve(ctx2); err != nil {
+	if _, err := serveUntil(t, w2, func() bool { return len(deliveredAll(t, out)) >= 500 }); err != nil {
 		t.Fatal(err)
 	}
 	counts := deliveredAll(t, out)

@@ -18,21 +18,25 @@ import (
 
 // bridgeBinary builds cmd/bridge once per test binary, without the race
 // detector, so that tests can measure what a user's process costs.
-var bridgeBinary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "bridge-bin-")
+var bridgeBinary = sync.OnceValues(func() (string, error) { return goBuild("./cmd/bridge", "bridge") })
+
+// goBuild builds the main package pkg (without the test's build flags) into
+// a temporary directory and returns the binary's path.
+func goBuild(pkg, name string) (string, error) {
+	dir, err := os.MkdirTemp("", name+"-bin-")
 	if err != nil {
 		return "", err
 	}
-	bin := filepath.Join(dir, "bridge")
+	bin := filepath.Join(dir, name)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/bridge")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
 	cmd.Env = append(os.Environ(), "GOFLAGS=")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/bridge: %w\n%s", err, out)
+		return "", fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
 	}
 	return bin, nil
-})
+}
 
 // cliRun is one run of the bridge binary: its exit code, output, wall time
 // and peak resident memory.

@@ -170,66 +170,77 @@ func (p *Publisher) Publish(ctx context.Context, b Batch) error {
 var AckTimeout = 10 * time.Second
 
 func (p *Publisher) waitOldest(ctx context.Context) error {
-	f := p.pending[0].f
-	timer := time.NewTimer(AckTimeout - time.Since(p.pending[0].at))
-	defer timer.Stop()
-	// A reconnect since the publish: the ack may be lost with the old
-	// connection. Give it a moment, then publish again.
-	reconnected := make(chan struct{})
-	stopWatch := make(chan struct{})
-	defer close(stopWatch)
-	go func(sent uint64) {
-		tick := time.NewTicker(250 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stopWatch:
-				return
-			case <-tick.C:
-				if p.q.nc.Stats().Reconnects > sent && p.q.nc.IsConnected() {
-					select {
-					case <-time.After(time.Second):
-					case <-stopWatch:
-						return
-					}
-					close(reconnected)
-					return
-				}
-			}
-		}
-	}(p.pending[0].conns)
+	pp := p.pending[0]
+	f := pp.f
+	var ack *jetstream.PubAck
 	select {
-	case ack := <-f.Ok():
-		p.stored(ctx, f.Msg(), ack)
-	case <-reconnected:
-		ack, err := p.republish(ctx, f.Msg(), nil)
-		if err != nil {
-			return fmt.Errorf("publish batch %s after a reconnect: %w; check that the server is up and its disk has room, then run again",
-				f.Msg().Header.Get(jetstream.MsgIDHeader), err)
+	case ack = <-f.Ok(): // stored already: the common case costs no timer
+	default:
+		var err error
+		if ack, err = p.awaitAck(ctx, pp); err != nil {
+			return err
 		}
-		p.stored(ctx, f.Msg(), ack)
-	case <-timer.C:
-		ack, err := p.republish(ctx, f.Msg(), nil)
-		if err != nil {
-			return fmt.Errorf("publish batch %s: the server did not store it within %v (%w); "+
-				"check that the server is up and its disk has room (the server's log says why), then run again",
-				f.Msg().Header.Get(jetstream.MsgIDHeader), AckTimeout, err)
-		}
-		p.stored(ctx, f.Msg(), ack)
-	case err := <-f.Err():
-		// The server may be restarting: publish again, synchronously, for a
-		// while. The batch's Nats-Msg-Id makes a second copy harmless.
-		ack, rerr := p.republish(ctx, f.Msg(), err)
-		if rerr != nil {
-			return fmt.Errorf("publish batch %s: %w (and again: %w)", f.Msg().Header.Get(jetstream.MsgIDHeader), err, rerr)
-		}
-		p.stored(ctx, f.Msg(), ack)
-	case <-ctx.Done():
-		return ctx.Err()
 	}
+	p.stored(ctx, f.Msg(), ack)
 	p.pending[0] = pendingPub{}
 	p.pending = p.pending[1:]
 	return nil
+}
+
+// reconnectGrace is how long after a reconnect a publish sent before it is
+// still given for its ack before it is sent again.
+const reconnectGrace = time.Second
+
+// awaitAck waits for the server to store pp, publishing it again when its ack
+// is lost: AckTimeout after it was sent, a moment after a reconnect (the ack
+// may have gone with the old connection), or when the server answered with
+// an error (it may be restarting).
+func (p *Publisher) awaitAck(ctx context.Context, pp pendingPub) (*jetstream.PubAck, error) {
+	f := pp.f
+	id := f.Msg().Header.Get(jetstream.MsgIDHeader)
+	timer := time.NewTimer(AckTimeout - time.Since(pp.at))
+	defer timer.Stop()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	var reconnected time.Time
+	for {
+		select {
+		case ack := <-f.Ok():
+			return ack, nil
+		case <-tick.C:
+			if p.q.nc.Stats().Reconnects <= pp.conns || !p.q.nc.IsConnected() {
+				continue
+			}
+			if reconnected.IsZero() {
+				reconnected = time.Now()
+			}
+			if time.Since(reconnected) < reconnectGrace {
+				continue
+			}
+			ack, err := p.republish(ctx, f.Msg(), nil)
+			if err != nil {
+				return nil, fmt.Errorf("publish batch %s after a reconnect: %w; check that the server is up and its disk has room, then run again", id, err)
+			}
+			return ack, nil
+		case <-timer.C:
+			ack, err := p.republish(ctx, f.Msg(), nil)
+			if err != nil {
+				return nil, fmt.Errorf("publish batch %s: the server did not store it within %v (%w); "+
+					"check that the server is up and its disk has room (the server's log says why), then run again",
+					id, AckTimeout, err)
+			}
+			return ack, nil
+		case err := <-f.Err():
+			// The batch's Nats-Msg-Id makes a second copy harmless.
+			ack, rerr := p.republish(ctx, f.Msg(), err)
+			if rerr != nil {
+				return nil, fmt.Errorf("publish batch %s: %w (and again: %w)", id, err, rerr)
+			}
+			return ack, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 func (p *Publisher) acked(ack *jetstream.PubAck) {
