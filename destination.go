@@ -8,6 +8,7 @@ import (
 	"github.com/fanoutbridge/bridge/batcher"
 	"github.com/fanoutbridge/bridge/consumer"
 	"github.com/fanoutbridge/bridge/normalize"
+	"github.com/fanoutbridge/bridge/sink"
 )
 
 // Func is a destination function: it receives the items of one batch of one
@@ -28,6 +29,7 @@ type Destination struct {
 	name string
 	fn   Func
 	file FileFunc
+	sink sink.Sink // set by NewSinkDestination and NewConfiguredSink
 	cfg  destConfig
 	conf []ConfigValue // resolved config of a configured destination, secrets redacted
 	err  error

@@ -250,8 +250,9 @@ type Pipeline struct {
 
 // destRun is a destination this pipeline object serves, with its consumer.
 type destRun struct {
-	dest *Destination
-	cons *queue.Consumer
+	dest      *Destination
+	cons      *queue.Consumer
+	connected bool // its sink is connected (sink.Connector)
 }
 
 // NewPipeline opens the pipeline name with its destination: it starts the
@@ -420,6 +421,9 @@ func (p *Pipeline) open() error {
 			return fmt.Errorf("pipeline %q: %w", p.name, err)
 		}
 	}
+	if err := p.connectSinks(ctx); err != nil {
+		return fmt.Errorf("pipeline %q: %w", p.name, err)
+	}
 	return nil
 }
 
@@ -460,6 +464,8 @@ func (p *Pipeline) Close() error {
 		return nil
 	}
 	p.closed = true
+	// Sinks flush first: they may use the pipeline's NATS.
+	errs := p.closeSinks()
 	if p.nc != nil {
 		_ = p.nc.Drain()
 		for i := 0; i < 100 && !p.nc.IsClosed(); i++ {
@@ -470,7 +476,6 @@ func (p *Pipeline) Close() error {
 	if p.emb != nil {
 		p.emb.Shutdown()
 	}
-	var errs []error
 	for _, dr := range p.dests {
 		for _, fn := range dr.dest.cfg.onClose {
 			errs = append(errs, fn())

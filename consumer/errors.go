@@ -1,30 +1,18 @@
 package consumer
 
 import (
-	"errors"
+	"context"
 	"fmt"
+
+	"github.com/fanoutbridge/bridge/sink"
 )
 
-// terminalError marks an error that retrying will not fix.
-type terminalError struct{ err error }
-
-func (e *terminalError) Error() string { return e.err.Error() }
-func (e *terminalError) Unwrap() error { return e.err }
-
-// Terminal marks err terminal: the batch is not retried but dead-lettered.
-// Terminal(nil) is nil.
-func Terminal(err error) error {
-	if err == nil || IsTerminal(err) {
-		return err
-	}
-	return &terminalError{err: err}
-}
+// Terminal marks err terminal: the batch is not retried but dead-lettered
+// (sink.Terminal). Terminal(nil) is nil.
+func Terminal(err error) error { return sink.Terminal(err) }
 
 // IsTerminal reports whether err, or any error it wraps, was marked Terminal.
-func IsTerminal(err error) bool {
-	var t *terminalError
-	return errors.As(err, &t)
-}
+func IsTerminal(err error) bool { return sink.IsTerminal(err) }
 
 // RetriesError is returned when a batch failed every attempt. The batch stays
 // pending and is loaded first by the next run.
@@ -50,3 +38,16 @@ type PanicError struct {
 }
 
 func (e *PanicError) Error() string { return fmt.Sprintf("destination panicked: %v", e.Value) }
+
+type attemptKey struct{}
+
+// Attempt returns which attempt of its batch a call is, from 1, from the
+// context the runner gives the call; 0 elsewhere.
+func Attempt(ctx context.Context) int {
+	n, _ := ctx.Value(attemptKey{}).(int)
+	return n
+}
+
+func withAttempt(ctx context.Context, n int) context.Context {
+	return context.WithValue(ctx, attemptKey{}, n)
+}

@@ -444,7 +444,7 @@ func (r *Runner) attempts(do func(context.Context) error, log *zap.Logger) (int,
 	bo.Reset()
 	attempt := 0
 	for {
-		err := r.call(do)
+		err := r.call(func(ctx context.Context) error { return do(withAttempt(ctx, attempt+1)) })
 		var unc *uncounted
 		if !errors.As(err, &unc) {
 			attempt++
