@@ -90,13 +90,53 @@ type rowBatch struct {
 	payload func() ([]byte, error)
 	resolve batcher.Resolver
 	called  []bool // parts called before: a failed call may have changed their rows
+	// sel holds, for a part cut down by row errors, the indices (into
+	// the part) of the rows its next call gets; nil: all of them.
+	sel [][]int
 }
+
+var _ consumer.RowBatch = (*rowBatch)(nil)
 
 func (b *rowBatch) Parts() int { return partsOf(len(b.rows), b.size) }
 
 func (b *rowBatch) Rows(i int) int {
+	if b.Narrowed(i) {
+		return len(b.sel[i])
+	}
 	lo, hi := partBounds(i, b.size, len(b.rows))
 	return hi - lo
+}
+
+func (b *rowBatch) Narrowed(i int) bool { return b.sel != nil && b.sel[i] != nil }
+
+func (b *rowBatch) RowIndex(i, j int) int {
+	if b.Narrowed(i) {
+		return b.sel[i][j]
+	}
+	return j
+}
+
+func (b *rowBatch) Narrow(i int, keep []int) {
+	if b.sel == nil {
+		b.sel = make([][]int, b.Parts())
+	}
+	sel := make([]int, len(keep))
+	for k, j := range keep {
+		sel[k] = b.RowIndex(i, j)
+	}
+	b.sel[i] = sel
+}
+
+// pick returns the rows of part a part's current call gets.
+func (b *rowBatch) pick(i int, rows []Row) []Row {
+	if !b.Narrowed(i) {
+		return rows
+	}
+	out := make([]Row, len(b.sel[i]))
+	for k, j := range b.sel[i] {
+		out[k] = rows[j]
+	}
+	return out
 }
 
 // fresh returns part i's rows: as first decoded on the first call, decoded
@@ -129,7 +169,34 @@ func (b *rowBatch) Call(ctx context.Context, i int) error {
 	if err != nil {
 		return err
 	}
-	return b.h.d.fn(withBatchID(ctx, partID(b.d.MsgID, i, b.Parts())), rows, *t)
+	return b.h.d.fn(withBatchID(ctx, partID(b.d.MsgID, i, b.Parts())), b.pick(i, rows), *t)
+}
+
+// DeadRows encodes rows (indices into part i's current rows) for the
+// dead-letter stream, as a batch of their own: the part's id with the
+// number (from 1) of its first row, so each dead letter of a part has its
+// own id.
+func (b *rowBatch) DeadRows(i int, rows []int) (*queue.DeadPart, error) {
+	p, err := b.payload()
+	if err != nil {
+		return nil, err
+	}
+	t, all, err := batcher.DecodeWith(b.format, p, b.resolve)
+	if err != nil {
+		return nil, err
+	}
+	lo, hi := partBounds(i, b.size, len(all))
+	part := all[lo:hi]
+	dead := make([]Row, len(rows))
+	for k, j := range rows {
+		dead[k] = part[b.RowIndex(i, j)]
+	}
+	enc, err := batcher.Encode(nil, b.format, t, dead)
+	if err != nil {
+		return nil, err
+	}
+	id := partID(b.d.MsgID, i, b.Parts()) + ".r" + strconv.Itoa(b.RowIndex(i, rows[0])+1)
+	return &queue.DeadPart{BatchID: id, Rows: len(dead), Format: string(b.format), Payload: enc}, nil
 }
 
 func (b *rowBatch) DeadPart(i int) (*queue.DeadPart, error) {
