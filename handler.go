@@ -2,6 +2,8 @@ package bridge
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -169,13 +171,35 @@ func (b *rowBatch) Call(ctx context.Context, i int) error {
 	if err != nil {
 		return err
 	}
-	return b.h.d.fn(withBatchID(ctx, partID(b.d.MsgID, i, b.Parts())), b.pick(i, rows), *t)
+	return b.h.d.fn(withBatchID(ctx, b.callID(i)), b.pick(i, rows), *t)
+}
+
+// callID is the batch id part i's next call gets: the part's, and for a
+// part cut down by row errors, the part's with a suffix naming its rows (the
+// same for the same rows), so that an idempotency key at the far side that
+// saw the part's first call does not hide the rows sent again.
+func (b *rowBatch) callID(i int) string {
+	id := partID(b.d.MsgID, i, b.Parts())
+	if b.Narrowed(i) {
+		id += rowsSuffix(b.sel[i])
+	}
+	return id
+}
+
+// rowsSuffix names some rows of a part (indices into it): ".r" and the
+// first 8 hex digits of a SHA-256 of their numbers.
+func rowsSuffix(idx []int) string {
+	h := sha256.New()
+	for _, i := range idx {
+		h.Write(strconv.AppendInt(nil, int64(i), 10))
+		h.Write([]byte{','})
+	}
+	return ".r" + hex.EncodeToString(h.Sum(nil)[:4])
 }
 
 // DeadRows encodes rows (indices into part i's current rows) for the
-// dead-letter stream, as a batch of their own: the part's id with the
-// number (from 1) of its first row, so each dead letter of a part has its
-// own id.
+// dead-letter stream, as a batch of their own, with an id naming those
+// rows (see callID), so each dead letter of a part has its own.
 func (b *rowBatch) DeadRows(i int, rows []int) (*queue.DeadPart, error) {
 	p, err := b.payload()
 	if err != nil {
@@ -195,7 +219,11 @@ func (b *rowBatch) DeadRows(i int, rows []int) (*queue.DeadPart, error) {
 	if err != nil {
 		return nil, err
 	}
-	id := partID(b.d.MsgID, i, b.Parts()) + ".r" + strconv.Itoa(b.RowIndex(i, rows[0])+1)
+	idx := make([]int, len(rows))
+	for k, j := range rows {
+		idx[k] = b.RowIndex(i, j)
+	}
+	id := partID(b.d.MsgID, i, b.Parts()) + rowsSuffix(idx)
 	return &queue.DeadPart{BatchID: id, Rows: len(dead), Format: string(b.format), Payload: enc}, nil
 }
 

@@ -97,8 +97,8 @@ func TestRowErrorsDeadLetterOnlyFailedRows(t *testing.T) {
 	})
 }
 
-// Transient row errors are retried with only the failed rows, under the same
-// batch id; rows that keep failing are dead-lettered once the attempts are
+// Transient row errors are retried with only the failed rows, under an id
+// derived from the batch's and the rows' (the same for the same rows); rows that keep failing are dead-lettered once the attempts are
 // spent, and the run does not redeliver the rows that got through.
 func TestRowErrorsRetryOnlyFailedRows(t *testing.T) {
 	ctx := ctxT(t)
@@ -137,12 +137,15 @@ func TestRowErrorsRetryOnlyFailedRows(t *testing.T) {
 	defer mu.Unlock()
 	want := []seen{
 		{calls[0].id, []int64{1, 2, 3, 4, 5, 6}, 1},
-		{calls[0].id, []int64{2, 5}, 2},
-		{calls[0].id, []int64{2, 5}, 3},
-		{calls[0].id, []int64{5}, 4},
+		{calls[1].id, []int64{2, 5}, 2},
+		{calls[1].id, []int64{2, 5}, 3},
+		{calls[3].id, []int64{5}, 4},
 	}
 	if !slices.EqualFunc(calls, want, func(a, b seen) bool { return a.id == b.id && a.try_ == b.try_ && slices.Equal(a.ids, b.ids) }) {
 		t.Errorf("calls %v, want %v", calls, want)
+	}
+	if len(calls) == 4 && (!strings.HasPrefix(calls[1].id, calls[0].id+".r") || calls[1].id == calls[3].id) {
+		t.Errorf("row retry ids %q, %q: want the batch's id %q with a suffix per row set", calls[1].id, calls[3].id, calls[0].id)
 	}
 	if n := info.Delivered["t"].Items; n != 5 {
 		t.Errorf("delivered %d items, want 5", n)
