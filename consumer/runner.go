@@ -296,7 +296,7 @@ func (r *Runner) acquire() bool {
 	go func() {
 		select {
 		case <-lost:
-			r.log.Error("lost the lease of this TableSequential destination (NATS unreachable too long, or the process was paused): "+
+			r.log.Error("lost the lease of this TableSequential destination (NATS unreachable too long, or the process was paused): " +
 				"stopping its calls, another process may serve it now")
 			r.fail(fmt.Errorf("destination %s: %w", r.cfg.Destination, ErrLeaseLost))
 			r.cancelCall()
