@@ -190,7 +190,7 @@ func TestUpsertThroughPipeline(t *testing.T) {
 			items = append(items, map[string]any{"id": i, "v": v})
 		}
 		items = append(items, map[string]any{"id": to - 1, "v": v + "-dup"}) // same key in the same batch
-		items = append(items, map[string]any{"id": from, "v": v + "-last"}) // same key again, later in the load
+		items = append(items, map[string]any{"id": from, "v": v + "-last"})  // same key again, later in the load
 		if _, err := p.Run(ctxT(t), items, bridge.TableName("kv")); err != nil {
 			t.Fatalf("Run: %v", err)
 		}
