@@ -3,6 +3,8 @@ package postgres_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -247,4 +249,29 @@ func TestConnectErrorNamesServerNotPassword(t *testing.T) {
 		t.Fatalf("NewPipeline with a bad DSN: %v", err)
 	}
 	t.Log(err)
+}
+
+// configs/postgres.toml, used as .bridge/config.toml, resolves: the DSN
+// from the file (shown as ***), the rest from the defaults.
+func TestExampleConfigResolves(t *testing.T) {
+	data, err := os.ReadFile("../../configs/postgres.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "config.toml"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dest := postgres.Destination("postgres", bridge.ConfigDir(dir))
+	got := map[string]string{}
+	for _, v := range dest.ConfigSummary() {
+		got[v.Key] = v.Value
+	}
+	want := map[string]string{"postgres_dsn": "***", "postgres_schema": "public", "postgres_bookkeeping_table": "_bridge_batches",
+		"postgres_connect_timeout": "10s"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q (summary %v)", k, got[k], v, dest.ConfigSummary())
+		}
+	}
 }
