@@ -109,6 +109,12 @@ func DestinationWithLogger(name string, log *zap.Logger, opts ...bridge.Option) 
 // Connect opens the pool, pings the server and creates the schema and the
 // bookkeeping table.
 func (s *Sink) Connect(ctx context.Context, env sink.Env) error {
+	s.mu.Lock()
+	connected := s.pool != nil
+	s.mu.Unlock()
+	if connected {
+		return errors.New("postgres: Connect called twice")
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
 	defer cancel()
 	pool, err := pgxpool.NewWithConfig(ctx, s.pcfg)

@@ -275,3 +275,72 @@ func TestExampleConfigResolves(t *testing.T) {
 		}
 	}
 }
+
+// A table dropped behind the sink's back (its column cache) is created
+// again by the next batch.
+func TestDroppedTableIsCreatedAgain(t *testing.T) {
+	d := newDB(t)
+	s := connect(t, d.config(), "a")
+	write := func(id string, from, to int) {
+		t.Helper()
+		if err := s.Write(ctxT(t), sink.Batch{ID: id, Table: table("t", idV...), Rows: idRows(from, to)}); err != nil {
+			t.Fatalf("batch %s: %v", id, err)
+		}
+	}
+	write("b1", 0, 10)
+	if _, err := d.pool.Exec(ctxT(t), "DROP TABLE "+d.ident("t")); err != nil {
+		t.Fatal(err)
+	}
+	write("b2", 10, 15)
+	if n := d.int64("SELECT count(*) FROM " + d.ident("t")); n != 5 {
+		t.Fatalf("count = %d, want the 5 rows of the batch after the drop", n)
+	}
+}
+
+// A value the client cannot encode for an existing column of another type
+// (a bigint too big for an integer column) is terminal too.
+func TestEncodeErrorIsTerminal(t *testing.T) {
+	d := newDB(t)
+	if _, err := d.pool.Exec(ctxT(t), "CREATE TABLE "+d.ident("narrow")+" (id integer, v text)"); err != nil {
+		t.Fatal(err)
+	}
+	s := connect(t, d.config(), "a")
+	err := s.Write(ctxT(t), sink.Batch{ID: "b1", Table: table("narrow", idV...), Rows: []schema.Row{{"id": int64(1) << 40, "v": "x"}}})
+	t.Log(err)
+	if !sink.IsTerminal(err) {
+		t.Fatalf("Write = %v, want terminal", err)
+	}
+}
+
+// A connection the server ends (a restart, an administrator) is a
+// transient error: the batch is tried again and then loads once.
+func TestTerminatedConnectionIsTransient(t *testing.T) {
+	d := newDB(t)
+	cfg := d.config()
+	app := "bridge_test_" + randName()
+	cfg.DSN += "&application_name=" + app
+	s := connect(t, cfg, "a")
+	b := sink.Batch{ID: "b1", Table: table("t", idV...), Rows: idRows(0, 10)}
+	if err := s.Write(ctxT(t), sink.Batch{ID: "b0", Table: b.Table, Rows: idRows(100, 101)}); err != nil {
+		t.Fatal(err)
+	}
+	if n := d.int64("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1", app); n == 0 {
+		t.Fatal("no connection of the sink to terminate")
+	}
+	var err error
+	for try := range 5 {
+		if err = s.Write(ctxT(t), b); err == nil {
+			break
+		}
+		t.Logf("try %d: %v", try, err)
+		if sink.IsTerminal(err) {
+			t.Fatalf("a terminated connection gave a terminal error: %v", err)
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := d.int64("SELECT count(*) FROM " + d.ident("t")); n != 11 {
+		t.Fatalf("count = %d, want 11", n)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -86,7 +87,12 @@ func (s *Sink) write(ctx context.Context, pool *pgxpool.Pool, dest, name string,
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
+	defer func() {
+		// A no-op after Commit; bounded, as the connection may be gone.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = tx.Rollback(rctx)
+	}()
 	if b.ID != "" {
 		tag, err := tx.Exec(ctx, "INSERT INTO "+s.bookkeeping()+
 			" (destination, batch_id, table_name, rows, loaded_at) VALUES ($1, $2, $3, $4, now()) ON CONFLICT (destination, batch_id) DO NOTHING",
@@ -145,6 +151,13 @@ func copyRows(ctx context.Context, tx pgx.Tx, table pgx.Identifier, cols []strin
 	}))
 	if convErr != nil {
 		return sink.Terminal(convErr)
+	}
+	// pgx could not encode a value for the column's type (an existing
+	// column of another type): it ends the COPY with the reason, which the
+	// server answers as a cancel.
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "57014" && strings.HasPrefix(pe.Message, "COPY from stdin failed") && ctx.Err() == nil {
+		return sink.Terminal(err)
 	}
 	return err
 }
