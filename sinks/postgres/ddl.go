@@ -35,6 +35,7 @@ const (
 	codeDuplicateTable  = "42P07"
 	codeDuplicateColumn = "42701"
 	codeDuplicateSchema = "42P06"
+	codeDuplicateObject = "42710" // the table's row type
 	codeUniqueViolation = "23505" // on pg_type / pg_namespace / pg_attribute
 )
 
@@ -44,7 +45,7 @@ func isDDLRace(err error) bool {
 		return false
 	}
 	switch pe.Code {
-	case codeDuplicateTable, codeDuplicateColumn, codeDuplicateSchema, codeUniqueViolation:
+	case codeDuplicateTable, codeDuplicateColumn, codeDuplicateSchema, codeDuplicateObject, codeUniqueViolation:
 		return true
 	}
 	return false
