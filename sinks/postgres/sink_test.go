@@ -136,43 +136,51 @@ func TestDataErrorsAreTerminal(t *testing.T) {
 }
 
 // Several processes (sinks with caches of their own) creating the same
-// table and the same new columns at once all succeed.
+// table and the same new columns at once all succeed: the catalog races of
+// CREATE TABLE / ADD COLUMN IF NOT EXISTS (42P07, 42710, 42701, 23505) are
+// tried again.
 func TestConcurrentWorkersCreateTableAndColumns(t *testing.T) {
 	d := newDB(t)
-	const workers, batches = 4, 6
+	const workers, tables, batches = 6, 4, 4
 	sinks := make([]*postgres.Sink, workers)
 	for i := range sinks {
 		sinks[i] = connect(t, d.config(), "a")
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, workers*batches)
-	for w := range workers {
-		wg.Go(func() {
-			for i := range batches {
-				cols := append([]schema.Column{}, idV...)
-				for c := range i + 1 {
-					cols = append(cols, schema.Column{Name: fmt.Sprintf("c%d", c), DataType: schema.TypeDouble})
+	for tb := range tables {
+		name := fmt.Sprintf("shared%d", tb)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		errs := make(chan error, workers*batches)
+		for w := range workers {
+			wg.Go(func() {
+				<-start
+				for i := range batches {
+					cols := append([]schema.Column{}, idV...)
+					for c := range i + 1 {
+						cols = append(cols, schema.Column{Name: fmt.Sprintf("c%d", c), DataType: schema.TypeDouble})
+					}
+					rows := idRows((w*batches+i)*10, (w*batches+i+1)*10)
+					for _, r := range rows {
+						r[fmt.Sprintf("c%d", i)] = 1.5
+					}
+					errs <- sinks[w].Write(ctxT(t), sink.Batch{ID: fmt.Sprintf("%s.w%d.%d", name, w, i), Table: table(name, cols...), Rows: rows})
 				}
-				rows := idRows((w*batches+i)*10, (w*batches+i+1)*10)
-				for _, r := range rows {
-					r[fmt.Sprintf("c%d", i)] = 1.5
-				}
-				errs <- sinks[w].Write(ctxT(t), sink.Batch{ID: fmt.Sprintf("w%d.%d", w, i), Table: table("shared", cols...), Rows: rows})
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
+			})
 		}
-	}
-	if n := d.int64("SELECT count(*) FROM " + d.ident("shared")); n != workers*batches*10 {
-		t.Fatalf("count = %d, want %d", n, workers*batches*10)
-	}
-	if n := len(d.columns("shared")); n != 2+batches {
-		t.Fatalf("%d columns, want %d", n, 2+batches)
+		close(start)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := d.int64("SELECT count(*) FROM " + d.ident(name)); n != workers*batches*10 {
+			t.Fatalf("%s: count = %d, want %d", name, n, workers*batches*10)
+		}
+		if n := len(d.columns(name)); n != 2+batches {
+			t.Fatalf("%s: %d columns, want %d", name, n, 2+batches)
+		}
 	}
 }
 
