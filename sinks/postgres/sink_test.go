@@ -326,7 +326,11 @@ func TestTerminatedConnectionIsTransient(t *testing.T) {
 	d := newDB(t)
 	cfg := d.config()
 	app := "bridge_test_" + randName()
-	cfg.DSN += "&application_name=" + app
+	sep := "?"
+	if strings.Contains(cfg.DSN, "?") {
+		sep = "&"
+	}
+	cfg.DSN += sep + "application_name=" + app
 	s := connect(t, cfg, "a")
 	b := sink.Batch{ID: "b1", Table: table("t", idV...), Rows: idRows(0, 10)}
 	if err := s.Write(ctxT(t), sink.Batch{ID: "b0", Table: b.Table, Rows: idRows(100, 101)}); err != nil {
