@@ -51,9 +51,16 @@ func isDDLRace(err error) bool {
 	return false
 }
 
+// ddlTimeout bounds a DDL statement, which waits for the lock of a table
+// that long transactions (other loads, a user's query) hold: the batch is
+// then tried again later.
+const ddlTimeout = time.Minute
+
 // ddl runs an idempotent statement, again after a race with another
 // worker (which leaves the object there).
 func ddl(ctx context.Context, pool *pgxpool.Pool, q string) error {
+	ctx, cancel := context.WithTimeout(ctx, ddlTimeout)
+	defer cancel()
 	var err error
 	for try := range 5 {
 		if _, err = pool.Exec(ctx, q); err == nil || !isDDLRace(err) {
