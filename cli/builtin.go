@@ -26,7 +26,8 @@ var stdoutSink = struct {
 	w io.Writer
 }{w: os.Stdout}
 
-// registerBuiltins registers the built-in destinations: null, stdout, file.
+// registerBuiltins registers the built-in destinations: null, stdout, exec,
+// file, postgres.
 func registerBuiltins() {
 	builtinsOnce.Do(func() {
 		must(bridge.Register("null", func(arg string, opts ...bridge.Option) (*bridge.Destination, error) {
