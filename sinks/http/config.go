@@ -118,12 +118,12 @@ func (c Config) settings() (*settings, error) {
 	if s.timeout <= 0 {
 		s.timeout = 30 * time.Second
 	}
-	for _, h := range c.Headers {
+	for i, h := range c.Headers {
 		name, value, ok := strings.Cut(h, ":")
 		name = strings.TrimSpace(name)
 		if !ok || name == "" || strings.ContainsAny(name, " \t\r\n") {
-			// The header may hold a key: show its name only.
-			return nil, configErr("http_headers: %q is not \"Name: value\"", name)
+			// The entry may hold a key: say which it is, not what.
+			return nil, configErr("http_headers: entry %d is not \"Name: value\"", i+1)
 		}
 		value = strings.TrimSpace(value)
 		s.headers.Add(textproto.CanonicalMIMEHeaderKey(name), value)

@@ -93,14 +93,17 @@ type limiter struct {
 	left int   // slots held from next on
 	gap  int64 // between slots
 	// last is the state and revision as this process last saw them: the
-	// first try of an update, saving a Get while nobody else writes.
+	// first try of an update, saving a Get while nobody else writes. Once
+	// an update at it fails (other processes write too), updates read
+	// first, until a read finds the key where this process left it.
 	last    rateState
 	lastRev uint64
 	known   bool
+	trusted bool
 }
 
 func newLimiter(kv sink.KV, cfg rateConfig) *limiter {
-	return &limiter{kv: kv, cfg: cfg, refill: make(chan struct{}, 1)}
+	return &limiter{kv: kv, cfg: cfg, refill: make(chan struct{}, 1), trusted: true}
 }
 
 // Wait returns when the request may go, or ctx ends.
@@ -149,7 +152,7 @@ func (l *limiter) reserve(ctx context.Context) error {
 	err := l.update(ctx, func(s *rateState, now int64) bool {
 		r := s.current(l.cfg, now)
 		gap = int64(float64(time.Second) / r)
-		n = int(min(l.waiting.Load(), int64(r*reserveSpan.Seconds())))
+		n = int(min(2*l.waiting.Load(), int64(r*reserveSpan.Seconds())))
 		n = max(n, 1)
 		begin = max(now, s.Next)
 		s.Next = begin + int64(n)*gap
@@ -203,7 +206,7 @@ func (l *limiter) Rate(ctx context.Context) (float64, error) {
 // retrying on a conflict; change returns false to write nothing.
 func (l *limiter) update(ctx context.Context, change func(s *rateState, now int64) bool) error {
 	l.mu.Lock()
-	st, rev, known := l.last, l.lastRev, l.known
+	st, rev, known := l.last, l.lastRev, l.known && l.trusted
 	l.mu.Unlock()
 	for range casAttempts {
 		if !known {
@@ -211,6 +214,9 @@ func (l *limiter) update(ctx context.Context, change func(s *rateState, now int6
 			if st, rev, err = l.read(ctx); err != nil {
 				return err
 			}
+			l.mu.Lock()
+			l.trusted = l.known && rev == l.lastRev
+			l.mu.Unlock()
 		}
 		if !change(&st, time.Now().UnixNano()) {
 			l.remember(st, rev, true)
@@ -232,6 +238,9 @@ func (l *limiter) update(ctx context.Context, change func(s *rateState, now int6
 			return nil
 		case errors.Is(err, sink.ErrRevisionMismatch):
 			known = false
+			l.mu.Lock()
+			l.trusted = false
+			l.mu.Unlock()
 		default:
 			l.remember(rateState{}, 0, false)
 			return fmt.Errorf("rate limit state: %w", err)
