@@ -39,9 +39,12 @@ import (
 // reservation. Without a 429 or 503 the rate grows by the increase per
 // second up to the max rate; the growth is computed from since, so no
 // process has to write anything while all goes well, and state left from an
-// earlier run recovers on its own. A Retry-After also moves next past the
-// wait it asks for, so that every worker holds off, not only the one that
-// was told.
+// earlier run recovers on its own. A Retry-After is the batch's own wait
+// (the runner waits exactly that long before trying it again); the other
+// batches slow down with the rate and wait for their own answers. (A
+// shared pause for everyone was tried: as every request in the pause's
+// wake got a 429 of its own, each one pushed the pause further, and the
+// waits no longer followed the header.)
 //
 // Times are wall-clock times of the worker machines: keep their clocks in
 // sync (NTP) when workers run on several machines.
@@ -168,26 +171,21 @@ func (l *limiter) reserve(ctx context.Context) error {
 }
 
 // Throttled records a 429 or 503: the rate halves (at most once per
-// cutEvery) and, with a Retry-After, every process waits it out. It
-// returns the rate before and after, equal when this call did not cut.
-func (l *limiter) Throttled(ctx context.Context, retryAfter time.Duration) (from, to float64, err error) {
+// cutEvery). It returns the rate before and after, equal when this call
+// did not cut.
+func (l *limiter) Throttled(ctx context.Context) (from, to float64, err error) {
 	l.mu.Lock()
 	l.left = 0 // the slots held were paced at the old rate
 	l.mu.Unlock()
 	err = l.update(ctx, func(s *rateState, now int64) bool {
 		from = s.current(l.cfg, now)
 		to = from
-		changed := false
-		if now-s.Cut >= int64(cutEvery) {
-			to = max(from/2, l.cfg.min)
-			s.Rate, s.Since, s.Cut = to, now, now
-			changed = true
+		if now-s.Cut < int64(cutEvery) {
+			return false
 		}
-		if retryAfter > 0 && now+int64(retryAfter) > s.Next {
-			s.Next = now + int64(retryAfter)
-			changed = true
-		}
-		return changed
+		to = max(from/2, l.cfg.min)
+		s.Rate, s.Since, s.Cut = to, now, now
+		return true
 	})
 	return from, to, err
 }

@@ -111,8 +111,7 @@ func TestLimiterSharedBudget(t *testing.T) {
 }
 
 // A 429 halves the rate once however many requests see it, then the rate
-// recovers by the increase per second up to the max; a Retry-After holds
-// every request of every worker back for its wait.
+// recovers by the increase per second up to the max.
 func TestLimiterAIMD(t *testing.T) {
 	kvs := sharedKVs(t, 2)
 	cfg := rateConfig{start: 40, max: 80, min: 5, increase: 10}
@@ -121,12 +120,12 @@ func TestLimiterAIMD(t *testing.T) {
 	if r, err := a.Rate(ctx); err != nil || r != 40 {
 		t.Fatalf("rate %v (%v), want the start rate 40", r, err)
 	}
-	from, to, err := a.Throttled(ctx, 0)
+	from, to, err := a.Throttled(ctx)
 	if err != nil || from != 40 || to != 20 {
 		t.Fatalf("throttled: %v -> %v (%v), want 40 -> 20", from, to, err)
 	}
 	// The other worker's requests in flight saw 429s too: no second cut.
-	if _, to, err := b.Throttled(ctx, 0); err != nil || to < 20 || to > 21 {
+	if _, to, err := b.Throttled(ctx); err != nil || to < 20 || to > 21 {
 		t.Fatalf("second cut within %v: to %v (%v), want it left at 20", cutEvery, to, err)
 	}
 	time.Sleep(500 * time.Millisecond)
@@ -135,16 +134,11 @@ func TestLimiterAIMD(t *testing.T) {
 		t.Fatalf("rate %v half a second after the cut (%v), want about 25 (20 + 10/s)", r, err)
 	}
 
-	// Retry-After: both workers wait it out.
-	if _, _, err := a.Throttled(ctx, 700*time.Millisecond); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	if err := b.Wait(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if d := time.Since(start); d < 600*time.Millisecond {
-		t.Errorf("the other worker's request went after %v, within a Retry-After of 700ms", d)
+	// A second later the next 429 cuts again, whichever worker saw it.
+	time.Sleep(cutEvery - 400*time.Millisecond)
+	from, to, err = b.Throttled(ctx)
+	if err != nil || from < 29 || from > 33 || to != from/2 {
+		t.Fatalf("throttled %v after the first cut: %v -> %v (%v), want about 31 -> 15.5", cutEvery+100*time.Millisecond, from, to, err)
 	}
 
 	// Recovery stops at the max; the floor holds.

@@ -205,7 +205,7 @@ func (s *Sink) answer(ctx context.Context, resp *http.Response) error {
 	switch {
 	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
 		d, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now())
-		s.throttled(ctx, code, d)
+		s.throttled(ctx, code)
 		if ok {
 			se.RetryAfter = d
 			return sink.RetryAfter(se, d)
@@ -222,7 +222,7 @@ func (s *Sink) answer(ctx context.Context, resp *http.Response) error {
 }
 
 // throttled lowers the shared rate after a 429 or 503.
-func (s *Sink) throttled(ctx context.Context, code int, wait time.Duration) {
+func (s *Sink) throttled(ctx context.Context, code int) {
 	lim := s.lim.Load()
 	if lim == nil {
 		return
@@ -230,7 +230,7 @@ func (s *Sink) throttled(ctx context.Context, code int, wait time.Duration) {
 	// The call may be ending: record the cut all the same, briefly.
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	from, to, err := lim.Throttled(tctx, wait)
+	from, to, err := lim.Throttled(tctx)
 	switch {
 	case err != nil:
 		s.log.Warn("http rate limit: cannot record a throttled answer", zap.Int("status", code), zap.Error(err))
