@@ -233,3 +233,137 @@ func TestBadRequestDeadLetters(t *testing.T) {
 		t.Errorf("%d requests, want 10 (the 400 is not retried)", n)
 	}
 }
+
+// tokenBucket allows rate requests per second with a burst of burst.
+type tokenBucket struct {
+	mu     sync.Mutex
+	rate   float64
+	burst  float64
+	tokens float64
+	last   time.Time
+}
+
+func (b *tokenBucket) allow() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := time.Now()
+	if b.last.IsZero() {
+		b.tokens = b.burst
+	} else {
+		b.tokens = min(b.burst, b.tokens+b.rate*now.Sub(b.last).Seconds())
+	}
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// Acceptance: four worker processes' pipelines on one NATS server serve one
+// destination whose server allows 50 requests/s (429 with Retry-After: 1
+// above that). Starting at 100/s, their shared limit halves on the 429s and
+// the request rate the server sees settles under 55/s; every row arrives,
+// nothing is dead-lettered.
+func TestFourWorkersShareRate(t *testing.T) {
+	const (
+		workers   = 4
+		rows      = 4000
+		batchSize = 10
+		allowed   = 50.0
+	)
+	bucket := &tokenBucket{rate: allowed, burst: 5}
+	h := newHook(t, func(*http.Request, []map[string]any) (int, string, string) {
+		if bucket.allow() {
+			return http.StatusOK, "", ""
+		}
+		return http.StatusTooManyRequests, "1", "over 50 requests/s"
+	})
+	url := queuetest.RunJetStream(t).ClientURL()
+	name := queuetest.UniqueName("fw")
+	cfg := httpsink.Config{URL: h.srv.URL + "/in/{table}", Rate: 100, MinRate: 5, RateIncrease: 5}
+	var ps []*bridge.Pipeline
+	for range workers {
+		dest := httpsink.Destination("hook", bridge.WithConfig(cfg), bridge.BatchSize(batchSize), bridge.MaxParallelLoadJobs(4))
+		p, err := bridge.NewPipeline(name, dest, bridge.WithNATSURL(url), bridge.WithDataDir(t.TempDir()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = p.Close() })
+		ps = append(ps, p)
+	}
+	prod, err := bridge.NewProducer(name, bridge.WithNATSURL(url), bridge.WithDataDir(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	if _, err := prod.Produce(ctxT(t), items(rows), bridge.TableName("t")); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(ctxT(t))
+	defer cancel()
+	start := time.Now()
+	var wg sync.WaitGroup
+	infos := make([]*bridge.ServeInfo, workers)
+	errs := make([]error, workers)
+	for i, p := range ps {
+		wg.Go(func() { infos[i], errs[i] = p.Serve(ctx) })
+	}
+	deadline := time.After(2 * time.Minute)
+	for len(h.ids("t")) < rows {
+		select {
+		case <-deadline:
+			cancel()
+			wg.Wait()
+			t.Fatalf("%d of %d rows arrived within 2 minutes (serve errors %v)", len(h.ids("t")), rows, errs)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	done := time.Now()
+	cancel()
+	wg.Wait()
+	for i := range workers {
+		if errs[i] != nil {
+			t.Errorf("worker %d: %v", i, errs[i])
+		}
+		if infos[i] != nil && len(infos[i].DeadLetters) > 0 {
+			t.Errorf("worker %d dead-lettered %+v", i, infos[i].DeadLetters)
+		}
+	}
+	ids := h.ids("t")
+	for id := int64(1); id <= rows; id++ {
+		if ids[id] != 1 {
+			t.Fatalf("row %d arrived %d times, want once", id, ids[id])
+		}
+	}
+	// The rate the server saw, per second, and over the second half.
+	hits := h.hits()
+	run := done.Sub(start)
+	half := start.Add(run / 2)
+	var late, late429, all429 int
+	perSecond := make([]int, int(run.Seconds())+1)
+	for _, x := range hits {
+		if x.status == http.StatusTooManyRequests {
+			all429++
+		}
+		if i := int(x.at.Sub(start).Seconds()); i >= 0 && i < len(perSecond) {
+			perSecond[i]++
+		}
+		if x.at.After(half) && !x.at.After(done) {
+			late++
+			if x.status == http.StatusTooManyRequests {
+				late429++
+			}
+		}
+	}
+	rate := float64(late) / done.Sub(half).Seconds()
+	t.Logf("%d rows in %d requests (%d answered 429) over %v; requests per second: %v; second half: %.1f/s (%d answered 429)",
+		rows, len(hits), all429, run.Round(time.Millisecond), perSecond, rate, late429)
+	if rate >= 55 {
+		t.Errorf("the server saw %.1f requests/s over the second half of the run, want under 55", rate)
+	}
+	if overall := float64(rows/batchSize) / run.Seconds(); overall < 15 {
+		t.Errorf("%.1f batches/s delivered: the limit keeps too far under the 50/s allowed", overall)
+	}
+}
