@@ -14,6 +14,7 @@ import (
 	"github.com/fanoutbridge/bridge"
 	"github.com/fanoutbridge/bridge/consumer/sink/exec"
 	"github.com/fanoutbridge/bridge/queue"
+	httpsink "github.com/fanoutbridge/bridge/sinks/http"
 )
 
 var builtinsOnce sync.Once
@@ -37,6 +38,7 @@ func registerBuiltins() {
 			return bridge.NewDestination("stdout", writeStdout, opts...), nil
 		}))
 		must(bridge.Register("exec", newExecDestination))
+		must(bridge.Register("http", newHTTPDestination))
 		must(bridge.Register("file", func(dir string, opts ...bridge.Option) (*bridge.Destination, error) {
 			if dir == "" {
 				return nil, errors.New("file:DIR needs a directory")
@@ -113,6 +115,14 @@ func newExecDestination(command string, opts ...bridge.Option) (*bridge.Destinat
 		return nil, err
 	}
 	return dest, nil
+}
+
+// newHTTPDestination is "http" (settings from [destination.http] in
+// .bridge/config.toml and secrets.toml, or DESTINATION__HTTP__* variables) or
+// "http:URL" (the URL given, the rest as for "http").
+func newHTTPDestination(url string, opts ...bridge.Option) (*bridge.Destination, error) {
+	cfg := bridge.WithConfig(httpsink.Config{URL: url, Logger: logger()})
+	return httpsink.Destination("http", append([]bridge.Option{cfg}, opts...)...), nil
 }
 
 // writeStdout prints each item as a JSON line {"table", "batch", "item"}.
