@@ -49,7 +49,8 @@ type Config struct {
 	Rate float64 `bridge:"http_rate,optional"`
 	// MaxRate is the most the rate recovers to (default: Rate).
 	MaxRate float64 `bridge:"http_max_rate,optional"`
-	// MinRate is the least a 429 or 503 halves the rate to.
+	// MinRate is the least a 429 or 503 halves the rate to (at most
+	// Rate).
 	MinRate float64 `bridge:"http_min_rate" default:"1"`
 	// RateIncrease is how many requests per second the rate gains per
 	// second without a 429 or 503.
@@ -109,6 +110,13 @@ func (c Config) settings() (*settings, error) {
 	s.url, s.logURL = c.URL, redactURL(c.URL)
 	if p, ok := u.User.Password(); ok && p != "" {
 		s.secrets = append(s.secrets, p)
+	}
+	for _, vs := range u.Query() {
+		for _, v := range vs {
+			if len(v) >= 8 { // a key, perhaps; shorter values would mangle the text
+				s.secrets = append(s.secrets, v)
+			}
+		}
 	}
 	switch s.body {
 	case BodyJSON, BodyJSONL:
@@ -179,20 +187,23 @@ func (c Config) rateConfig() (rateConfig, error) {
 	switch {
 	case c.Rate < 0:
 		return rc, configErr("http_rate %v: want 0 (no limit) or more", c.Rate)
+	case c.Rate == 0 && c.MaxRate != 0:
+		return rc, configErr("http_max_rate %v needs http_rate, the rate to start at", c.MaxRate)
 	case c.Rate == 0:
 		return rc, nil
 	}
 	if rc.max == 0 {
 		rc.max = rc.start
 	}
-	if rc.min <= 0 {
-		rc.min = min(1, rc.start)
+	// The default floor (1/s) gives way to a lower start.
+	if rc.min <= 0 || rc.min > rc.start {
+		rc.min = min(max(rc.min, 1), rc.start)
 	}
 	if rc.increase < 0 {
 		return rc, configErr("http_rate_increase %v: want 0 or more", c.RateIncrease)
 	}
-	if rc.max < rc.start || rc.min > rc.start {
-		return rc, configErr("want http_min_rate (%v) <= http_rate (%v) <= http_max_rate (%v)", rc.min, rc.start, rc.max)
+	if rc.max < rc.start {
+		return rc, configErr("http_max_rate %v is under http_rate %v", rc.max, rc.start)
 	}
 	return rc, nil
 }

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -365,5 +367,43 @@ func TestFourWorkersShareRate(t *testing.T) {
 	}
 	if overall := float64(rows/batchSize) / run.Seconds(); overall < 15 {
 		t.Errorf("%.1f batches/s delivered: the limit keeps too far under the 50/s allowed", overall)
+	}
+}
+
+// configs/http.toml, as .bridge/config.toml, resolves to a valid config,
+// and the summary shows no secret.
+func TestExampleConfig(t *testing.T) {
+	example, err := os.ReadFile("../../configs/http.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	secrets := "[destination.http]\nhttp_bearer_token = \"example-token-9\"\nhttp_headers = [\"X-Api-Key: example-key-9\"]\n"
+	if err := os.WriteFile(filepath.Join(dir, "config.toml"), example, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "secrets.toml"), []byte(secrets), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := httpsink.Destination("http", bridge.ConfigDir(dir))
+	if d.Sink() == nil {
+		p, err := bridge.NewPipeline("x", d, bridge.WithDataDir(t.TempDir()))
+		if err == nil {
+			p.Close()
+		}
+		t.Fatalf("configs/http.toml does not make a sink: %v", err)
+	}
+	var summary []string
+	for _, v := range d.ConfigSummary() {
+		summary = append(summary, v.String())
+	}
+	text := strings.Join(summary, "\n")
+	for _, want := range []string{"http_url=https://api.example.com/ingest/{table}", "http_rate=20", "http_bearer_token=***", "http_headers=***"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("summary lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "example-token-9") || strings.Contains(text, "example-key-9") {
+		t.Errorf("summary shows a secret:\n%s", text)
 	}
 }

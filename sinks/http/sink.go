@@ -84,7 +84,7 @@ func New(cfg Config, log *zap.Logger) (*Sink, error) {
 	if s.client == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = 64
-		s.client, s.owned = &http.Client{Transport: tr}, true
+		s.client, s.owned = &http.Client{Transport: tr, CheckRedirect: keepMethod}, true
 	}
 	if set.rateLimit {
 		s.lim.Store(newLimiter(&localKV{}, set.rate))
@@ -175,6 +175,20 @@ func (s *Sink) Write(ctx context.Context, b sink.Batch) error {
 	}
 	defer resp.Body.Close()
 	return s.answer(ctx, resp)
+}
+
+// keepMethod follows the redirects that keep the method and the body (307
+// and 308) and stops at the others: a 301, 302 or 303 would turn the
+// request into a GET without the rows, and its 200 would pass for a
+// delivery. Write dead-letters such an answer.
+func keepMethod(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	if code := req.Response.StatusCode; code != http.StatusTemporaryRedirect && code != http.StatusPermanentRedirect {
+		return http.ErrUseLastResponse
+	}
+	return nil
 }
 
 var contentType = map[string]string{BodyJSON: "application/json", BodyJSONL: "application/x-ndjson"}

@@ -175,7 +175,7 @@ func TestAnswers(t *testing.T) {
 				}
 				w.WriteHeader(tc.status)
 				// A server that echoes the credentials back.
-				_, _ = io.WriteString(w, tc.body+" "+r.Header.Get("Authorization"))
+				_, _ = io.WriteString(w, tc.body+" "+r.Header.Get("Authorization")+" "+r.URL.RawQuery)
 			})
 			s := newSink(t, Config{URL: rec.srv.URL + "/hook?api_key=querysecret", BearerToken: secretToken, TerminalCodes: tc.terminal})
 			err := s.Write(ctxT(t), testBatch())
@@ -314,7 +314,8 @@ func TestConfigErrors(t *testing.T) {
 		{"password without user", Config{URL: "http://x", BasicPassword: "p"}, "without http_basic_user"},
 		{"terminal codes", Config{URL: "http://x", TerminalCodes: []string{"200"}}, "http_terminal_codes"},
 		{"negative rate", Config{URL: "http://x", Rate: -1}, "http_rate"},
-		{"max below rate", Config{URL: "http://x", Rate: 10, MaxRate: 5}, "http_max_rate"},
+		{"max below rate", Config{URL: "http://x", Rate: 10, MaxRate: 5}, "http_max_rate 5 is under http_rate 10"},
+		{"max without rate", Config{URL: "http://x", MaxRate: 5}, "needs http_rate"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -324,6 +325,31 @@ func TestConfigErrors(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "secretvalue") {
 				t.Errorf("error shows a header value: %v", err)
+			}
+		})
+	}
+}
+
+// A 307 or 308 is followed with the rows; a 302 or 303 (which would drop
+// them for a GET) dead-letters the batch.
+func TestRedirects(t *testing.T) {
+	final := newRecorder(t, nil)
+	for _, code := range []int{301, 302, 303, 307, 308} {
+		t.Run(http.StatusText(code), func(t *testing.T) {
+			moved := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+				http.Redirect(w, r, final.srv.URL+"/new", code)
+			})
+			before := len(final.requests())
+			err := newSink(t, Config{URL: moved.srv.URL}).Write(ctxT(t), testBatch())
+			got := final.requests()[before:]
+			if code == 307 || code == 308 {
+				if err != nil || len(got) != 1 || got[0].method != "POST" || len(got[0].body) == 0 {
+					t.Fatalf("err %v, %d requests at the new place: want the POST with the rows", err, len(got))
+				}
+				return
+			}
+			if !sink.IsTerminal(err) || len(got) != 0 {
+				t.Fatalf("err %v, %d requests at the new place: want terminal and none", err, len(got))
 			}
 		})
 	}
