@@ -281,64 +281,8 @@ func TestFourWorkersShareRate(t *testing.T) {
 		}
 		return http.StatusTooManyRequests, "1", "over 50 requests/s"
 	})
-	url := queuetest.RunJetStream(t).ClientURL()
-	name := queuetest.UniqueName("fw")
 	cfg := httpsink.Config{URL: h.srv.URL + "/in/{table}", Rate: 100, MinRate: 5, RateIncrease: 5}
-	var ps []*bridge.Pipeline
-	for range workers {
-		dest := httpsink.Destination("hook", bridge.WithConfig(cfg), bridge.BatchSize(batchSize), bridge.MaxParallelLoadJobs(4))
-		p, err := bridge.NewPipeline(name, dest, bridge.WithNATSURL(url), bridge.WithDataDir(t.TempDir()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = p.Close() })
-		ps = append(ps, p)
-	}
-	prod, err := bridge.NewProducer(name, bridge.WithNATSURL(url), bridge.WithDataDir(t.TempDir()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
-	if _, err := prod.Produce(ctxT(t), items(rows), bridge.TableName("t")); err != nil {
-		t.Fatal(err)
-	}
-
-	ctx, cancel := context.WithCancel(ctxT(t))
-	defer cancel()
-	start := time.Now()
-	var wg sync.WaitGroup
-	infos := make([]*bridge.ServeInfo, workers)
-	errs := make([]error, workers)
-	for i, p := range ps {
-		wg.Go(func() { infos[i], errs[i] = p.Serve(ctx) })
-	}
-	deadline := time.After(2 * time.Minute)
-	for len(h.ids("t")) < rows {
-		select {
-		case <-deadline:
-			cancel()
-			wg.Wait()
-			t.Fatalf("%d of %d rows arrived within 2 minutes (serve errors %v)", len(h.ids("t")), rows, errs)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	done := time.Now()
-	cancel()
-	wg.Wait()
-	for i := range workers {
-		if errs[i] != nil {
-			t.Errorf("worker %d: %v", i, errs[i])
-		}
-		if infos[i] != nil && len(infos[i].DeadLetters) > 0 {
-			t.Errorf("worker %d dead-lettered %+v", i, infos[i].DeadLetters)
-		}
-	}
-	ids := h.ids("t")
-	for id := int64(1); id <= rows; id++ {
-		if ids[id] != 1 {
-			t.Fatalf("row %d arrived %d times, want once", id, ids[id])
-		}
-	}
+	start, done := serveWorkers(t, h, workers, cfg, batchSize, rows)
 	// The rate the server saw, per second, and over the second half.
 	hits := h.hits()
 	run := done.Sub(start)
@@ -367,6 +311,94 @@ func TestFourWorkersShareRate(t *testing.T) {
 	}
 	if overall := float64(rows/batchSize) / run.Seconds(); overall < 15 {
 		t.Errorf("%.1f batches/s delivered: the limit keeps too far under the 50/s allowed", overall)
+	}
+}
+
+// serveWorkers runs workers pipelines (as many worker processes have) on
+// one in-process NATS server, each serving destination "hook" with cfg,
+// produces rows rows, serves until the hook holds them all, and checks that
+// each arrived once and nothing was dead-lettered. It returns when serving
+// started and when the last row arrived.
+func serveWorkers(t *testing.T, h *hook, workers int, cfg httpsink.Config, batchSize, rows int) (start, done time.Time) {
+	t.Helper()
+	url := queuetest.RunJetStream(t).ClientURL()
+	name := queuetest.UniqueName("fw")
+	var ps []*bridge.Pipeline
+	for range workers {
+		dest := httpsink.Destination("hook", bridge.WithConfig(cfg), bridge.BatchSize(batchSize), bridge.MaxParallelLoadJobs(4))
+		p, err := bridge.NewPipeline(name, dest, bridge.WithNATSURL(url), bridge.WithDataDir(t.TempDir()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = p.Close() })
+		ps = append(ps, p)
+	}
+	prod, err := bridge.NewProducer(name, bridge.WithNATSURL(url), bridge.WithDataDir(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	if _, err := prod.Produce(ctxT(t), items(rows), bridge.TableName("t")); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(ctxT(t))
+	defer cancel()
+	start = time.Now()
+	var wg sync.WaitGroup
+	infos := make([]*bridge.ServeInfo, workers)
+	errs := make([]error, workers)
+	for i, p := range ps {
+		wg.Go(func() { infos[i], errs[i] = p.Serve(ctx) })
+	}
+	deadline := time.After(2 * time.Minute)
+	for len(h.ids("t")) < rows {
+		select {
+		case <-deadline:
+			cancel()
+			wg.Wait()
+			t.Fatalf("%d of %d rows arrived within 2 minutes (serve errors %v)", len(h.ids("t")), rows, errs)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	done = time.Now()
+	cancel()
+	wg.Wait()
+	for i := range workers {
+		if errs[i] != nil {
+			t.Errorf("worker %d: %v", i, errs[i])
+		}
+		if infos[i] != nil && len(infos[i].DeadLetters) > 0 {
+			t.Errorf("worker %d dead-lettered %+v", i, infos[i].DeadLetters)
+		}
+	}
+	ids := h.ids("t")
+	for id := int64(1); id <= int64(rows); id++ {
+		if ids[id] != 1 {
+			t.Fatalf("row %d arrived %d times, want once", id, ids[id])
+		}
+	}
+	return start, done
+}
+
+// Four workers with a rate of 20/s share it through the pipeline's state
+// bucket: together they send 20 requests/s, not 80.
+func TestWorkersShareOneBudget(t *testing.T) {
+	const (
+		rows      = 500
+		batchSize = 5
+		rate      = 20.0
+	)
+	h := newHook(t, nil)
+	start, done := serveWorkers(t, h, 4, httpsink.Config{URL: h.srv.URL, Rate: rate}, batchSize, rows)
+	n := len(h.hits())
+	got := float64(n) / done.Sub(start).Seconds()
+	t.Logf("4 workers at a shared 20/s: %d requests in %v (%.1f/s)", n, done.Sub(start).Round(time.Millisecond), got)
+	if n < rows/batchSize {
+		t.Fatalf("%d requests for %d batches", n, rows/batchSize)
+	}
+	if got > rate*1.1+1 {
+		t.Errorf("the workers sent %.1f requests/s together, over the shared %v/s", got, rate)
 	}
 }
 
