@@ -32,6 +32,9 @@ import (
 // second's worth, so the NATS round trips stay well below one per request,
 // and at most a tenth of a second of budget is ever held by a process that
 // no longer needs it (such slots simply go unused: the limit errs low).
+// Slots held past their time stay good, so a process idle in the middle of
+// its slots may send the rest at once on waking: a burst of at most a tenth
+// of a second's worth of requests.
 //
 // A 429 or 503 halves the rate (not below the min rate), at most once per
 // second however many requests saw one, and the process that saw it drops
