@@ -44,6 +44,9 @@ gets every load, at its own pace, with its own retries and dead letters):
   exec:COMMAND  run COMMAND and hand it every batch as JSON lines on stdin: a
                 destination in any language (see docs/exec-protocol.md); 4
                 copies of it run at once unless --max-parallel says otherwise
+  http[:URL]    send each batch as one request to a webhook, with a rate limit
+                shared by the workers ([destination.http] in .bridge/, see
+                configs/http.toml)
   postgres      load into PostgreSQL with COPY, each batch exactly once
                 ([destination.postgres] in .bridge/, see configs/postgres.toml)
   NAME[:ARG]    a destination your own binary registered with bridge.Register
