@@ -518,16 +518,17 @@ func (p *Pipeline) ackWait() time.Duration {
 func (p *Pipeline) consumerConfig(d *Destination) consumer.Config {
 	c := d.cfg
 	return consumer.Config{
-		Positions:    p.st.Positions(d.name),
-		Destination:  d.name,
-		Strategy:     c.strategy,
-		MaxParallel:  c.maxParallel,
-		MaxRetries:   c.maxRetries,
-		RetryInitial: c.retryInitial,
-		RetryMax:     c.retryMax,
-		FetchWait:    p.cfg.fetchWait,
-		KeepAlive:    p.ackWait() / 4,
-		GapWait:      p.ackWait() + p.cfg.fetchWait + 5*time.Second,
-		Logger:       p.log,
+		Positions:     p.st.Positions(d.name),
+		Destination:   d.name,
+		Strategy:      c.strategy,
+		MaxParallel:   c.maxParallel,
+		MaxRetries:    c.maxRetries,
+		MaxRetryAfter: c.maxRetryAfter,
+		RetryInitial:  c.retryInitial,
+		RetryMax:      c.retryMax,
+		FetchWait:     p.cfg.fetchWait,
+		KeepAlive:     p.ackWait() / 4,
+		GapWait:       p.ackWait() + p.cfg.fetchWait + 5*time.Second,
+		Logger:        p.log,
 	}
 }
