@@ -18,6 +18,7 @@
 package natssink
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -245,11 +246,13 @@ func (s *Sink) enter() (*nats.Conn, jetstream.JetStream, error) {
 }
 
 // Write publishes the batch's rows and returns once the server has them:
-// acked by the stream (JetStream), or flushed (core NATS). A failed or
-// missing ack is a transient error (the whole batch is written again; the
-// stream drops the rows it already holds as duplicates). A row too large
-// for the server's max_payload is a terminal row error (rows mode) or makes
-// the batch terminal (batch mode).
+// acked by the stream (JetStream), or flushed (core NATS). In rows mode a
+// message the stream refused (its ack is an error) is a transient row error:
+// bridge sends that row again alone. A missing ack (timeout, lost
+// connection) is a transient error for the whole batch: it is written
+// again, and the stream drops the rows it already holds as duplicates. A
+// row too large for the server's max_payload is a terminal row error (rows
+// mode) or makes the batch terminal (batch mode).
 func (s *Sink) Write(ctx context.Context, b sink.Batch) error {
 	nc, js, err := s.enter()
 	if err != nil {
@@ -340,10 +343,19 @@ func (s *Sink) publishCore(ctx context.Context, nc *nats.Conn, b sink.Batch, msg
 	return nil
 }
 
-// publishJetStream publishes asynchronously and waits for every ack.
+// publishJetStream publishes asynchronously and waits for every ack. Rows
+// the stream refused (an error in its ack, or no stream for the subject)
+// were not stored: in rows mode they are row errors, retried alone under an
+// id of their own. A missing ack (timeout, lost connection) leaves it
+// unknown whether the stream has the message: the whole batch is tried
+// again, and the stream drops what it holds as duplicates.
 func (s *Sink) publishJetStream(ctx context.Context, js jetstream.JetStream, b sink.Batch, msgs []message) error {
 	rowErrs := sink.RowErrors{}
-	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
+	type pending struct {
+		f   jetstream.PubAckFuture
+		row int
+	}
+	futures := make([]pending, 0, len(msgs))
 	stall := max(time.Until(deadline(ctx, s.cfg.Timeout)), time.Millisecond)
 	for _, m := range msgs {
 		f, err := js.PublishMsgAsync(m.msg, jetstream.WithStallWait(stall))
@@ -357,33 +369,55 @@ func (s *Sink) publishJetStream(ctx context.Context, js jetstream.JetStream, b s
 		case err != nil:
 			return fmt.Errorf("publish to %s: %w", m.msg.Subject, err)
 		}
-		futures = append(futures, f)
+		futures = append(futures, pending{f: f, row: m.row})
 	}
-	var failed int
-	var first error
-	for _, f := range futures {
+	var unknown, refused int
+	var firstUnknown, firstRefused error
+	for i, p := range futures {
 		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			failed++
-			if first == nil {
-				first = err
+		case <-p.f.Ok():
+		case err := <-p.f.Err():
+			if !notStored(err) {
+				unknown++
+				firstUnknown = cmp.Or(firstUnknown, err)
+				continue
 			}
+			refused++
+			firstRefused = cmp.Or(firstRefused, err)
+			rowErrs[p.row] = s.refused(b, p.f.Msg().Subject, err)
 		case <-ctx.Done():
 			return fmt.Errorf("batch %s: %d of %d messages not acked by the stream within %v (check the stream and NATS at %s; the batch is tried again): %w",
-				b.ID, len(futures)-countDone(futures), len(futures), s.cfg.Timeout, s.url(), context.Cause(ctx))
+				b.ID, len(futures)-i, len(futures), s.cfg.Timeout, s.url(), context.Cause(ctx))
 		}
 	}
-	if failed > 0 {
-		if errors.Is(first, jetstream.ErrNoStreamResponse) || errors.Is(first, nats.ErrNoResponders) {
-			return fmt.Errorf("batch %s: no JetStream stream captures %s on NATS at %s (add the subject to a stream): %w", b.ID, msgs[0].msg.Subject, s.url(), first)
-		}
-		return fmt.Errorf("batch %s: %d of %d messages failed: %w", b.ID, failed, len(futures), first)
-	}
-	if len(rowErrs) > 0 {
+	switch {
+	case unknown > 0:
+		return fmt.Errorf("batch %s: %d of %d messages got no ack (the batch is tried again): %w", b.ID, unknown, len(futures), firstUnknown)
+	case refused > 0 && s.cfg.Mode == ModeBatch:
+		return s.refused(b, msgs[0].msg.Subject, firstRefused)
+	case len(rowErrs) > 0:
 		return rowErrs
 	}
 	return nil
+}
+
+// notStored reports whether a failed publish certainly left nothing in the
+// stream: the stream answered with an error, or no stream answered.
+func notStored(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) || errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders)
+}
+
+// refused returns the error for a message the stream did not store.
+func (s *Sink) refused(b sink.Batch, subject string, err error) error {
+	var apiErr *jetstream.APIError
+	switch {
+	case errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders):
+		return fmt.Errorf("batch %s: no JetStream stream captures %s on NATS at %s (add the subject to a stream): %w", b.ID, subject, s.url(), err)
+	case errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum:
+		return sink.Terminal(fmt.Errorf("batch %s: the stream refuses a message of %s as too large: %w", b.ID, subject, err))
+	}
+	return fmt.Errorf("batch %s: the stream refused a message of %s: %w", b.ID, subject, err)
 }
 
 // deadline returns ctx's deadline, or d from now.
@@ -392,19 +426,6 @@ func deadline(ctx context.Context, d time.Duration) time.Time {
 		return dl
 	}
 	return time.Now().Add(d)
-}
-
-// countDone counts the futures that have an answer.
-func countDone(futures []jetstream.PubAckFuture) int {
-	n := 0
-	for _, f := range futures {
-		select {
-		case <-f.Ok():
-			n++
-		default:
-		}
-	}
-	return n
 }
 
 // Close waits for the writes in flight (until ctx ends), then drains the

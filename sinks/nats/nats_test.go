@@ -395,14 +395,20 @@ func TestRowOverMaxPayload(t *testing.T) {
 	}
 }
 
-// A publish the stream does not ack in time is a transient error, and the
+// A message the stream refuses is a row error, transient (tried again
+// alone); a message nobody acks makes the whole batch transient, and the
 // write after it leaves no duplicate.
-func TestNoAckIsTransient(t *testing.T) {
+func TestAckFailures(t *testing.T) {
 	ctx := ctxT(t)
 	url := queuetest.RunJetStream(t).ClientURL()
 	name := queuetest.UniqueName("na")
 	js := jsOf(t, url)
-	s, err := natssink.New(natssink.Config{URL: url, Subject: name + ".{table}", JetStream: true, Stream: name, Timeout: 300 * time.Millisecond}, nil)
+	tbl := schema.Table{Name: "t", Columns: []schema.Column{{Name: "id", DataType: schema.TypeBigInt}}}
+	rows := []schema.Row{{"id": int64(1)}, {"id": int64(2)}, {"id": int64(3)}}
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{name + ".*"}, MaxMsgs: 2, Discard: jetstream.DiscardNew}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := natssink.New(natssink.Config{URL: url, Subject: name + ".{table}", JetStream: true, Timeout: 500 * time.Millisecond}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,33 +416,55 @@ func TestNoAckIsTransient(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close(ctx)
-	tbl := schema.Table{Name: "t", Columns: []schema.Column{{Name: "id", DataType: schema.TypeBigInt}}}
-	rows := []schema.Row{{"id": int64(1)}, {"id": int64(2)}}
-	// Take the stream's subjects away: nothing acks.
+
+	// The stream holds 2 messages at most: the third is refused.
+	err = s.Write(ctx, sink.Batch{ID: "b", Table: tbl, Rows: rows, Attempt: 1})
+	re, ok := sink.AsRowErrors(err)
+	if !ok || len(re) != 1 || re[2] == nil || sink.IsTerminal(re[2]) {
+		t.Fatalf("Write into a full stream: %v, want a transient row error for row 2", err)
+	}
+
+	// Nothing acks: a subscriber that is not a stream takes the messages.
 	st, _ := js.Stream(ctx, name)
 	c := st.CachedInfo().Config
-	c.Subjects = []string{name + ".elsewhere"}
+	c.Subjects, c.MaxMsgs = []string{name + ".elsewhere"}, -1
 	if _, err := js.UpdateStream(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	err = s.Write(ctx, sink.Batch{ID: "b", Table: tbl, Rows: rows, Attempt: 1})
-	if err == nil || sink.IsTerminal(err) {
-		t.Fatalf("Write with no stream: %v, want a transient error", err)
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	sub, err := nc.SubscribeSync(name + ".t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	err = s.Write(ctx, sink.Batch{ID: "c", Table: tbl, Rows: rows, Attempt: 1})
+	if err == nil || sink.IsTerminal(err) || !strings.Contains(err.Error(), "not acked") {
+		t.Fatalf("Write with nobody acking: %v, want a transient error", err)
 	}
 	if _, ok := sink.AsRowErrors(err); ok {
-		t.Fatalf("Write: %v: want the whole batch retried, not row errors", err)
+		t.Fatalf("Write: %v: want the whole batch tried again, not row errors (the stream may hold some)", err)
 	}
+	_ = sub.Unsubscribe()
+
+	// The stream is back: written twice, each row is there once.
 	c.Subjects = []string{name + ".*"}
 	if _, err := js.UpdateStream(ctx, c); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {
-		if err := s.Write(ctx, sink.Batch{ID: "b", Table: tbl, Rows: rows, Attempt: 2}); err != nil {
+		if err := s.Write(ctx, sink.Batch{ID: "c", Table: tbl, Rows: rows, Attempt: 2}); err != nil {
 			t.Fatalf("Write: %v", err)
 		}
 	}
-	if got := readStream(ctx, t, js, name); len(got) != 2 {
-		t.Fatalf("stream holds %+v, want 2 rows", got)
+	got := readStream(ctx, t, js, name)
+	if len(got) != 5 || got[2].BatchID != "c" || got[4].ID != 3 || got[4].MsgID != "c.2" {
+		t.Fatalf("stream holds %+v, want rows 1 and 2 of batch b, then 1, 2 and 3 of batch c once", got)
 	}
 }
 
