@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"github.com/fanoutbridge/bridge/internal/queuetest"
-	"github.com/fanoutbridge/bridge/sinktest"
 	natssink "github.com/fanoutbridge/bridge/sinks/nats"
+	"github.com/fanoutbridge/bridge/sinktest"
 )
 
 // The sink passes the conformance suite on both servers, in both modes:
