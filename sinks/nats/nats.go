@@ -187,6 +187,13 @@ func (s *Sink) checkStream(ctx context.Context, js jetstream.JetStream) error {
 				Storage:    jetstream.FileStorage,
 				Duplicates: s.cfg.DuplicateWindow,
 			})
+			var apiErr *jetstream.APIError
+			if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamNameInUse {
+				// Another worker made it meanwhile.
+				if st, err = js.Stream(ctx, s.cfg.Stream); err == nil {
+					break
+				}
+			}
 			if err != nil {
 				return fmt.Errorf("NATS at %s: create stream %q for %q: %w", s.url(), s.cfg.Stream, filter, err)
 			}

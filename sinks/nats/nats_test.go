@@ -552,3 +552,30 @@ func TestDestinationConfig(t *testing.T) {
 		t.Errorf("summary %q shows the password", all)
 	}
 }
+
+// Workers connecting at once all find the stream one of them created.
+func TestConnectCreatesStreamOnce(t *testing.T) {
+	ctx := ctxT(t)
+	url := queuetest.RunJetStream(t).ClientURL()
+	name := queuetest.UniqueName("cc")
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Go(func() {
+			s, err := natssink.New(natssink.Config{URL: url, Subject: name + ".{table}", JetStream: true, Stream: name}, nil)
+			if err == nil {
+				err = s.Connect(ctx, sink.Env{})
+			}
+			if err == nil {
+				err = s.Close(ctx)
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("worker %d: %v", i, err)
+		}
+	}
+}
