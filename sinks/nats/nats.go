@@ -393,13 +393,14 @@ func (s *Sink) publishJetStream(ctx context.Context, js jetstream.JetStream, b s
 			firstRefused = cmp.Or(firstRefused, err)
 			rowErrs[p.row] = s.refused(b, p.f.Msg().Subject, err)
 		case <-ctx.Done():
-			return fmt.Errorf("batch %s: %d of %d messages not acked by the stream within %v (check the stream and NATS at %s; the batch is tried again): %w",
+			return fmt.Errorf("batch %s: %d of %d messages got no ack from the stream within %v (check the stream and NATS at %s; the batch is tried again): %w",
 				b.ID, len(futures)-i, len(futures), s.cfg.Timeout, s.url(), context.Cause(ctx))
 		}
 	}
 	switch {
 	case unknown > 0:
-		return fmt.Errorf("batch %s: %d of %d messages got no ack (the batch is tried again): %w", b.ID, unknown, len(futures), firstUnknown)
+		return fmt.Errorf("batch %s: %d of %d messages got no ack from the stream (check the stream and NATS at %s; the batch is tried again): %w",
+			b.ID, unknown, len(futures), s.url(), firstUnknown)
 	case refused > 0 && s.cfg.Mode == ModeBatch:
 		return s.refused(b, msgs[0].msg.Subject, firstRefused)
 	case len(rowErrs) > 0:

@@ -444,7 +444,7 @@ func TestAckFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = s.Write(ctx, sink.Batch{ID: "c", Table: tbl, Rows: rows, Attempt: 1})
-	if err == nil || sink.IsTerminal(err) || !strings.Contains(err.Error(), "not acked") {
+	if err == nil || sink.IsTerminal(err) || !strings.Contains(err.Error(), "got no ack") {
 		t.Fatalf("Write with nobody acking: %v, want a transient error", err)
 	}
 	if _, ok := sink.AsRowErrors(err); ok {
