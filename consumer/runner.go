@@ -107,8 +107,28 @@ type Config struct {
 	// dead-letter stream for this destination): the runner acknowledges
 	// them without a call. nil: none.
 	SetAside SetAside
-	Logger   *zap.Logger
+	// Lease, when set, is a lock the runner must hold to take batches
+	// (see Lease): TableSequential across processes. nil: none.
+	Lease  Lease
+	Logger *zap.Logger
 }
+
+// Lease is a lock on the server that one runner at a time holds, so that one
+// process serves a destination whose order matters (TableSequential) while
+// others stand by.
+type Lease interface {
+	// Acquire waits until the lease is held (calling waiting with the
+	// holder when it learns who holds it) or ctx ends.
+	Acquire(ctx context.Context, poll time.Duration, waiting func(holder string)) error
+	// Lost is closed when the held lease is lost.
+	Lost() <-chan struct{}
+	// Release gives the lease up, so another process takes over at once.
+	Release(ctx context.Context)
+}
+
+// ErrLeaseLost is wrapped by the error of a runner that lost its lease:
+// another process may serve the destination now, so it stopped its calls.
+var ErrLeaseLost = errors.New("lost the lease of the destination")
 
 // SetAside knows the batches of a destination set aside by hand, by stream
 // sequence (see queue.SetAside).
@@ -193,6 +213,7 @@ type Runner struct {
 	stopped map[string]error // TableSequential: tables stopped at a batch that spent its attempts
 	parked  int              // batches of stopped tables held back, in toNak
 
+	leased    atomic.Bool  // the runner took its lease (Config.Lease)
 	active    atomic.Int64 // unix nanoseconds of the last batch fetched or finished
 	lastFetch atomic.Int64 // unix nanoseconds the last fetch request started
 }
@@ -235,8 +256,54 @@ func (r *Runner) Start(ctx context.Context) {
 	}
 	go func() {
 		defer close(r.fetchDone)
+		if r.cfg.Lease != nil && !r.acquire() {
+			return
+		}
 		r.fetch()
 	}()
+}
+
+// leasePoll is how often a runner waiting for its lease asks for it.
+var leasePoll = time.Second
+
+// acquire waits for the runner's lease; it reports false when the runner
+// stopped first. Once held, a lost lease stops the runner and cancels its
+// calls at once: another process may take the batches now.
+func (r *Runner) acquire() bool {
+	ctx, cancel := context.WithCancel(r.fetchCtx)
+	defer cancel()
+	go func() {
+		select {
+		case <-r.stopping:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	err := r.cfg.Lease.Acquire(ctx, leasePoll, func(holder string) {
+		if holder == "" {
+			r.log.Warn("cannot reach NATS to take the lease of this TableSequential destination; retrying")
+			return
+		}
+		r.log.Info("another process serves this TableSequential destination (one at a time keeps each table in order); standing by to take over",
+			zap.String("holder", holder))
+	})
+	if err != nil {
+		return false
+	}
+	r.leased.Store(true)
+	r.log.Info("took the lease of this TableSequential destination: this process serves it now")
+	lost := r.cfg.Lease.Lost()
+	go func() {
+		select {
+		case <-lost:
+			r.log.Error("lost the lease of this TableSequential destination (NATS unreachable too long, or the process was paused): " +
+				"stopping its calls, another process may serve it now")
+			r.fail(fmt.Errorf("destination %s: %w", r.cfg.Destination, ErrLeaseLost))
+			r.cancelCall()
+		case <-r.stopping:
+		}
+	}()
+	return true
 }
 
 // Failed is closed when a batch has spent its attempts: the run has failed.
@@ -892,6 +959,11 @@ func (r *Runner) Stop(ctx context.Context, idle bool) error {
 		if nerr := d.Nak(0); nerr != nil {
 			err = errors.Join(err, nerr)
 		}
+	}
+	if r.leased.Load() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		r.cfg.Lease.Release(rctx)
+		cancel()
 	}
 	return err
 }
