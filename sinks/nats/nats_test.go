@@ -31,9 +31,57 @@ type target struct {
 // targets are the in-process server and the machine's own at
 // 127.0.0.1:4222 (required under CI).
 var targets = []target{
-	{"embedded", func(t *testing.T) string { return queuetest.RunJetStream(t).ClientURL() }},
+	{"embedded", func(t *testing.T) string { return runServer(t, 0).ClientURL() }},
 	{"external", func(t *testing.T) string { return queuetest.External(t) }},
 }
+
+// runServer starts an in-process nats-server with JetStream in
+// t.TempDir() (maxPayload 0: the default), whose warnings and errors go to
+// the test's log.
+func runServer(t *testing.T, maxPayload int32) *server.Server {
+	t.Helper()
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(),
+		MaxPayload: maxPayload, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &testLogger{t: t}
+	srv.SetLoggerV2(l, false, false, false)
+	srv.Start()
+	t.Cleanup(func() {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		l.mu.Lock()
+		l.done = true
+		l.mu.Unlock()
+	})
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	return srv
+}
+
+// testLogger logs a server's warnings and errors to its test, until it ends.
+type testLogger struct {
+	t    *testing.T
+	mu   sync.Mutex
+	done bool
+}
+
+func (l *testLogger) logf(level, format string, v ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.done {
+		l.t.Logf("nats-server "+level+": "+format, v...)
+	}
+}
+
+func (l *testLogger) Noticef(string, ...any)         {}
+func (l *testLogger) Debugf(string, ...any)          {}
+func (l *testLogger) Tracef(string, ...any)          {}
+func (l *testLogger) Warnf(format string, v ...any)  { l.logf("warning", format, v...) }
+func (l *testLogger) Errorf(format string, v ...any) { l.logf("error", format, v...) }
+func (l *testLogger) Fatalf(format string, v ...any) { l.logf("fatal", format, v...) }
 
 func forEachTarget(t *testing.T, f func(t *testing.T, url string)) {
 	t.Helper()
@@ -352,15 +400,7 @@ func TestConnectErrorHidesSecrets(t *testing.T) {
 // rows of the batch are stored. In batch mode such a batch is terminal.
 func TestRowOverMaxPayload(t *testing.T) {
 	ctx := ctxT(t)
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), MaxPayload: 1024, NoSigs: true, NoLog: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Start()
-	t.Cleanup(srv.Shutdown)
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
+	srv := runServer(t, 1024)
 	url := srv.ClientURL()
 	js := jsOf(t, url)
 	tbl := schema.Table{Name: "big", Columns: []schema.Column{{Name: "id", DataType: schema.TypeBigInt}, {Name: "name", DataType: schema.TypeText, Nullable: true}}}
@@ -400,7 +440,7 @@ func TestRowOverMaxPayload(t *testing.T) {
 // write after it leaves no duplicate.
 func TestAckFailures(t *testing.T) {
 	ctx := ctxT(t)
-	url := queuetest.RunJetStream(t).ClientURL()
+	url := runServer(t, 0).ClientURL()
 	name := queuetest.UniqueName("na")
 	js := jsOf(t, url)
 	tbl := schema.Table{Name: "t", Columns: []schema.Column{{Name: "id", DataType: schema.TypeBigInt}}}
@@ -471,7 +511,7 @@ func TestAckFailures(t *testing.T) {
 // Close waits for the writes, drains, and refuses later writes.
 func TestClose(t *testing.T) {
 	ctx := ctxT(t)
-	url := queuetest.RunJetStream(t).ClientURL()
+	url := runServer(t, 0).ClientURL()
 	s, err := natssink.New(natssink.Config{URL: url, Subject: "close.{table}"}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -556,7 +596,7 @@ func TestDestinationConfig(t *testing.T) {
 // Workers connecting at once all find the stream one of them created.
 func TestConnectCreatesStreamOnce(t *testing.T) {
 	ctx := ctxT(t)
-	url := queuetest.RunJetStream(t).ClientURL()
+	url := runServer(t, 0).ClientURL()
 	name := queuetest.UniqueName("cc")
 	var wg sync.WaitGroup
 	errs := make([]error, 4)
