@@ -54,8 +54,7 @@ func newNATSDestination(arg string, opts ...bridge.Option) (*bridge.Destination,
 	if arg != "" {
 		name += ":" + arg
 	}
-	d := bridge.NewConfiguredSink("nats", func(cfg natssink.Config) (sink.Sink, error) {
-		return natssink.New(cfg, logger().With(zap.String("destination", name)))
-	}, append([]bridge.Option{bridge.WithConfig(natssink.Config{Subject: arg})}, opts...)...)
+	d := natssink.DestinationWithLogger("nats", logger().With(zap.String("destination", name)),
+		append([]bridge.Option{bridge.WithConfig(natssink.Config{Subject: arg})}, opts...)...)
 	return d.Named(name), nil
 }

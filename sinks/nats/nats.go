@@ -89,11 +89,17 @@ func New(cfg Config, log *zap.Logger) (*Sink, error) {
 // Destination returns a bridge destination named name whose NATS sink is
 // configured from code (bridge.WithConfig(natssink.Config{...})), the
 // environment (DESTINATION__<NAME>__NATS_URL, ...) and .bridge/config.toml
-// and secrets.toml [destination.<name>]. It logs nothing; to have it log,
-// make the destination with bridge.NewConfiguredSink and New.
+// and secrets.toml [destination.<name>]. It logs nothing: see
+// DestinationWithLogger.
 func Destination(name string, opts ...bridge.Option) *bridge.Destination {
+	return DestinationWithLogger(name, nil, opts...)
+}
+
+// DestinationWithLogger is Destination with a logger for the sink
+// (connections, the stream it created or found).
+func DestinationWithLogger(name string, log *zap.Logger, opts ...bridge.Option) *bridge.Destination {
 	return bridge.NewConfiguredSink(name, func(cfg Config) (sink.Sink, error) {
-		return New(cfg, nil)
+		return New(cfg, log)
 	}, opts...)
 }
 
