@@ -158,7 +158,7 @@ type producerFlags struct {
 }
 
 func (pf *producerFlags) register(fs *flag.FlagSet) {
-	pf.input = fs.String("input", "", "JSON lines `file` to load, or - for stdin (required)")
+	pf.input = fs.String("input", "", "JSON lines `file` to load (gzip too), - for stdin, or a source URL such as kafka://HOST:PORT/TOPIC?group=G (required)")
 	pf.table = fs.String("table", "", "`table` name for the items (default: the pipeline name)")
 	pf.format = fs.String("format", string(bridge.TypedJSONL), "loader file `format`: typed-jsonl or parquet")
 	pf.naming = fs.String("naming", "direct", "naming `convention`: direct or snake_case")
@@ -250,9 +250,17 @@ func (pf *producerFlags) options(set map[string]bool, stdin io.Reader) ([]bridge
 // open opens the input. key is its resume key: the same file again after a
 // crash carries on with the crashed load. Only a regular file can be read
 // again (not /dev/null, a pipe or a device), so only it has one.
-func (pf *producerFlags) open(stdin io.Reader) (in io.Reader, key string, closeIn func(), err error) {
+func (pf *producerFlags) open(stdin io.Reader) (in any, key string, closeIn func(), err error) {
 	if *pf.input == "-" {
 		return stdin, "", func() {}, nil
+	}
+	if bridge.IsSourceURL(*pf.input) {
+		// A stream: its position is committed at the source, not resumed.
+		src, err := bridge.LookupSource(*pf.input)
+		if err != nil {
+			return nil, "", nil, usagef("--input: %s", strings.TrimPrefix(message(err), "invalid option: "))
+		}
+		return src, "", func() {}, nil
 	}
 	f, err := os.Open(*pf.input)
 	if err != nil {
