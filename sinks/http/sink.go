@@ -46,7 +46,16 @@ var (
 // values in code, and Config.Logger and Config.Client). It takes the
 // options of bridge.NewConfiguredSink.
 func Destination(name string, opts ...bridge.Option) *bridge.Destination {
+	return DestinationWithLogger(name, nil, opts...)
+}
+
+// DestinationWithLogger is Destination with the sink's logger (as the other
+// built-in sinks take it); Config.Logger, if set, wins.
+func DestinationWithLogger(name string, log *zap.Logger, opts ...bridge.Option) *bridge.Destination {
 	return bridge.NewConfiguredSink(name, func(cfg Config) (sink.Sink, error) {
+		if cfg.Logger == nil {
+			cfg.Logger = log
+		}
 		return New(cfg, cfg.Logger)
 	}, opts...)
 }
