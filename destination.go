@@ -42,6 +42,7 @@ type destConfig struct {
 	naming       normalize.Convention
 	maxNesting   int
 	maxColumns   int
+	maxRecord    int // bytes of the longest JSON line read
 	skipSystem   bool
 	maxParallel  int
 	strategy     consumer.Strategy
@@ -61,6 +62,7 @@ func defaultDestConfig() destConfig {
 		format:       batcher.TypedJSONL,
 		naming:       normalize.Direct,
 		maxColumns:   DefaultMaxColumns,
+		maxRecord:    DefaultMaxRecordSize,
 		skipSystem:   true,
 		maxParallel:  20,
 		strategy:     consumer.Parallel,

@@ -149,7 +149,7 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 	})
 	add := func(t *Table, row Row) error { return bat.Add(t, row) }
 	table := rc.table
-	err := items(ctx, data, func(chunk []any, lines []int, owned bool) error {
+	err := items(ctx, data, p.prod.maxRecord, func(chunk []any, lines []int, owned bool) error {
 		pr.norm.SetReuseInput(owned)
 		for i, it := range chunk {
 			if rc.tableFn != nil {
@@ -193,6 +193,9 @@ func (j *encJob) rows() int { return j.nrows }
 const badRecordsLogged = 10
 
 func (pr *production) badRecord(e *producer.LineError) {
+	if errors.Is(e.Err, producer.ErrRecordTooLarge) {
+		e = &producer.LineError{Line: e.Line, Err: fmt.Errorf("%w (raise the limit with --max-record-size or MaxRecordSize)", e.Err)}
+	}
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
 	pr.badCount++

@@ -17,12 +17,13 @@ const chunkItems = 256
 // (their items are numbered by position). owned reports whether the items
 // are bridge's own (freshly parsed) and may be modified by the normalizer.
 // Bad records go to bad and do not stop the rest.
-func items(ctx context.Context, data any, fn func(items []any, lines []int, owned bool) error, bad func(*producer.LineError)) error {
+// maxRecord bounds one JSON line (0: the reader's default).
+func items(ctx context.Context, data any, maxRecord int, fn func(items []any, lines []int, owned bool) error, bad func(*producer.LineError)) error {
 	switch v := data.(type) {
 	case nil:
 		return nil
 	case io.Reader:
-		return producer.ReadJSONLNumbered(ctx, v, producer.JSONLOptions{}, func(items []any, lines []int) error {
+		return producer.ReadJSONLNumbered(ctx, v, producer.JSONLOptions{MaxRecordBytes: maxRecord}, func(items []any, lines []int) error {
 			return fn(items, lines, true)
 		}, bad)
 	case []any:

@@ -28,6 +28,9 @@ type common struct {
 	logLevel  string
 	logFormat string
 	replicas  int
+	// user, password and token are NATS credentials a config file gives
+	// (no flags: a secret on a command line is seen by every process).
+	user, password, token string
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -132,6 +135,12 @@ func (c *common) options(stderr io.Writer) ([]bridge.PipelineOption, *zap.Logger
 		}
 		if c.tlsCA != "" {
 			nopts = append(nopts, nats.RootCAs(c.tlsCA))
+		}
+		if c.user != "" {
+			nopts = append(nopts, nats.UserInfo(c.user, c.password))
+		}
+		if c.token != "" {
+			nopts = append(nopts, nats.Token(c.token))
 		}
 		opts = append(opts, bridge.WithNATSURL(c.natsURL, nopts...))
 	} else if c.creds != "" || c.nkey != "" || c.tlsCA != "" {

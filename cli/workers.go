@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -35,10 +36,12 @@ Examples:
   bridge produce --nats-url nats://127.0.0.1:4222 --pipeline events --input events.jsonl --table events
   tail -f app.jsonl | bridge produce --nats-url nats://nats:4222 --pipeline logs --input -`
 
-func cmdProduce(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func cmdProduce(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (err error) {
 	fs := newFlagSet("produce", "bridge produce --input FILE|- [options]", produceAbout, stdout, stderr)
 	var c common
 	c.register(fs.FlagSet)
+	var of opsFlags
+	of.register(fs.FlagSet)
 	var pf producerFlags
 	pf.register(fs.FlagSet)
 	keepLoads := registerKeepLoads(fs.FlagSet)
@@ -49,10 +52,14 @@ func cmdProduce(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err := noArgs(fs.FlagSet, "produce", stderr); err != nil {
 		return err
 	}
+	if _, err := of.load(fs.FlagSet, &c); err != nil {
+		return err
+	}
+	defer func() { err = of.file.explain(err) }()
 	if err := pf.requireInput("produce", stderr); err != nil {
 		return err
 	}
-	if err := checkKeepLoads(*keepLoads); err != nil {
+	if err := errors.Join(checkKeepLoads(*keepLoads), of.check()); err != nil {
 		return err
 	}
 	popts, err := pf.options(visited(fs.FlagSet))
@@ -77,7 +84,7 @@ func cmdProduce(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return err
 	}
 	defer p.Close()
-	ropts := pf.runOptions(key)
+	ropts := pf.runOptions(key, c.pipeline)
 	if !*quiet {
 		ropts = append(ropts, bridge.OnProgress(con.produceProgress, time.Second))
 	}
@@ -136,10 +143,12 @@ Examples:
   bridge serve --nats-url nats://nats:4222 --pipeline events --destination crm=exec:./push.py --max-parallel 8
   bridge serve --pipeline events --destination null --max-idle 5s     # deliver what is there, then exit`
 
-func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlagSet("serve", "bridge serve --destination SPEC [options]", serveAbout, stdout, stderr)
 	var c common
 	c.register(fs.FlagSet)
+	var of opsFlags
+	of.register(fs.FlagSet)
 	var df destFlags
 	df.register(fs.FlagSet, "attempts of a failing batch before the worker stops and leaves it pending")
 	shutdown := registerShutdown(fs.FlagSet)
@@ -151,7 +160,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := noArgs(fs.FlagSet, "serve", stderr); err != nil {
 		return err
 	}
-	if err := checkShutdown(*shutdown); err != nil {
+	cli, err := of.load(fs.FlagSet, &c)
+	if err != nil {
+		return err
+	}
+	defer func() { err = of.file.explain(err) }()
+	if err := errors.Join(checkShutdown(*shutdown), of.check()); err != nil {
 		return err
 	}
 	if *maxIdle < 0 {
@@ -164,7 +178,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer log.Sync()
 	setLogger(log)
-	dests, err := df.destinations(visited(fs.FlagSet), nil)
+	dests, err := df.destinations(visited(fs.FlagSet), cli, nil, of.file)
 	if err != nil {
 		return err
 	}
