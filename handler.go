@@ -129,7 +129,10 @@ func (b *rowBatch) Call(ctx context.Context, i int) error {
 	if err != nil {
 		return err
 	}
-	return b.h.d.fn(withBatchID(ctx, partID(b.d.MsgID, i, b.Parts())), rows, *t)
+	id := partID(b.d.MsgID, i, b.Parts())
+	return b.h.p.observeCall(ctx, b.h.d, b.d.Table, id, len(rows), b.d.Stored, func() error {
+		return b.h.d.fn(withBatchID(ctx, id), rows, *t)
+	})
 }
 
 func (b *rowBatch) DeadPart(i int) (*queue.DeadPart, error) {
@@ -223,7 +226,9 @@ func (b *fileBatch) Call(ctx context.Context, i int) error {
 		return fmt.Errorf("write load file: %w", err)
 	}
 	b.paths = append(b.paths, path)
-	return b.h.d.file(withBatchID(ctx, id), path, *b.table)
+	return b.h.p.observeCall(ctx, b.h.d, b.d.Table, id, b.rows[i], b.d.Stored, func() error {
+		return b.h.d.file(withBatchID(ctx, id), path, *b.table)
+	})
 }
 
 func (b *fileBatch) DeadPart(i int) (*queue.DeadPart, error) {

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fanoutbridge/bridge/consumer"
+	"github.com/fanoutbridge/bridge/observe"
 	"github.com/fanoutbridge/bridge/queue"
 	"github.com/fanoutbridge/bridge/state"
 )
@@ -35,6 +36,7 @@ type pipelineConfig struct {
 	producer  []Option
 	keepLoads int
 	replicas  int // 0: an existing pipeline keeps its own, a new one gets 1
+	observers []observe.Observer
 }
 
 // DefaultLoadHistory is how many loads the history keeps (see
@@ -234,6 +236,7 @@ type Pipeline struct {
 	dests    []*destRun // every destination served by this pipeline object, dest first
 	cfg      pipelineConfig
 	log      *zap.Logger
+	obs      observe.Observer
 
 	emb   *queue.Embedded
 	nc    *nats.Conn
@@ -313,7 +316,7 @@ func openPipeline(name string, dest *Destination, producer bool, opts []Pipeline
 		}
 		cfg.dataDir = filepath.Join(home, ".bridge", "pipelines", name)
 	}
-	p := &Pipeline{name: name, dest: dest, cfg: cfg, log: cfg.logger.With(zap.String("pipeline", name)), producer: producer}
+	p := &Pipeline{name: name, dest: dest, cfg: cfg, log: cfg.logger.With(zap.String("pipeline", name)), producer: producer, obs: cfg.observer()}
 	p.prod = defaultDestConfig()
 	if dest != nil {
 		p.prod = dest.cfg
@@ -529,5 +532,6 @@ func (p *Pipeline) consumerConfig(d *Destination) consumer.Config {
 		KeepAlive:    p.ackWait() / 4,
 		GapWait:      p.ackWait() + p.cfg.fetchWait + 5*time.Second,
 		Logger:       p.log,
+		OnDeadLetter: p.deadLettered(d),
 	}
 }

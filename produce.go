@@ -12,6 +12,7 @@ import (
 
 	"github.com/fanoutbridge/bridge/batcher"
 	"github.com/fanoutbridge/bridge/normalize"
+	"github.com/fanoutbridge/bridge/observe"
 	"github.com/fanoutbridge/bridge/producer"
 	"github.com/fanoutbridge/bridge/queue"
 )
@@ -112,6 +113,7 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 				continue
 			}
 			j.batch.Rows = nil
+			p.obs.Produced(observe.Produced{Pipeline: p.name, Table: j.batch.Table.Name, Rows: j.rows(), Bytes: len(j.payload)})
 			t := pr.info.Produced[j.batch.Table.Name]
 			t.Items += j.rows()
 			t.Batches++

@@ -132,11 +132,17 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		}
 		copts = append(copts, bridge.WithRetention(d))
 	}
-	p, err := bridge.NewPipeline(c.pipeline, dests[0], copts...)
+	mopts, ms, err := of.startMetrics(log)
+	if err != nil {
+		return err
+	}
+	defer ms.stop()
+	p, err := bridge.NewPipeline(c.pipeline, dests[0], append(copts, mopts...)...)
 	if err != nil {
 		return err
 	}
 	defer p.Close()
+	ms.watch(c.pipeline, p)
 
 	ropts := pf.runOptions(key, c.pipeline)
 	if !*quiet {
@@ -399,6 +405,9 @@ func (df *destFlags) destinations(set, cli map[string]bool, extra []bridge.Optio
 			msg := strings.TrimPrefix(message(err), fmt.Sprintf("destination %q: ", spec))
 			msg = strings.TrimPrefix(msg, "invalid option: ")
 			if w.fd != nil {
+				if errors.Is(err, bridge.ErrMissingConfig) {
+					msg += " (or in this table of the file)"
+				}
 				return nil, pf.errf(w.fd.line, w.fd.key, "%s", msg)
 			}
 			return nil, usagef("--destination %q: %s", spec, msg)

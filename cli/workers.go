@@ -79,11 +79,17 @@ func cmdProduce(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	}
 	defer closeIn()
 	tuneGC()
-	p, err := bridge.NewProducer(c.pipeline, append(copts, bridge.WithProducerOptions(popts...), bridge.WithLoadHistory(*keepLoads))...)
+	mopts, ms, err := of.startMetrics(log)
+	if err != nil {
+		return err
+	}
+	defer ms.stop()
+	p, err := bridge.NewProducer(c.pipeline, append(append(copts, mopts...), bridge.WithProducerOptions(popts...), bridge.WithLoadHistory(*keepLoads))...)
 	if err != nil {
 		return err
 	}
 	defer p.Close()
+	ms.watch(c.pipeline, p)
 	ropts := pf.runOptions(key, c.pipeline)
 	if !*quiet {
 		ropts = append(ropts, bridge.OnProgress(con.produceProgress, time.Second))
@@ -182,12 +188,18 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	if err != nil {
 		return err
 	}
+	mopts, ms, err := of.startMetrics(log)
+	if err != nil {
+		return err
+	}
+	defer ms.stop()
 	copts = append(copts, bridge.WithDestinations(dests[1:]...), bridge.WithShutdownTimeout(*shutdown))
-	p, err := bridge.NewPipeline(c.pipeline, dests[0], copts...)
+	p, err := bridge.NewPipeline(c.pipeline, dests[0], append(copts, mopts...)...)
 	if err != nil {
 		return err
 	}
 	defer p.Close()
+	ms.watch(c.pipeline, p)
 	serveCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var ropts []bridge.RunOption

@@ -82,6 +82,9 @@ type Config struct {
 	// them without a call. nil: none.
 	SetAside SetAside
 	Logger   *zap.Logger
+	// OnDeadLetter, if set, hears of each dead letter the runner sends,
+	// with its reason (for metrics).
+	OnDeadLetter func(rec DeadRecord, reason string)
 }
 
 // SetAside knows the batches of a destination set aside by hand, by stream
@@ -596,7 +599,11 @@ func (r *Runner) deadLetter(d *queue.Delivery, reason string, cause error, attem
 	if dp != nil {
 		id = dp.BatchID
 	}
-	r.count(d.Table, 0, 0, 1, &DeadRecord{Table: d.Table, BatchID: id, Rows: rows, Err: cause})
+	rec := DeadRecord{Table: d.Table, BatchID: id, Rows: rows, Err: cause}
+	r.count(d.Table, 0, 0, 1, &rec)
+	if r.cfg.OnDeadLetter != nil {
+		r.cfg.OnDeadLetter(rec, reason)
+	}
 	return true
 }
 
