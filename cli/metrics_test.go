@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -264,5 +266,79 @@ func TestMetricsAddrInvalid(t *testing.T) {
 	code, _, errOut := runCLI(t, "", "run", "--input", "-", "--metrics-addr", "9090", "--data-dir", t.TempDir())
 	if code != 2 || !strings.Contains(errOut, "--metrics-addr") {
 		t.Fatalf("exit %d, %s", code, errOut)
+	}
+}
+
+// slowSink takes 30 ms per call.
+type slowSink struct{}
+
+func (slowSink) Write(ctx context.Context, b sink.Batch) error {
+	select {
+	case <-time.After(30 * time.Millisecond):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+var slowOnce sync.Once
+
+// Without a terminal, progress is a plain line every --progress-interval,
+// with the percentage and ETA when the input is a file.
+func TestProgressLines(t *testing.T) {
+	registerBuiltins()
+	slowOnce.Do(func() {
+		must(bridge.Register("slowtest", func(arg string, opts ...bridge.Option) (*bridge.Destination, error) {
+			return bridge.NewSinkDestination("slowtest", slowSink{}, opts...), nil
+		}))
+	})
+	var in strings.Builder
+	for i := range 200 {
+		fmt.Fprintf(&in, "{\"id\":%d}\n", i)
+	}
+	path := filepath.Join(t.TempDir(), "in.jsonl")
+	if err := os.WriteFile(path, []byte(in.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runCLI(t, "", "run", "--input", path, "--destination", "slowtest", "--batch-size", "10", "--max-parallel", "1",
+		"--progress-interval", "100ms", "--data-dir", t.TempDir())
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	lines := 0
+	for line := range strings.Lines(errOut) {
+		if strings.Contains(line, "delivered") && strings.Contains(line, "%, ETA") {
+			lines++
+		}
+	}
+	// 20 calls of 30 ms: at least 600 ms, so several lines 100 ms apart.
+	if lines < 3 {
+		t.Fatalf("%d progress lines with a percentage and ETA; want 3 or more:\n%s", lines, errOut)
+	}
+	if code, _, errOut := runCLI(t, "", "run", "--input", "-", "--progress-interval", "0s", "--data-dir", t.TempDir()); code != 2 || !strings.Contains(errOut, "--progress-interval") {
+		t.Fatalf("--progress-interval 0s: exit %d, %s", code, errOut)
+	}
+}
+
+// On a terminal the progress is a bar with the percentage and ETA,
+// redrawn in place.
+func TestProgressBar(t *testing.T) {
+	var buf strings.Builder
+	c := &console{w: &buf, tty: true, interval: 10 * time.Second}
+	r := c.countInput(strings.NewReader(strings.Repeat("x", 1000)), 1000)
+	io.CopyN(io.Discard, r, 500)
+	c.progress(bridge.Progress{Read: 50, Produced: 50, Delivered: 25, Batches: 3, Elapsed: 10 * time.Second})
+	got := buf.String()
+	// Half the input read, half of it delivered: 25%, 30 s to go.
+	for _, want := range []string{"\r[======>", "25%", "ETA 30s", "delivered 25 items", "2 items/s"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("bar %q lacks %q", got, want)
+		}
+	}
+	buf.Reset()
+	c2 := &console{w: &buf, tty: true, interval: 10 * time.Second}
+	c2.serveProgress(bridge.Progress{Delivered: 10, Batches: 1, Elapsed: time.Second})
+	if got := buf.String(); strings.Contains(got, "%") || !strings.Contains(got, "delivered 10 items") {
+		t.Errorf("serve progress without a known size: %q", got)
 	}
 }

@@ -118,6 +118,8 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		return err
 	}
 	defer closeIn()
+	in = con.countInput(in, pf.size())
+	con.setInterval(of.progress)
 	tuneGC()
 	stopProfile, err := startProfile(*cpuProfile)
 	if err != nil {
@@ -146,7 +148,7 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 
 	ropts := pf.runOptions(key, c.pipeline)
 	if !*quiet {
-		ropts = append(ropts, bridge.OnProgress(con.progress, time.Second))
+		ropts = append(ropts, bridge.OnProgress(con.progress, con.tick()))
 	}
 	info, runErr := p.Run(ctx, in, ropts...)
 	con.done()
@@ -248,6 +250,18 @@ func (pf *producerFlags) open(stdin io.Reader) (in io.Reader, key string, closeI
 		key = fmt.Sprintf("%s:%d:%d", abs, st.Size(), st.ModTime().UnixNano())
 	}
 	return f, key, func() { f.Close() }, nil
+}
+
+// size is the input's size in bytes when it is a regular file, else 0.
+func (pf *producerFlags) size() int64 {
+	if *pf.input == "-" {
+		return 0
+	}
+	st, err := os.Stat(*pf.input)
+	if err != nil || !st.Mode().IsRegular() {
+		return 0
+	}
+	return st.Size()
 }
 
 func (pf *producerFlags) runOptions(key, pipeline string) []bridge.RunOption {

@@ -78,6 +78,8 @@ func cmdProduce(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return err
 	}
 	defer closeIn()
+	in = con.countInput(in, pf.size())
+	con.setInterval(of.progress)
 	tuneGC()
 	mopts, ms, err := of.startMetrics(log)
 	if err != nil {
@@ -92,7 +94,7 @@ func cmdProduce(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	ms.watch(c.pipeline, p)
 	ropts := pf.runOptions(key, c.pipeline)
 	if !*quiet {
-		ropts = append(ropts, bridge.OnProgress(con.produceProgress, time.Second))
+		ropts = append(ropts, bridge.OnProgress(con.produceProgress, con.tick()))
 	}
 	info, err := p.Produce(ctx, in, ropts...)
 	con.done()
@@ -178,6 +180,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		return usagef("--max-idle %v: want 0 (serve until stopped) or more", *maxIdle)
 	}
 	con := newConsole(stderr)
+	con.setInterval(of.progress)
 	copts, log, err := c.options(con)
 	if err != nil {
 		return err
@@ -210,7 +213,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 			if !*quiet {
 				con.serveProgress(pr)
 			}
-		}, time.Second/4))
+		}, min(time.Second/4, con.tick())))
 	}
 	info, err := p.Serve(serveCtx, ropts...)
 	con.done()
