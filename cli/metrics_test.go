@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -344,5 +345,51 @@ func TestProgressBar(t *testing.T) {
 	c2.serveProgress(bridge.Progress{Delivered: 10, Batches: 1, Elapsed: time.Second})
 	if got := buf.String(); strings.Contains(got, "%") || !strings.Contains(got, "delivered 10 items") {
 		t.Errorf("serve progress without a known size: %q", got)
+	}
+}
+
+// Every log line about a batch names the pipeline, the destination, the
+// table and the batch; those about a call name the attempt.
+func TestBatchLogFields(t *testing.T) {
+	registerMetricsSink()
+	t.Setenv("DESTINATION__METRICSTEST__TOKEN", "l0g-s3cr3t-1")
+	var in strings.Builder
+	for i := range 30 {
+		fmt.Fprintf(&in, "{\"id\":%d}\n", i)
+	}
+	code, _, errOut := runCLI(t, in.String(), "run", "--input", "-", "--table", "events", "--pipeline", "logs", "--destination", "metricstest",
+		"--batch-size", "10", "--data-dir", t.TempDir(), "--log-format", "json", "--log-level", "info", "--quiet")
+	if code != 1 {
+		t.Fatalf("exit %d (want 1: a batch was dead-lettered): %s", code, errOut)
+	}
+	if strings.Contains(errOut, "l0g-s3cr3t-1") {
+		t.Fatal("the secret appears in the logs")
+	}
+	batchLines, attemptLines := 0, 0
+	for line := range strings.Lines(errOut) {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) != nil {
+			continue // the summary
+		}
+		if _, ok := m["batch"]; !ok {
+			continue
+		}
+		batchLines++
+		for _, k := range []string{"pipeline", "destination", "table"} {
+			if m[k] == nil || m[k] == "" {
+				t.Errorf("log line about a batch without %s: %s", k, line)
+			}
+		}
+		if msg, _ := m["msg"].(string); strings.Contains(msg, "retrying") || strings.Contains(msg, "terminal") {
+			attemptLines++
+			if _, ok := m["attempt"]; !ok {
+				t.Errorf("log line about a call without attempt: %s", line)
+			}
+		}
+	}
+	// 3 batches fail once each (3 retry lines); batch 2 (ids 10-19) is
+	// then dead-lettered (1 terminal line).
+	if attemptLines != 4 || batchLines < 4 {
+		t.Fatalf("%d lines about batches, %d about calls; want 4 about calls:\n%s", batchLines, attemptLines, errOut)
 	}
 }

@@ -447,7 +447,7 @@ func (r *Runner) attempts(do func(context.Context) error, log *zap.Logger) (int,
 	bo.Reset()
 	attempt := 0
 	for {
-		err := r.call(func(ctx context.Context) error { return do(withAttempt(ctx, attempt+1)) })
+		err := r.call(log, attempt+1, func(ctx context.Context) error { return do(withAttempt(ctx, attempt+1)) })
 		var unc *uncounted
 		if !errors.As(err, &unc) {
 			attempt++
@@ -571,12 +571,13 @@ func (r *Runner) StoppedTables() map[string]error {
 	return maps.Clone(r.stopped)
 }
 
-// call runs one attempt, turning a panic into a transient error.
-func (r *Runner) call(do func(context.Context) error) (err error) {
+// call runs one attempt, turning a panic into a transient error; log
+// names the batch and the attempt.
+func (r *Runner) call(log *zap.Logger, attempt int, do func(context.Context) error) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			pe := &PanicError{Value: v, Stack: debug.Stack()}
-			r.log.Error("destination panicked; treating it as a transient error",
+			log.Error("destination panicked; treating it as a transient error", zap.Int("attempt", attempt),
 				zap.Any("panic", v), zap.ByteString("stack", pe.Stack))
 			err = pe
 		}
@@ -591,7 +592,8 @@ func (r *Runner) deadLetter(d *queue.Delivery, reason string, cause error, attem
 		Destination: r.cfg.Destination, Reason: reason, Err: cause, Attempts: attempts, Part: dp,
 	})
 	if err != nil {
-		r.log.Error("dead-lettering failed; the batch stays pending", zap.Error(err))
+		r.log.Error("dead-lettering failed; the batch stays pending", zap.String("table", d.Table), zap.String("batch", d.MsgID),
+			zap.Int("attempts", attempts), zap.Error(err))
 		r.fail(err)
 		return false
 	}
