@@ -53,12 +53,31 @@ letters. Once it has run on a pipeline it is a member: later loads are kept
 for it until it runs again or you remove it (bridge destinations remove NAME).
 The options below apply to every destination given.
 
+A pipeline config file (--config FILE, TOML) gives the same settings in one
+place, and each destination its own batch size, strategy, retries and sink
+settings; a flag given here wins over the file (see configs/file-load.toml
+and the README, Pipeline config files). A bad file exits 2 with its name,
+the line and the key.
+
+While it runs, --metrics-addr :9090 serves Prometheus metrics at /metrics
+(items and batches produced and delivered, retries, dead letters, call
+latency, batch rows, pending batches, produce-to-call latency). Progress: on
+a terminal a bar with items, items/s and, for a file, the percentage and
+ETA; otherwise a line every --progress-interval (10s).
+
+A JSON line longer than --max-record-size (16MiB) is skipped as bad input
+with its line number; --table-field FIELD routes each item to the table its
+top-level FIELD names.
+
 Exit status: 0 all delivered; 1 something failed (the message says what and
 what to do); 2 bad command line or configuration (the message names the
 flag); 130 or 143 interrupted (SIGINT, SIGTERM): run it again to carry on.
 
 Examples:
   bridge run --input events.jsonl --table events --destination stdout
+  bridge run --config configs/file-load.toml
+  bridge run --config pipeline.toml --batch-size 100 --destination lake   # one destination of the file, batch size 100
+  bridge run --input events.jsonl --destination null --metrics-addr :9090 --progress-interval 30s
   bridge run --input events.jsonl --destination stdout --destination 'file:/tmp/out dir' --batch-size 1000
   bridge run --input /dev/null --destination stdout      # deliver only what is pending
   bridge run --input events.jsonl --destination stdout --skip-dlt-columns false --log-format json`

@@ -32,8 +32,13 @@ on and publishes nothing twice.
 Exit status: 0 all stored; 1 something failed; 2 bad command line or config; 130 or 143
 interrupted (SIGINT, SIGTERM).
 
+--config FILE reads the pipeline, NATS, [input] and [normalize] of a
+pipeline config file (its destinations are not used); flags win over it.
+--metrics-addr :9090 serves Prometheus metrics while it runs.
+
 Examples:
   bridge produce --nats-url nats://127.0.0.1:4222 --pipeline events --input events.jsonl --table events
+  bridge produce --config pipeline.toml
   tail -f app.jsonl | bridge produce --nats-url nats://nats:4222 --pipeline logs --input -`
 
 func cmdProduce(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (err error) {
@@ -146,8 +151,15 @@ worker process: serve such a destination with one worker.
 Exit status: 0 stopped by --max-idle; 1 something failed; 2 bad command line or
 configuration; 130 or 143 stopped by SIGINT or SIGTERM.
 
+--config FILE serves the destinations of a pipeline config file with their
+settings (--destination NAME picks one of them); flags win over it.
+--metrics-addr :9090 serves Prometheus metrics at /metrics: what this worker
+delivered, its retries, dead letters and call latency, and the batches
+pending per destination and table.
+
 Examples:
   bridge serve --nats-url nats://127.0.0.1:4222 --pipeline events --destination stdout
+  bridge serve --config pipeline.toml --metrics-addr :9090
   bridge serve --nats-url nats://nats:4222 --pipeline events --destination crm=exec:./push.py --max-parallel 8
   bridge serve --pipeline events --destination null --max-idle 5s     # deliver what is there, then exit`
 
