@@ -9,6 +9,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/fanoutbridge/bridge"
 	"github.com/fanoutbridge/bridge/sink"
@@ -319,5 +322,74 @@ func TestTableField(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("stdout lacks %s: %s", want, out)
 		}
+	}
+}
+
+// NATS credentials by reference (${VAR} and ${secret:...}) reach the
+// connection (a server that requires them) and appear in no log line (JSON
+// or console), error or status output; [destination.<label>] tables name
+// their destination.
+func TestConfigFileNATSSecrets(t *testing.T) {
+	const pw = "n4ts-pa55-0f-al1ce"
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(),
+		Username: "alice", Password: pw, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Start()
+	t.Cleanup(srv.Shutdown)
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("the NATS server did not start in 10s")
+	}
+	url := srv.ClientURL()
+	t.Setenv("BRIDGE_TEST_NATS_PW", pw)
+	t.Chdir(t.TempDir())
+	os.MkdirAll(".bridge", 0o700)
+	os.WriteFile(".bridge/secrets.toml", []byte("[nats]\npassword = \""+pw+"\"\nwrong = \"wr0ng-pa55\"\n"), 0o600)
+	name := "cfgsecret"
+	config := func(ref string) {
+		os.WriteFile("p.toml", []byte(`pipeline = "`+name+`"
+nats_url = "`+url+`"
+nats_user = "alice"
+nats_password = "`+ref+`"
+log_level = "debug"
+
+[input]
+path = "-"
+table = "t"
+
+[destination.out]
+spec = "stdout"
+batch_size = 4
+`), 0o600)
+	}
+	for i, ref := range []string{"${BRIDGE_TEST_NATS_PW}", "${secret:nats.password}"} {
+		config(ref)
+		format := []string{"json", "console"}[i]
+		code, out, errOut := runCLI(t, lines(0, 10, -1), "run", "--config", "p.toml", "--log-format", format)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", ref, code, errOut)
+		}
+		if strings.Contains(out+errOut, pw) {
+			t.Fatalf("%s: the password is in the output:\n%s\n%s", ref, out, errOut)
+		}
+		if !strings.Contains(errOut, `destination "out": delivered 10 items in 3 batches`) {
+			t.Fatalf("%s: the [destination.out] table did not make destination out:\n%s", ref, errOut)
+		}
+	}
+	// The password is what let it in: a wrong one fails, unseen too.
+	config("${secret:nats.wrong}")
+	code, out, errOut := runCLI(t, lines(0, 10, -1), "run", "--config", "p.toml", "--log-format", "json")
+	if code == 0 || strings.Contains(out+errOut, "wr0ng-pa55") {
+		t.Fatalf("wrong password: exit %d: %s", code, errOut)
+	}
+	code, out, errOut = runCLI(t, "", "status", "--json", "--nats-url", strings.Replace(url, "nats://", "nats://alice:"+pw+"@", 1), "--pipeline", name)
+	if code != 0 || strings.Contains(out+errOut, pw) {
+		t.Fatalf("status: exit %d: %s %s", code, out, errOut)
+	}
+	// A password without a user, credentials without a URL: exit 2.
+	os.WriteFile("bad.toml", []byte("nats_password = \"${BRIDGE_TEST_NATS_PW}\"\n[input]\npath = \"-\"\n"), 0o600)
+	if code, _, errOut := runCLI(t, "", "run", "--config", "bad.toml"); code != 2 || !strings.Contains(errOut, "bad.toml:1: nats_password") || strings.Contains(errOut, pw) {
+		t.Fatalf("nats_password without nats_url: exit %d, %s", code, errOut)
 	}
 }
