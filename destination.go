@@ -36,20 +36,24 @@ type Destination struct {
 }
 
 type destConfig struct {
-	batchSize    int
-	fileMaxItems int
-	format       batcher.Format
-	naming       normalize.Convention
-	maxNesting   int
-	maxColumns   int
-	maxRecord    int // bytes of the longest JSON line read
-	skipSystem   bool
-	maxParallel  int
-	strategy     consumer.Strategy
-	maxRetries   int
-	retryInitial time.Duration
-	retryMax     time.Duration
-	backfill     bool
+	batchSize int
+	// flushInterval and batchBytes cut the producer's batches early.
+	flushInterval time.Duration
+	batchBytes    int
+	fileMaxItems  int
+	format        batcher.Format
+	naming        normalize.Convention
+	maxNesting    int
+	maxColumns    int
+	maxRecord     int // bytes of the longest JSON line read
+	skipSystem    bool
+	maxParallel   int
+	strategy      consumer.Strategy
+	maxRetries    int
+	maxRetryAfter int
+	retryInitial  time.Duration
+	retryMax      time.Duration
+	backfill      bool
 	// config is set while NewConfiguredDestination applies its options.
 	config  *configInput
 	onClose []func() error

@@ -115,7 +115,7 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		return err
 	}
 	set := visited(fs.FlagSet)
-	popts, err := pf.options(set)
+	popts, err := pf.options(set, stdin)
 	if err != nil {
 		return err
 	}
@@ -184,6 +184,8 @@ type producerFlags struct {
 	nesting, maxColumns          *int
 	skip                         *bool
 	maxRecord, tableField        *string
+	flush                        *time.Duration
+	batchBytes                   *int
 }
 
 func (pf *producerFlags) register(fs *flag.FlagSet) {
@@ -196,6 +198,22 @@ func (pf *producerFlags) register(fs *flag.FlagSet) {
 	pf.skip = fs.Bool("skip-dlt-columns", true, "hide the _dlt_* system columns from the destination")
 	pf.maxRecord = fs.String("max-record-size", "16MiB", "longest JSON line `size` read (bytes, or e.g. 64MiB); a longer line is skipped as bad input with its line number")
 	pf.tableField = fs.String("table-field", "", "route each item to the table its top-level `field` names (a string); items without it go to --table")
+	pf.flush = fs.Duration("flush-interval", 0, "cut a table's batch once its oldest row is this `old`, full or not (default 0 for files, 1s when --input - is a pipe or terminal: a stream)")
+	pf.batchBytes = fs.Int("batch-bytes", 0, "cut a table's batch once its rows reach about this many `bytes` (0: by rows only)")
+}
+
+// streamFlush is the flush interval of stdin when it is a stream.
+const streamFlush = time.Second
+
+// isStream reports whether r is a stream written as it is read: a pipe, a
+// terminal or a socket (not a regular file, not an in-memory reader).
+func isStream(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && !st.Mode().IsRegular()
 }
 
 func (pf *producerFlags) requireInput(cmd string, stderr io.Writer) error {
@@ -207,9 +225,25 @@ func (pf *producerFlags) requireInput(cmd string, stderr io.Writer) error {
 }
 
 // options returns the producer options given on the command line (only
-// those: a registered destination may set its own).
-func (pf *producerFlags) options(set map[string]bool) ([]bridge.Option, error) {
+// those: a registered destination may set its own). stdin read as a stream
+// gets a flush interval unless one is given.
+func (pf *producerFlags) options(set map[string]bool, stdin io.Reader) ([]bridge.Option, error) {
 	var opts []bridge.Option
+	switch {
+	case set["flush-interval"]:
+		if *pf.flush < 0 {
+			return nil, usagef("--flush-interval %v: want 0 or more", *pf.flush)
+		}
+		opts = append(opts, bridge.FlushInterval(*pf.flush))
+	case *pf.input == "-" && isStream(stdin):
+		opts = append(opts, bridge.FlushInterval(streamFlush))
+	}
+	if set["batch-bytes"] {
+		if *pf.batchBytes < 0 {
+			return nil, usagef("--batch-bytes %d: want 0 or more", *pf.batchBytes)
+		}
+		opts = append(opts, bridge.BatchBytes(*pf.batchBytes))
+	}
 	if set["format"] {
 		switch f := bridge.FileFormat(*pf.format); f {
 		case bridge.TypedJSONL, bridge.Parquet:

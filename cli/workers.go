@@ -67,7 +67,7 @@ func cmdProduce(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err := errors.Join(checkKeepLoads(*keepLoads), of.check()); err != nil {
 		return err
 	}
-	popts, err := pf.options(visited(fs.FlagSet))
+	popts, err := pf.options(visited(fs.FlagSet), stdin)
 	if err != nil {
 		return err
 	}
