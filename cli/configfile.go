@@ -95,6 +95,8 @@ var fileSections = map[string]map[string]fileKey{
 		"max_columns":      {flag: "max-columns", kind: kindInt},
 		"skip_dlt_columns": {flag: "skip-dlt-columns", kind: kindBool},
 		"format":           {flag: "format"},
+		"flush_interval":   {flag: "flush-interval", kind: kindDuration},
+		"batch_bytes":      {flag: "batch-bytes", kind: kindInt},
 	},
 	// delivery: defaults for every destination of the file.
 	"delivery": destKeys,
