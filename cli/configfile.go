@@ -359,6 +359,11 @@ func (pf *pipelineFile) loadDests(v any, lines map[string]int, secrets *secretsF
 		switch {
 		case hasSpec && hasType:
 			return pf.errf(d.line, e.key, "give spec or type, not both")
+		case !hasSpec && !hasType && e.label != "" && slices.Contains(bridge.Destinations(), e.label):
+			// [destination.kafka] with the sink's settings only, as in
+			// .bridge/config.toml: the label is the type.
+			d.spec = e.label + d.spec
+			hasType = true
 		case !hasSpec && !hasType:
 			return pf.errf(d.line, e.key, `no spec: add spec = "file:./out" (or type = "kafka"); destinations: %s`, strings.Join(bridge.Destinations(), ", "))
 		case hasSpec && e.t["arg"] != nil:

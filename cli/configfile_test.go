@@ -231,6 +231,12 @@ cfgtest_tags = ["a", "b"]
 		t.Fatalf("the secret appears in the output:\n%s%s", out, errOut)
 	}
 
+	// [destination.cfgtest] with settings only: the label is the type.
+	path2 := writeConfig(t, "[input]\npath = \""+input+"\"\n[destination.cfgtest]\ncfgtest_url = \"https://other.example\"\n")
+	if code, _, errOut := runCLI(t, "", "run", "--config", path2, "--data-dir", t.TempDir(), "--quiet"); code != 0 || lastCfgSink().cfg.URL != "https://other.example" {
+		t.Fatalf("[destination.cfgtest]: exit %d, url %q: %s", code, lastCfgSink().cfg.URL, errOut)
+	}
+
 	// Flags win: --batch-size 3 makes one call; --table names the table.
 	code, _, errOut = runCLI(t, "", "run", "--config", path, "--data-dir", dir, "--batch-size", "3", "--table", "other", "--log-format", "json")
 	if code != 0 || !strings.Contains(errOut, `destination "crm": delivered 3 items in 1 batch`) || !strings.Contains(errOut, "other") {
