@@ -66,9 +66,10 @@ embedded server; others (status, dlq, another run) join it while it runs.
 status, dlq, destinations and drop never create a pipeline: on a name that
 does not exist they exit with status 2. Every command takes --pipeline,
 --data-dir and --nats-url; give the same ones to every command on a pipeline.
-run, produce and serve take a pipeline config file (--config FILE, TOML:
-pipeline, NATS, input, normalizer settings, destinations and their
-settings; flags win over it), serve Prometheus metrics with
+Every command takes a pipeline config file (--config FILE, TOML: pipeline,
+NATS, input, normalizer settings, destinations and their settings; each
+command uses what applies to it, and a flag given wins over the file).
+run, produce and serve also serve Prometheus metrics with
 --metrics-addr :9090, and show progress: a bar on a terminal, a plain line
 every --progress-interval (10s) otherwise.
 Logs go to stderr: --log-level debug|info|warn|error, --log-format

@@ -84,6 +84,14 @@ func TestConfigFileExampleFromReadme(t *testing.T) {
 	if !strings.Contains(stderr, `destination "lake": delivered 265 items`) {
 		t.Errorf("summary lacks the lake destination:\n%s", stderr)
 	}
+	// Every command takes the file for the pipeline and where it runs.
+	code, stdout, stderr = runCLI(t, "", "status", "--config", "configs/file-load.toml", "--json")
+	if code != 0 || !strings.Contains(stdout, `"pipeline": "file_load"`) && !strings.Contains(stdout, `"pipeline":"file_load"`) {
+		t.Fatalf("status --config: exit %d: %s %s", code, stdout, stderr)
+	}
+	if code, _, stderr = runCLI(t, "", "dlq", "list", "--config", "configs/file-load.toml"); code != 0 {
+		t.Fatalf("dlq list --config: exit %d: %s", code, stderr)
+	}
 }
 
 func writeConfig(t *testing.T, body string) string {
@@ -132,6 +140,17 @@ func TestConfigFileErrors(t *testing.T) {
 			}
 		})
 	}
+	t.Run("status", func(t *testing.T) {
+		path := writeConfig(t, "pipeline = \"p\"\nlog_level = \"loud\"\n[input]\npath = \"-\"\n")
+		code, _, errOut := runCLI(t, "", "status", "--config", path, "--data-dir", t.TempDir())
+		if code != 2 || !strings.Contains(errOut, path+":2: log_level") {
+			t.Fatalf("status: exit %d, %q", code, errOut)
+		}
+		path = writeConfig(t, "pipeline = \"p\"\nlog_levle = \"warn\"\n")
+		if code, _, errOut := runCLI(t, "", "dlq", "list", "--config", path); code != 2 || !strings.Contains(errOut, path+":2: log_levle: unknown key") {
+			t.Fatalf("dlq list: exit %d, %q", code, errOut)
+		}
+	})
 	t.Run("missing file", func(t *testing.T) {
 		code, _, errOut := runCLI(t, "", "run", "--config", filepath.Join(t.TempDir(), "nope.toml"))
 		if code != 2 || !strings.Contains(errOut, "--config") {

@@ -85,7 +85,7 @@ Examples:
 func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (err error) {
 	fs := newFlagSet("run", "bridge run --input FILE|- [options]", runAbout, stdout, stderr)
 	var c common
-	c.register(fs.FlagSet)
+	c.register(fs)
 	var of opsFlags
 	of.register(fs.FlagSet)
 	var pf producerFlags
@@ -103,11 +103,7 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if err := noArgs(fs.FlagSet, "run", stderr); err != nil {
 		return err
 	}
-	cli, err := of.load(fs.FlagSet, &c)
-	if err != nil {
-		return err
-	}
-	defer func() { err = of.file.explain(err) }()
+	defer func() { err = c.file.explain(err) }()
 	if err := pf.requireInput("run", stderr); err != nil {
 		return err
 	}
@@ -128,7 +124,7 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	setLogger(log)
 	// On run, the producer options go to the destinations too (they are
 	// taken from the first one).
-	dests, err := df.destinations(set, cli, popts, of.file)
+	dests, err := df.destinations(set, c.cli, popts, c.file)
 	if err != nil {
 		return err
 	}

@@ -44,7 +44,7 @@ Examples:
 func cmdProduce(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (err error) {
 	fs := newFlagSet("produce", "bridge produce --input FILE|- [options]", produceAbout, stdout, stderr)
 	var c common
-	c.register(fs.FlagSet)
+	c.register(fs)
 	var of opsFlags
 	of.register(fs.FlagSet)
 	var pf producerFlags
@@ -57,10 +57,7 @@ func cmdProduce(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err := noArgs(fs.FlagSet, "produce", stderr); err != nil {
 		return err
 	}
-	if _, err := of.load(fs.FlagSet, &c); err != nil {
-		return err
-	}
-	defer func() { err = of.file.explain(err) }()
+	defer func() { err = c.file.explain(err) }()
 	if err := pf.requireInput("produce", stderr); err != nil {
 		return err
 	}
@@ -166,7 +163,7 @@ Examples:
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlagSet("serve", "bridge serve --destination SPEC [options]", serveAbout, stdout, stderr)
 	var c common
-	c.register(fs.FlagSet)
+	c.register(fs)
 	var of opsFlags
 	of.register(fs.FlagSet)
 	var df destFlags
@@ -180,11 +177,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	if err := noArgs(fs.FlagSet, "serve", stderr); err != nil {
 		return err
 	}
-	cli, err := of.load(fs.FlagSet, &c)
-	if err != nil {
-		return err
-	}
-	defer func() { err = of.file.explain(err) }()
+	defer func() { err = c.file.explain(err) }()
 	if err := errors.Join(checkShutdown(*shutdown), of.check()); err != nil {
 		return err
 	}
@@ -199,7 +192,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	}
 	defer log.Sync()
 	setLogger(log)
-	dests, err := df.destinations(visited(fs.FlagSet), cli, nil, of.file)
+	dests, err := df.destinations(visited(fs.FlagSet), c.cli, nil, c.file)
 	if err != nil {
 		return err
 	}
