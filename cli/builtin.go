@@ -14,6 +14,8 @@ import (
 	"github.com/fanoutbridge/bridge"
 	"github.com/fanoutbridge/bridge/consumer/sink/exec"
 	"github.com/fanoutbridge/bridge/queue"
+	httpsink "github.com/fanoutbridge/bridge/sinks/http"
+	"github.com/fanoutbridge/bridge/sinks/postgres"
 )
 
 var builtinsOnce sync.Once
@@ -25,7 +27,8 @@ var stdoutSink = struct {
 	w io.Writer
 }{w: os.Stdout}
 
-// registerBuiltins registers the built-in destinations: null, stdout, file.
+// registerBuiltins registers the built-in destinations: null, stdout, exec,
+// file, postgres.
 func registerBuiltins() {
 	builtinsOnce.Do(func() {
 		must(bridge.Register("null", func(arg string, opts ...bridge.Option) (*bridge.Destination, error) {
@@ -37,6 +40,8 @@ func registerBuiltins() {
 			return bridge.NewDestination("stdout", writeStdout, opts...), nil
 		}))
 		must(bridge.Register("exec", newExecDestination))
+		must(bridge.Register("http", newHTTPDestination))
+		must(bridge.Register("postgres", newPostgresDestination))
 		must(bridge.Register("file", func(dir string, opts ...bridge.Option) (*bridge.Destination, error) {
 			if dir == "" {
 				return nil, errors.New("file:DIR needs a directory")
@@ -113,6 +118,24 @@ func newExecDestination(command string, opts ...bridge.Option) (*bridge.Destinat
 		return nil, err
 	}
 	return dest, nil
+}
+
+// newHTTPDestination is "http" (settings from [destination.http] in
+// .bridge/config.toml and secrets.toml, or DESTINATION__HTTP__* variables) or
+// "http:URL" (the URL given, the rest as for "http").
+func newHTTPDestination(url string, opts ...bridge.Option) (*bridge.Destination, error) {
+	cfg := bridge.WithConfig(httpsink.Config{URL: url, Logger: logger()})
+	return httpsink.Destination("http", append([]bridge.Option{cfg}, opts...)...), nil
+}
+
+// newPostgresDestination is "postgres": its settings come from
+// [destination.postgres] in .bridge/config.toml and secrets.toml, or
+// DESTINATION__POSTGRES__* variables (configs/postgres.toml).
+func newPostgresDestination(arg string, opts ...bridge.Option) (*bridge.Destination, error) {
+	if arg != "" {
+		return nil, errors.New("postgres takes no argument: set postgres_dsn in .bridge/secrets.toml [destination.postgres] or DESTINATION__POSTGRES__POSTGRES_DSN")
+	}
+	return postgres.DestinationWithLogger("postgres", logger(), opts...), nil
 }
 
 // writeStdout prints each item as a JSON line {"table", "batch", "item"}.

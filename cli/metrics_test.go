@@ -330,7 +330,7 @@ func TestProgressLines(t *testing.T) {
 func TestProgressBar(t *testing.T) {
 	var buf strings.Builder
 	c := &console{w: &buf, tty: true, interval: 10 * time.Second}
-	r := c.countInput(strings.NewReader(strings.Repeat("x", 1000)), 1000)
+	r := c.countInput(strings.NewReader(strings.Repeat("x", 1000)), 1000).(io.Reader)
 	io.CopyN(io.Discard, r, 500)
 	c.progress(bridge.Progress{Read: 50, Produced: 50, Delivered: 25, Batches: 3, Elapsed: 10 * time.Second})
 	got := buf.String()

@@ -53,9 +53,10 @@ func (c *console) tick() time.Duration {
 
 // countInput wraps the input so the progress knows how much of it was
 // read: with size > 0 (a file), it shows a percentage and an ETA.
-func (c *console) countInput(r io.Reader, size int64) io.Reader {
-	if size <= 0 {
-		return r
+func (c *console) countInput(in any, size int64) any {
+	r, ok := in.(io.Reader)
+	if size <= 0 || !ok {
+		return in
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
