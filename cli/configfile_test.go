@@ -418,3 +418,34 @@ batch_size = 4
 		t.Fatalf("nats_password without nats_url: exit %d, %s", code, errOut)
 	}
 }
+
+// Every example in configs/ is a valid pipeline config file (checked
+// without running it: some name servers that are not here).
+func TestConfigsExamplesLoad(t *testing.T) {
+	registerBuiltins()
+	files, _ := filepath.Glob("../configs/*.toml")
+	if len(files) == 0 {
+		t.Fatal("no configs/*.toml")
+	}
+	for _, f := range files {
+		pf, err := loadPipelineFile(f)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		if len(pf.dests) == 0 {
+			t.Errorf("%s: no destination", f)
+		}
+		for _, d := range pf.dests {
+			opts, _, err := pf.destOptions(d)
+			if err != nil {
+				t.Errorf("%s: %v", f, err)
+				continue
+			}
+			// Its settings are the sink's: made, not connected.
+			if _, err := bridge.LookupDestination(d.spec, opts...); err != nil {
+				t.Errorf("%s: destination %s: %v", f, d.key, err)
+			}
+		}
+	}
+}
