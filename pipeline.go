@@ -288,6 +288,7 @@ type destRun struct {
 //	WithRetention(0)             0: a batch goes once every destination has it
 //	WithReplicas(1)              copies of each stream on a cluster; an existing pipeline keeps its own
 //	WithLogger(zap.NewNop())
+//	WithObserver()               none: hear batches produced, calls and dead letters (metrics)
 //	WithSubjectPrefix("bridge")
 //	WithAckWait(10s; 4s embedded)
 func NewPipeline(name string, dest *Destination, opts ...PipelineOption) (*Pipeline, error) {
