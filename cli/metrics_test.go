@@ -335,7 +335,7 @@ func TestProgressBar(t *testing.T) {
 	c.progress(bridge.Progress{Read: 50, Produced: 50, Delivered: 25, Batches: 3, Elapsed: 10 * time.Second})
 	got := buf.String()
 	// Half the input read, half of it delivered: 25%, 30 s to go.
-	for _, want := range []string{"\r[======>", "25%", "ETA 30s", "delivered 25 items", "2 items/s"} {
+	for _, want := range []string{"\r10s [======>", "25%", "ETA 30s: read 50", "delivered 25 items", "2 items/s"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("bar %q lacks %q", got, want)
 		}

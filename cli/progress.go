@@ -168,7 +168,7 @@ func (c *console) show(elapsed time.Duration, f float64, line string) {
 			if fill < barWidth {
 				bar += ">" + strings.Repeat(" ", barWidth-fill-1)
 			}
-			head = fmt.Sprintf("[%s] %s %s %s", bar, pct, eta, head)
+			head = fmt.Sprintf("%s [%s] %s %s:", head, bar, pct, eta)
 		} else {
 			head = fmt.Sprintf("%s (%s, %s)", head, strings.TrimSpace(pct), eta)
 		}
