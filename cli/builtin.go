@@ -6,14 +6,12 @@ import (
 	"errors"
 	"io"
 	"os"
-	"path/filepath"
 	"sync"
 
 	"go.uber.org/zap"
 
 	"github.com/fanoutbridge/bridge"
-	"github.com/fanoutbridge/bridge/consumer/sink/exec"
-	"github.com/fanoutbridge/bridge/queue"
+	"github.com/fanoutbridge/bridge/sinks/exec"
 	httpsink "github.com/fanoutbridge/bridge/sinks/http"
 	"github.com/fanoutbridge/bridge/sinks/postgres"
 )
@@ -28,7 +26,7 @@ var stdoutSink = struct {
 }{w: os.Stdout}
 
 // registerBuiltins registers the built-in destinations: null, stdout, exec,
-// file, postgres.
+// file, nats, postgres.
 func registerBuiltins() {
 	builtinsOnce.Do(func() {
 		must(bridge.Register("null", func(arg string, opts ...bridge.Option) (*bridge.Destination, error) {
@@ -42,18 +40,8 @@ func registerBuiltins() {
 		must(bridge.Register("exec", newExecDestination))
 		must(bridge.Register("http", newHTTPDestination))
 		must(bridge.Register("postgres", newPostgresDestination))
-		must(bridge.Register("file", func(dir string, opts ...bridge.Option) (*bridge.Destination, error) {
-			if dir == "" {
-				return nil, errors.New("file:DIR needs a directory")
-			}
-			// Named by its directory: two directories are two destinations.
-			if abs, err := filepath.Abs(dir); err == nil {
-				dir = abs
-			}
-			return bridge.NewFileDestination("file:"+dir, func(ctx context.Context, path string, t bridge.Table) error {
-				return copyLoadFile(path, filepath.Join(dir, queue.Token(t.Name)), bridge.BatchID(ctx)+filepath.Ext(path))
-			}, opts...), nil
-		}))
+		must(bridge.Register("file", newFileDestination))
+		must(bridge.Register("nats", newNATSDestination))
 	})
 }
 
@@ -156,34 +144,4 @@ func writeStdout(ctx context.Context, items []bridge.Row, t bridge.Table) error 
 	defer stdoutSink.Unlock()
 	_, err := stdoutSink.w.Write(buf)
 	return err
-}
-
-// copyLoadFile puts a load file into dir atomically (a rename, or a copy to
-// a temp file and a rename across file systems), so a reader of dir never
-// sees half a batch and a redelivery overwrites.
-func copyLoadFile(src, dir, name string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	if os.Rename(src, filepath.Join(dir, name)) == nil {
-		return nil // bridge removes the load file after the call; it is ours to move
-	}
-	data, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), filepath.Join(dir, name))
 }

@@ -40,7 +40,9 @@ Destinations (--destination, as many times as you like: every destination
 gets every load, at its own pace, with its own retries and dead letters):
   null          count and discard (for benchmarks)
   stdout        print each item as a JSON line {"table": ..., "batch": ..., "item": {...}}
-  file:DIR      write each batch as a load file DIR/<table>/<batch id>.jsonl|.parquet
+  file:DIR      write each batch as a file DIR/<table>/<batch id>.jsonl|.parquet, atomically;
+                settings after '?': file:DIR?format=parquet&gzip=true&name={date}/{table}/{batch_id}.{ext}
+  nats[:SUBJECT] publish every row to NATS (settings: [destination.nats] in .bridge/config.toml)
   exec:COMMAND  run COMMAND and hand it every batch as JSON lines on stdin: a
                 destination in any language (see docs/exec-protocol.md); 4
                 copies of it run at once unless --max-parallel says otherwise
