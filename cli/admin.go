@@ -38,7 +38,7 @@ Examples:
 func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("status", "bridge status [options]", statusAbout, stdout, stderr)
 	var c common
-	c.register(fs.FlagSet)
+	c.register(fs)
 	asJSON := fs.Bool("json", false, "print the status as JSON")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
@@ -181,7 +181,7 @@ Examples:
 func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("dlq", "bridge dlq list|show|replay|purge|dead-letter [options]", dlqAbout, stdout, stderr)
 	var c common
-	c.register(fs.FlagSet)
+	c.register(fs)
 	dest := fs.String("destination", "", "only the dead letters of this `destination` (dead-letter: the destination whose pending batch to set aside)")
 	table := fs.String("table", "", "only this `table`")
 	batch := fs.String("batch", "", "only this batch `id` (dead-letter: the pending batch to set aside)")
@@ -351,7 +351,7 @@ func destinationList(names []string) string {
 func openAdmin(c common, stderr io.Writer) (*bridge.Pipeline, error) {
 	opts, _, err := c.options(stderr)
 	if err != nil {
-		return nil, err
+		return nil, c.file.explain(err)
 	}
 	return bridge.Open(c.pipeline, opts...)
 }
@@ -368,7 +368,7 @@ Examples:
 func cmdDrop(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("drop", "bridge drop --yes [options]", dropAbout, stdout, stderr)
 	var c common
-	c.register(fs.FlagSet)
+	c.register(fs)
 	yes := fs.Bool("yes", false, "really delete")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err

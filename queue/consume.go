@@ -195,6 +195,7 @@ type Delivery struct {
 	Target       string // the only destination meant to take the batch ("" all): a replayed dead letter
 	StreamSeq    uint64
 	NumDelivered uint64
+	Stored       time.Time // when the server stored the batch (its clock)
 	object       string
 }
 
@@ -217,6 +218,7 @@ func (q *Queue) delivery(m jetstream.Msg) *Delivery {
 	if md, err := m.Metadata(); err == nil {
 		d.StreamSeq = md.Sequence.Stream
 		d.NumDelivered = md.NumDelivered
+		d.Stored = md.Timestamp
 	}
 	return d
 }
