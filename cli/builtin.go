@@ -14,6 +14,7 @@ import (
 	"github.com/fanoutbridge/bridge"
 	"github.com/fanoutbridge/bridge/consumer/sink/exec"
 	"github.com/fanoutbridge/bridge/queue"
+	"github.com/fanoutbridge/bridge/sinks/kafka"
 )
 
 var builtinsOnce sync.Once
@@ -25,7 +26,8 @@ var stdoutSink = struct {
 	w io.Writer
 }{w: os.Stdout}
 
-// registerBuiltins registers the built-in destinations: null, stdout, file.
+// registerBuiltins registers the built-in destinations: null, stdout, exec,
+// file, kafka.
 func registerBuiltins() {
 	builtinsOnce.Do(func() {
 		must(bridge.Register("null", func(arg string, opts ...bridge.Option) (*bridge.Destination, error) {
@@ -49,6 +51,7 @@ func registerBuiltins() {
 				return copyLoadFile(path, filepath.Join(dir, queue.Token(t.Name)), bridge.BatchID(ctx)+filepath.Ext(path))
 			}, opts...), nil
 		}))
+		must(bridge.Register("kafka", newKafkaDestination))
 	})
 }
 
@@ -163,4 +166,14 @@ func copyLoadFile(src, dir, name string) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), filepath.Join(dir, name))
+}
+
+// newKafkaDestination is "kafka": rows as JSON messages to Kafka, set up by
+// [destination.kafka] in .bridge/config.toml or DESTINATION__KAFKA__*
+// (sinks/kafka).
+func newKafkaDestination(arg string, opts ...bridge.Option) (*bridge.Destination, error) {
+	if arg != "" {
+		return nil, errors.New("kafka takes no argument: set brokers, topic, ... in .bridge/config.toml [destination.kafka] or DESTINATION__KAFKA__BROKERS, ...")
+	}
+	return kafka.DestinationWithLogger("kafka", logger(), opts...), nil
 }
