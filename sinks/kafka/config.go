@@ -38,7 +38,7 @@ type Config struct {
 	Acks string `bridge:"acks" default:"all"`
 	// BatchTimeout is how long the writer waits to fill a produce request
 	// for a partition before sending it.
-	BatchTimeout time.Duration `bridge:"batch_timeout" default:"10ms"`
+	BatchTimeout time.Duration `bridge:"batch_timeout" default:"5ms"`
 	// BatchSize is the most messages in one produce request per partition.
 	BatchSize int `bridge:"batch_size" default:"1000"`
 	// BatchBytes is the most bytes in one produce request per partition,
@@ -99,7 +99,7 @@ func (c *Config) defaults() {
 		c.Acks = "all"
 	}
 	if c.BatchTimeout == 0 {
-		c.BatchTimeout = 10 * time.Millisecond
+		c.BatchTimeout = 5 * time.Millisecond
 	}
 	if c.BatchSize == 0 {
 		c.BatchSize = 1000

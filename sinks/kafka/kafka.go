@@ -70,7 +70,7 @@ func New(cfg Config, log *zap.Logger) (*Sink, error) {
 	s.client = &kafkago.Client{Addr: addr, Transport: s.transport, Timeout: cfg.WriteTimeout}
 	s.w = &kafkago.Writer{
 		Addr:            addr,
-		Balancer:        &kafkago.Hash{}, // round-robin for messages without a key
+		Balancer:        &balancer{},
 		MaxAttempts:     cfg.MaxAttempts,
 		WriteBackoffMin: 100 * time.Millisecond,
 		WriteBackoffMax: time.Second,
