@@ -8,7 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fanoutbridge/bridge"
 	"github.com/fanoutbridge/bridge/cli"
+	"github.com/fanoutbridge/bridge/sinks/kafka"
 )
 
 // `bridge run --destination kafka` reads its settings from
@@ -46,5 +48,31 @@ func TestCLIRunDestinationKafka(t *testing.T) {
 		if r.Key != r.Value["user"] || r.Value["at"] != "2026-01-02T03:04:05Z" {
 			t.Fatalf("message key %q value %v: want the user column as key and the timestamp as RFC 3339", r.Key, r.Value)
 		}
+	}
+}
+
+// configs/kafka.toml is a valid [destination.kafka] section.
+func TestExampleConfig(t *testing.T) {
+	c := newCluster(t)
+	example, err := os.ReadFile("../../configs/kafka.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "config.toml"), example, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := kafka.Destination("kafka", bridge.ConfigDir(dir), bridge.WithConfig(kafka.Config{Brokers: c.ListenAddrs()}))
+	p, err := bridge.NewPipeline("kafka_example", d, bridge.WithDataDir(t.TempDir()))
+	if err != nil {
+		t.Fatalf("configs/kafka.toml: %v", err)
+	}
+	defer p.Close()
+	got := map[string]string{}
+	for _, v := range d.ConfigSummary() {
+		got[v.Key] = v.Value
+	}
+	if got["topic"] != "bridge.{table}" || got["topic_partitions"] != "6" || got["acks"] != "all" {
+		t.Fatalf("resolved %v", got)
 	}
 }

@@ -110,6 +110,9 @@ func (s *Sink) Connect(ctx context.Context, _ sink.Env) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
 	defer cancel()
 	if _, err := s.client.Metadata(ctx, &kafkago.MetadataRequest{}); err != nil {
+		// bridge does not close a sink that did not connect: stop the
+		// connection pool's goroutines here.
+		s.transport.CloseIdleConnections()
 		return fmt.Errorf("kafka: brokers %s not reachable (waited up to %s; check brokers, tls and sasl settings, and that Kafka runs): %w",
 			strings.Join(s.cfg.Brokers, ","), s.cfg.ConnectTimeout, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -476,4 +477,43 @@ func must[T any](v T, err error) any {
 		panic(err)
 	}
 	return v
+}
+
+// Close waits for the writes and leaves no goroutine of kafka-go behind.
+func TestCloseLeavesNoGoroutines(t *testing.T) {
+	c := newCluster(t)
+	s, err := kafka.New(kafka.Config{Brokers: c.ListenAddrs(), CreateTopics: true, TopicPartitions: 3}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Connect(ctxT(t), sink.Env{}); err != nil {
+		t.Fatal(err)
+	}
+	rows := make([]sink.Row, 300)
+	for i := range rows {
+		rows[i] = sink.Row{"id": int64(i), "k": strconv.Itoa(i % 7)}
+	}
+	if err := s.Write(ctxT(t), sink.Batch{ID: "b", Table: sink.Table{Name: "leak"}, Rows: rows}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := s.Write(ctxT(t), sink.Batch{ID: "c", Table: sink.Table{Name: "leak"}, Rows: rows}); err == nil {
+		t.Fatal("Write after Close succeeded")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		buf := make([]byte, 1<<20)
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		if !strings.Contains(stacks, "segmentio/kafka-go") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kafka-go goroutines still running 10s after Close:\n%s", stacks)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
