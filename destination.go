@@ -36,19 +36,20 @@ type Destination struct {
 }
 
 type destConfig struct {
-	batchSize    int
-	fileMaxItems int
-	format       batcher.Format
-	naming       normalize.Convention
-	maxNesting   int
-	maxColumns   int
-	skipSystem   bool
-	maxParallel  int
-	strategy     consumer.Strategy
-	maxRetries   int
-	retryInitial time.Duration
-	retryMax     time.Duration
-	backfill     bool
+	batchSize     int
+	fileMaxItems  int
+	format        batcher.Format
+	naming        normalize.Convention
+	maxNesting    int
+	maxColumns    int
+	skipSystem    bool
+	maxParallel   int
+	strategy      consumer.Strategy
+	maxRetries    int
+	maxRetryAfter int
+	retryInitial  time.Duration
+	retryMax      time.Duration
+	backfill      bool
 	// config is set while NewConfiguredDestination applies its options.
 	config  *configInput
 	onClose []func() error

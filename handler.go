@@ -2,6 +2,8 @@ package bridge
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -90,13 +92,53 @@ type rowBatch struct {
 	payload func() ([]byte, error)
 	resolve batcher.Resolver
 	called  []bool // parts called before: a failed call may have changed their rows
+	// sel holds, for a part cut down by row errors, the indices (into
+	// the part) of the rows its next call gets; nil: all of them.
+	sel [][]int
 }
+
+var _ consumer.RowBatch = (*rowBatch)(nil)
 
 func (b *rowBatch) Parts() int { return partsOf(len(b.rows), b.size) }
 
 func (b *rowBatch) Rows(i int) int {
+	if b.Narrowed(i) {
+		return len(b.sel[i])
+	}
 	lo, hi := partBounds(i, b.size, len(b.rows))
 	return hi - lo
+}
+
+func (b *rowBatch) Narrowed(i int) bool { return b.sel != nil && b.sel[i] != nil }
+
+func (b *rowBatch) RowIndex(i, j int) int {
+	if b.Narrowed(i) {
+		return b.sel[i][j]
+	}
+	return j
+}
+
+func (b *rowBatch) Narrow(i int, keep []int) {
+	if b.sel == nil {
+		b.sel = make([][]int, b.Parts())
+	}
+	sel := make([]int, len(keep))
+	for k, j := range keep {
+		sel[k] = b.RowIndex(i, j)
+	}
+	b.sel[i] = sel
+}
+
+// pick returns the rows of part a part's current call gets.
+func (b *rowBatch) pick(i int, rows []Row) []Row {
+	if !b.Narrowed(i) {
+		return rows
+	}
+	out := make([]Row, len(b.sel[i]))
+	for k, j := range b.sel[i] {
+		out[k] = rows[j]
+	}
+	return out
 }
 
 // fresh returns part i's rows: as first decoded on the first call, decoded
@@ -129,7 +171,60 @@ func (b *rowBatch) Call(ctx context.Context, i int) error {
 	if err != nil {
 		return err
 	}
-	return b.h.d.fn(withBatchID(ctx, partID(b.d.MsgID, i, b.Parts())), rows, *t)
+	return b.h.d.fn(withBatchID(ctx, b.callID(i)), b.pick(i, rows), *t)
+}
+
+// callID is the batch id part i's next call gets: the part's, and for a
+// part cut down by row errors, the part's with a suffix naming its rows (the
+// same for the same rows), so that an idempotency key at the far side that
+// saw the part's first call does not hide the rows sent again.
+func (b *rowBatch) callID(i int) string {
+	id := partID(b.d.MsgID, i, b.Parts())
+	if b.Narrowed(i) {
+		id += rowsSuffix(b.sel[i])
+	}
+	return id
+}
+
+// rowsSuffix names some rows of a part (indices into it): ".r" and the
+// first 8 hex digits of a SHA-256 of their numbers.
+func rowsSuffix(idx []int) string {
+	h := sha256.New()
+	for _, i := range idx {
+		h.Write(strconv.AppendInt(nil, int64(i), 10))
+		h.Write([]byte{','})
+	}
+	return ".r" + hex.EncodeToString(h.Sum(nil)[:4])
+}
+
+// DeadRows encodes rows (indices into part i's current rows) for the
+// dead-letter stream, as a batch of their own, with an id naming those
+// rows (see callID), so each dead letter of a part has its own.
+func (b *rowBatch) DeadRows(i int, rows []int) (*queue.DeadPart, error) {
+	p, err := b.payload()
+	if err != nil {
+		return nil, err
+	}
+	t, all, err := batcher.DecodeWith(b.format, p, b.resolve)
+	if err != nil {
+		return nil, err
+	}
+	lo, hi := partBounds(i, b.size, len(all))
+	part := all[lo:hi]
+	dead := make([]Row, len(rows))
+	for k, j := range rows {
+		dead[k] = part[b.RowIndex(i, j)]
+	}
+	enc, err := batcher.Encode(nil, b.format, t, dead)
+	if err != nil {
+		return nil, err
+	}
+	idx := make([]int, len(rows))
+	for k, j := range rows {
+		idx[k] = b.RowIndex(i, j)
+	}
+	id := partID(b.d.MsgID, i, b.Parts()) + rowsSuffix(idx)
+	return &queue.DeadPart{BatchID: id, Rows: len(dead), Format: string(b.format), Payload: enc}, nil
 }
 
 func (b *rowBatch) DeadPart(i int) (*queue.DeadPart, error) {

@@ -173,6 +173,23 @@ func MaxRetries(n int) Option {
 	}
 }
 
+// MaxRetryAfter sets how many waits one batch may ask for with
+// sink.RetryAfter (an API's "slow down, try in 30 s") before such answers
+// count as failed attempts (default 100). Each wait lasts exactly what the
+// destination asked.
+func MaxRetryAfter(n int) Option {
+	return func(c *destConfig) error {
+		if n < 0 {
+			return invalid("max retry-after waits %d: must be 0 or more", n)
+		}
+		c.maxRetryAfter = n
+		if n == 0 {
+			c.maxRetryAfter = -1 // none
+		}
+		return nil
+	}
+}
+
 // RetryBackoff sets the first and the longest wait between attempts (default
 // 500ms and 10s); waits double and are jittered.
 func RetryBackoff(initial, max time.Duration) Option {

@@ -2,6 +2,8 @@ package bridge
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -244,8 +246,20 @@ type Pipeline struct {
 	// schemas are the table schema snapshots this process resolved.
 	schemas schemaCache
 
+	// holder names this pipeline object where it holds a lease: host,
+	// process id and a random part.
+	holder string
+
 	mu     sync.Mutex
 	closed bool
+}
+
+// newHolder returns a name for a lease holder: unique per pipeline object.
+func newHolder() string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s pid %d (%s)", host, os.Getpid(), hex.EncodeToString(b[:]))
 }
 
 // destRun is a destination this pipeline object serves, with its consumer.
@@ -253,6 +267,7 @@ type destRun struct {
 	dest      *Destination
 	cons      *queue.Consumer
 	connected bool // its sink is connected (sink.Connector)
+	marks     *queue.SetAsideMarks
 }
 
 // NewPipeline opens the pipeline name with its destination: it starts the
@@ -313,7 +328,7 @@ func openPipeline(name string, dest *Destination, producer bool, opts []Pipeline
 		}
 		cfg.dataDir = filepath.Join(home, ".bridge", "pipelines", name)
 	}
-	p := &Pipeline{name: name, dest: dest, cfg: cfg, log: cfg.logger.With(zap.String("pipeline", name)), producer: producer}
+	p := &Pipeline{name: name, dest: dest, cfg: cfg, log: cfg.logger.With(zap.String("pipeline", name)), producer: producer, holder: newHolder()}
 	p.prod = defaultDestConfig()
 	if dest != nil {
 		p.prod = dest.cfg
@@ -518,16 +533,17 @@ func (p *Pipeline) ackWait() time.Duration {
 func (p *Pipeline) consumerConfig(d *Destination) consumer.Config {
 	c := d.cfg
 	return consumer.Config{
-		Positions:    p.st.Positions(d.name),
-		Destination:  d.name,
-		Strategy:     c.strategy,
-		MaxParallel:  c.maxParallel,
-		MaxRetries:   c.maxRetries,
-		RetryInitial: c.retryInitial,
-		RetryMax:     c.retryMax,
-		FetchWait:    p.cfg.fetchWait,
-		KeepAlive:    p.ackWait() / 4,
-		GapWait:      p.ackWait() + p.cfg.fetchWait + 5*time.Second,
-		Logger:       p.log,
+		Positions:     p.st.Positions(d.name),
+		Destination:   d.name,
+		Strategy:      c.strategy,
+		MaxParallel:   c.maxParallel,
+		MaxRetries:    c.maxRetries,
+		MaxRetryAfter: c.maxRetryAfter,
+		RetryInitial:  c.retryInitial,
+		RetryMax:      c.retryMax,
+		FetchWait:     p.cfg.fetchWait,
+		KeepAlive:     p.ackWait() / 4,
+		GapWait:       p.ackWait() + p.cfg.fetchWait + 5*time.Second,
+		Logger:        p.log,
 	}
 }

@@ -232,7 +232,7 @@ func (p *Pipeline) Run(ctx context.Context, data any, opts ...RunOption) (*LoadI
 
 	// Build the run's error: what failed first, then what else the user must know.
 	errs := p.produceErrs(ctx, prodErr)
-	errs = append(errs, p.collect(info, runners)...)
+	errs = append(errs, p.collect(info, runners, nil)...)
 	if waitErr != nil && ctx.Err() == nil {
 		errs = append(errs, waitErr)
 	}
@@ -393,18 +393,61 @@ func (p *Pipeline) startRunners(ctx context.Context) (runners []*consumer.Runner
 			return nil, nil, fmt.Errorf("pipeline %q: %w", p.name, err)
 		}
 		marks = append(marks, m)
-		cfg := p.consumerConfig(dr.dest)
-		cfg.SetAside = m
-		runners[i] = consumer.NewRunner(dr.cons, handler{p: p, d: dr.dest}, cfg)
-	}
-	callCtx := ctx
-	if p.cfg.shutdown > 0 {
-		callCtx = context.WithoutCancel(ctx)
+		dr.marks = m
+		if runners[i], err = p.newRunner(ctx, dr); err != nil {
+			stop()
+			return nil, nil, fmt.Errorf("pipeline %q: %w", p.name, err)
+		}
 	}
 	for _, r := range runners {
-		r.Start(callCtx)
+		r.Start(p.callContext(ctx))
 	}
 	return runners, stop, nil
+}
+
+// callContext is the context of the calls of a run or serve under ctx.
+func (p *Pipeline) callContext(ctx context.Context) context.Context {
+	if p.cfg.shutdown > 0 {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
+}
+
+// newRunner makes the runner of dr's destination (not started). A
+// TableSequential destination's runner takes batches only while it holds
+// the destination's lease, so one process at a time serves it.
+func (p *Pipeline) newRunner(ctx context.Context, dr *destRun) (*consumer.Runner, error) {
+	cfg := p.consumerConfig(dr.dest)
+	cfg.SetAside = dr.marks
+	if dr.dest.cfg.strategy == TableSequential {
+		l, err := state.OpenLease(ctx, p.q, "dest."+dr.dest.name, p.holder)
+		if err != nil {
+			return nil, fmt.Errorf("destination %q: %w", dr.dest.name, err)
+		}
+		cfg.Lease = l
+	}
+	return consumer.NewRunner(dr.cons, handler{p: p, d: dr.dest}, cfg), nil
+}
+
+// replaceLost replaces the runners that lost their lease with new ones that
+// wait for it again, keeping the old ones in retired for the counts.
+func (p *Pipeline) replaceLost(ctx context.Context, runners []*consumer.Runner, retired [][]*consumer.Runner) {
+	for i, r := range runners {
+		if !errors.Is(r.Err(), consumer.ErrLeaseLost) {
+			continue
+		}
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		_ = r.Stop(sctx, false)
+		cancel()
+		nr, err := p.newRunner(ctx, p.dests[i])
+		if err != nil {
+			p.log.Warn("cannot stand by for the destination again yet; retrying", zap.String("destination", p.dests[i].dest.name), zap.Error(err))
+			continue
+		}
+		retired[i] = append(retired[i], r)
+		runners[i] = nr
+		nr.Start(p.callContext(ctx))
+	}
 }
 
 // stopRunners stops taking batches, lets the calls in flight finish within
@@ -446,10 +489,21 @@ func (p *Pipeline) produceErrs(ctx context.Context, prodErr error) []error {
 
 // collect puts what each destination's runner did into info and returns
 // their errors.
-func (p *Pipeline) collect(info *LoadInfo, runners []*consumer.Runner) []error {
+func (p *Pipeline) collect(info *LoadInfo, runners []*consumer.Runner, retired [][]*consumer.Runner) []error {
 	var errs []error
 	for i, r := range runners {
 		di := p.destinationInfo(p.dests[i].dest, r)
+		if retired != nil {
+			for _, old := range retired[i] {
+				oi := p.destinationInfo(p.dests[i].dest, old)
+				for t, c := range oi.Delivered {
+					n := di.Delivered[t]
+					n.Items, n.Batches, n.DeadLetters = n.Items+c.Items, n.Batches+c.Batches, n.DeadLetters+c.DeadLetters
+					di.Delivered[t] = n
+				}
+				di.DeadLetters = append(oi.DeadLetters, di.DeadLetters...)
+			}
+		}
 		info.Destinations[p.dests[i].dest.name] = di
 		info.DeadLetters = append(info.DeadLetters, di.DeadLetters...)
 		if i == 0 {

@@ -130,12 +130,15 @@ func (p *Pipeline) Serve(ctx context.Context, opts ...RunOption) (*ServeInfo, er
 	var none atomic.Int64
 	stopProgress := p.startProgress(rc, runners, &none, &none, start)
 	// Until ctx ends, a runner fails, or a table stops (TableSequential).
+	// A runner that lost its lease (TableSequential) stands by again.
+	retired := make([][]*consumer.Runner, len(runners))
 	tick := time.NewTicker(serveCheck)
 	for ctx.Err() == nil && !stopped(runners) {
 		select {
 		case <-ctx.Done():
 		case <-tick.C:
 		}
+		p.replaceLost(ctx, runners, retired)
 	}
 	tick.Stop()
 	if ctx.Err() != nil {
@@ -147,7 +150,7 @@ func (p *Pipeline) Serve(ctx context.Context, opts ...RunOption) (*ServeInfo, er
 
 	info := &ServeInfo{Pipeline: p.name, Started: start, Destinations: map[string]DestinationInfo{}}
 	li := &LoadInfo{Destinations: info.Destinations}
-	errs := p.collect(li, runners)
+	errs := p.collect(li, runners, retired)
 	info.DeadLetters = li.DeadLetters
 	info.Elapsed = time.Since(start)
 	p.sweepObjects(ctx, p.log)
@@ -183,10 +186,11 @@ func (s *ServeInfo) Items() int {
 	return n
 }
 
-// stopped reports whether a runner failed or stopped a table.
+// stopped reports whether a runner failed or stopped a table (a lost lease
+// does not count: the runner is replaced).
 func stopped(runners []*consumer.Runner) bool {
 	for _, r := range runners {
-		if r.Err() != nil || len(r.StoppedTables()) > 0 {
+		if err := r.Err(); err != nil && !errors.Is(err, consumer.ErrLeaseLost) || len(r.StoppedTables()) > 0 {
 			return true
 		}
 	}

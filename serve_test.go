@@ -34,6 +34,11 @@ func childServe() int {
 	batch, _ := strconv.Atoi(os.Getenv("BRIDGE_TEST_BATCH"))
 	out := os.Getenv("BRIDGE_TEST_OUT")
 	record := appendIDs(out, delay)
+	var strategy []Option
+	if os.Getenv("BRIDGE_TEST_STRATEGY") == "table-sequential" {
+		record = recordCalls(out, delay)
+		strategy = append(strategy, LoaderParallelismStrategy(TableSequential))
+	}
 	fn := func(ctx context.Context, items []Row, table Table) error {
 		err := record(ctx, items, table)
 		if ctx.Err() != nil {
@@ -41,7 +46,7 @@ func childServe() int {
 		}
 		return err
 	}
-	p, err := NewPipeline(os.Getenv("BRIDGE_TEST_PIPELINE"), NewDestination("d", fn, BatchSize(batch), MaxParallelLoadJobs(4)), opts...)
+	p, err := NewPipeline(os.Getenv("BRIDGE_TEST_PIPELINE"), NewDestination("d", fn, append(strategy, BatchSize(batch), MaxParallelLoadJobs(4))...), opts...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -71,7 +76,7 @@ type worker struct {
 	done   chan struct{}
 }
 
-func startWorker(t testing.TB, e *env, name string, batch int, delay time.Duration) *worker {
+func startWorker(t testing.TB, e *env, name string, batch int, delay time.Duration, env ...string) *worker {
 	t.Helper()
 	dir := t.TempDir()
 	w := &worker{out: filepath.Join(dir, "ids"), marker: filepath.Join(dir, "ready"), done: make(chan struct{})}
@@ -82,6 +87,7 @@ func startWorker(t testing.TB, e *env, name string, batch int, delay time.Durati
 	if e.b.name == "external" {
 		w.cmd.Env = append(w.cmd.Env, "BRIDGE_TEST_NATS="+testNATSURL(t))
 	}
+	w.cmd.Env = append(w.cmd.Env, env...)
 	w.cmd.Stderr = os.Stderr
 	if err := w.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fanoutbridge/bridge/queue"
+	"github.com/fanoutbridge/bridge/sink"
 )
 
 // Handler turns a delivered batch into calls of the destination.
@@ -44,6 +46,24 @@ type Batch interface {
 	Release()
 }
 
+// RowBatch is a Batch whose parts can be cut down to some of their rows,
+// for destinations that answer with sink.RowErrors: a retry sends only the
+// rows that failed, and failed rows are dead-lettered on their own.
+type RowBatch interface {
+	Batch
+	// Narrow keeps, for the next calls of part i, only its current rows
+	// keep (indices into the rows of its last call; nil keeps none).
+	Narrow(i int, keep []int)
+	// Narrowed reports whether part i was cut down.
+	Narrowed(i int) bool
+	// DeadRows returns the rows rows (indices into part i's current rows)
+	// encoded for the dead-letter stream.
+	DeadRows(i int, rows []int) (*queue.DeadPart, error)
+	// RowIndex maps index j of part i's current rows to its index in the
+	// part as first called.
+	RowIndex(i, j int) int
+}
+
 // Positions keeps, across runs and processes, which part of a delivered
 // batch comes next when the batch was left part-way (a failed part stays
 // pending with the parts after it; those before it are not sent again).
@@ -63,6 +83,12 @@ type Config struct {
 	// between attempts: 500ms and 10s.
 	RetryInitial time.Duration
 	RetryMax     time.Duration
+	// MaxRetryAfter is how many waits a batch may ask for with
+	// sink.RetryAfter without counting them as failed attempts: 100
+	// (negative: none).
+	// Beyond it, such an answer counts as a failed attempt (waiting as
+	// asked).
+	MaxRetryAfter int
 	// FetchWait is how long one fetch waits for batches: 250ms. It bounds
 	// how long Stop waits for the fetch in flight.
 	FetchWait time.Duration
@@ -81,8 +107,28 @@ type Config struct {
 	// dead-letter stream for this destination): the runner acknowledges
 	// them without a call. nil: none.
 	SetAside SetAside
-	Logger   *zap.Logger
+	// Lease, when set, is a lock the runner must hold to take batches
+	// (see Lease): TableSequential across processes. nil: none.
+	Lease  Lease
+	Logger *zap.Logger
 }
+
+// Lease is a lock on the server that one runner at a time holds, so that one
+// process serves a destination whose order matters (TableSequential) while
+// others stand by.
+type Lease interface {
+	// Acquire waits until the lease is held (calling waiting with the
+	// holder when it learns who holds it) or ctx ends.
+	Acquire(ctx context.Context, poll time.Duration, waiting func(holder string)) error
+	// Lost is closed when the held lease is lost.
+	Lost() <-chan struct{}
+	// Release gives the lease up, so another process takes over at once.
+	Release(ctx context.Context)
+}
+
+// ErrLeaseLost is wrapped by the error of a runner that lost its lease:
+// another process may serve the destination now, so it stopped its calls.
+var ErrLeaseLost = errors.New("lost the lease of the destination")
 
 // SetAside knows the batches of a destination set aside by hand, by stream
 // sequence (see queue.SetAside).
@@ -101,6 +147,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxRetries <= 0 {
 		c.MaxRetries = 5
+	}
+	if c.MaxRetryAfter == 0 {
+		c.MaxRetryAfter = 100 // negative: none
 	}
 	if c.RetryInitial <= 0 {
 		c.RetryInitial = 500 * time.Millisecond
@@ -164,6 +213,7 @@ type Runner struct {
 	stopped map[string]error // TableSequential: tables stopped at a batch that spent its attempts
 	parked  int              // batches of stopped tables held back, in toNak
 
+	leased    atomic.Bool  // the runner took its lease (Config.Lease)
 	active    atomic.Int64 // unix nanoseconds of the last batch fetched or finished
 	lastFetch atomic.Int64 // unix nanoseconds the last fetch request started
 }
@@ -206,8 +256,54 @@ func (r *Runner) Start(ctx context.Context) {
 	}
 	go func() {
 		defer close(r.fetchDone)
+		if r.cfg.Lease != nil && !r.acquire() {
+			return
+		}
 		r.fetch()
 	}()
+}
+
+// leasePoll is how often a runner waiting for its lease asks for it.
+var leasePoll = time.Second
+
+// acquire waits for the runner's lease; it reports false when the runner
+// stopped first. Once held, a lost lease stops the runner and cancels its
+// calls at once: another process may take the batches now.
+func (r *Runner) acquire() bool {
+	ctx, cancel := context.WithCancel(r.fetchCtx)
+	defer cancel()
+	go func() {
+		select {
+		case <-r.stopping:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	err := r.cfg.Lease.Acquire(ctx, leasePoll, func(holder string) {
+		if holder == "" {
+			r.log.Warn("cannot reach NATS to take the lease of this TableSequential destination; retrying")
+			return
+		}
+		r.log.Info("another process serves this TableSequential destination (one at a time keeps each table in order); standing by to take over",
+			zap.String("holder", holder))
+	})
+	if err != nil {
+		return false
+	}
+	r.leased.Store(true)
+	r.log.Info("took the lease of this TableSequential destination: this process serves it now")
+	lost := r.cfg.Lease.Lost()
+	go func() {
+		select {
+		case <-lost:
+			r.log.Error("lost the lease of this TableSequential destination (NATS unreachable too long, or the process was paused): " +
+				"stopping its calls, another process may serve it now")
+			r.fail(fmt.Errorf("destination %s: %w", r.cfg.Destination, ErrLeaseLost))
+			r.cancelCall()
+		case <-r.stopping:
+		}
+	}()
+	return true
 }
 
 // Failed is closed when a batch has spent its attempts: the run has failed.
@@ -346,34 +442,11 @@ func (r *Runner) handle(d *queue.Delivery) {
 	n := b.Parts()
 	start := r.position(d, n, log)
 	for part := start; part < n; part++ {
-		call := func(ctx context.Context) error { return b.Call(ctx, part) }
 		plog := log
 		if n > 1 {
 			plog = log.With(zap.Int("part", part+1), zap.Int("parts", n))
 		}
-		attempts, err := r.attempts(call, plog)
-		switch {
-		case err == nil:
-			r.count(d.Table, b.Rows(part), 1, 0, nil)
-		case IsTerminal(err):
-			plog.Error("destination returned a terminal error; sending the batch to the dead-letter stream",
-				zap.Int("attempt", attempts), zap.Error(err))
-			var dp *queue.DeadPart
-			if n > 1 {
-				if dp, err = b.DeadPart(part); err != nil {
-					r.fail(fmt.Errorf("dead-letter part %d of batch %s: %w", part+1, d.MsgID, err))
-					r.leave(d, part, plog)
-					return
-				}
-			}
-			if !r.deadLetter(d, "terminal", err, attempts, dp, b.Rows(part)) {
-				r.leave(d, part, plog)
-				return
-			}
-		default:
-			if attempts > 0 {
-				r.giveUp(d, plog, &RetriesError{Table: d.Table, BatchID: d.MsgID, Attempts: attempts, Err: err})
-			}
+		if !r.deliverPart(d, b, part, plog) {
 			r.leave(d, part, plog)
 			return
 		}
@@ -387,6 +460,158 @@ func (r *Runner) handle(d *queue.Delivery) {
 		_ = r.cfg.Positions.ClearPosition(context.WithoutCancel(r.callCtx), d.MsgID)
 	}
 }
+
+// deliverPart delivers part of b: it reports true when the part is done
+// (delivered, or dead-lettered in whole or in part) and false when it stays
+// pending (the runner stops, or the part spent its attempts, or a dead letter
+// could not be stored).
+func (r *Runner) deliverPart(d *queue.Delivery, b Batch, part int, log *zap.Logger) bool {
+	rb, _ := b.(RowBatch)
+	delivered := 0 // rows delivered by calls that answered with row errors
+	call := func(ctx context.Context) error {
+		rows := b.Rows(part)
+		err := b.Call(ctx, part)
+		if err == nil {
+			delivered += rows
+			return nil
+		}
+		re, ok := sink.AsRowErrors(err)
+		if !ok || rb == nil {
+			return err
+		}
+		retry, err := r.rowErrors(d, rb, part, rows, re, Attempt(ctx), log)
+		if err != nil {
+			return err
+		}
+		delivered += rows - len(re)
+		if len(retry) == 0 {
+			return nil
+		}
+		return &rowRetry{RowErrors: retry}
+	}
+	attempts, err := r.attempts(call, log)
+	var rr *rowRetry
+	switch {
+	case err == nil:
+		r.count(d.Table, delivered, 1, 0, nil)
+		return true
+	case attempts > 0 && errors.As(err, &rr):
+		// The other rows are delivered: the batch cannot stay pending
+		// without sending them again, so its failing rows go to the
+		// dead-letter stream.
+		log.Error("rows of the batch failed every attempt; sending them to the dead-letter stream (the batch's other rows are delivered)",
+			zap.Int("rows", len(rr.RowErrors)), zap.Int("attempts", attempts), zap.Error(err))
+		if !r.deadRows(d, rb, part, b.Rows(part), sink.RowErrors(rr.RowErrors), "retries", attempts) {
+			return false
+		}
+		r.count(d.Table, delivered, 1, 0, nil)
+		return true
+	case IsTerminal(err):
+		log.Error("destination returned a terminal error; sending the batch to the dead-letter stream",
+			zap.Int("attempt", attempts), zap.Error(err))
+		var dp *queue.DeadPart
+		switch {
+		case rb != nil && rb.Narrowed(part):
+			all := make([]int, b.Rows(part))
+			for i := range all {
+				all[i] = i
+			}
+			if dp, err = rb.DeadRows(part, all); err != nil {
+				r.fail(fmt.Errorf("dead-letter rows of batch %s: %w", d.MsgID, err))
+				return false
+			}
+		case b.Parts() > 1:
+			var derr error
+			if dp, derr = b.DeadPart(part); derr != nil {
+				r.fail(fmt.Errorf("dead-letter part %d of batch %s: %w", part+1, d.MsgID, derr))
+				return false
+			}
+		}
+		if !r.deadLetter(d, "terminal", err, attempts, dp, b.Rows(part)) {
+			return false
+		}
+		if delivered > 0 {
+			r.count(d.Table, delivered, 0, 0, nil)
+		}
+		return true
+	default:
+		if attempts > 0 {
+			r.giveUp(d, log, &RetriesError{Table: d.Table, BatchID: d.MsgID, Attempts: attempts, Err: err})
+		}
+		if delivered > 0 {
+			log.Warn("the batch goes back to the queue after some of its rows were delivered; they will be sent again with it",
+				zap.Int("delivered", delivered))
+		}
+		return false
+	}
+}
+
+// rowErrors handles a call that failed some of its rows rows: terminal row
+// errors go to the dead-letter stream at once and the part is narrowed to
+// the rows to try again, whose errors it returns. An error means the answer
+// cannot be used (it names a row the call did not have) or the dead letter
+// was not stored.
+func (r *Runner) rowErrors(d *queue.Delivery, rb RowBatch, part, rows int, re sink.RowErrors, attempt int, log *zap.Logger) (sink.RowErrors, error) {
+	dead, retry := sink.RowErrors{}, sink.RowErrors{}
+	for i, err := range re {
+		if i < 0 || i >= rows {
+			return nil, Terminal(fmt.Errorf("destination answered with an error for row %d of a call with %d rows: %w", i, rows, re))
+		}
+		if err == nil {
+			err = errors.New("row failed (the destination gave no error)")
+		}
+		if IsTerminal(err) {
+			dead[i] = err
+		} else {
+			retry[i] = err
+		}
+	}
+	if len(dead) > 0 {
+		log.Error("destination failed rows of the batch with terminal errors; sending those rows to the dead-letter stream",
+			zap.Int("rows", len(dead)), zap.Int("of", rows), zap.Error(dead))
+		if !r.deadRows(d, rb, part, rows, dead, "terminal", attempt) {
+			return nil, errDeadRows
+		}
+	}
+	if len(retry) == 0 {
+		rb.Narrow(part, nil)
+		return nil, nil
+	}
+	keep := slices.Sorted(maps.Keys(retry))
+	out := make(sink.RowErrors, len(keep))
+	for j, i := range keep {
+		out[j] = retry[i]
+	}
+	rb.Narrow(part, keep)
+	return out, nil
+}
+
+// errDeadRows stops a part whose failed rows could not be dead-lettered
+// (the runner has failed).
+var errDeadRows = errors.New("dead-lettering failed rows failed")
+
+// deadRows dead-letters rows errs (indices into part's current rows) with
+// their errors, as one smaller batch; it reports false if that failed.
+func (r *Runner) deadRows(d *queue.Delivery, rb RowBatch, part, rows int, errs sink.RowErrors, reason string, attempts int) bool {
+	idx := slices.Sorted(maps.Keys(errs))
+	dp, err := rb.DeadRows(part, idx)
+	if err != nil {
+		r.fail(fmt.Errorf("dead-letter rows of batch %s: %w", d.MsgID, err))
+		return false
+	}
+	var msg strings.Builder
+	fmt.Fprintf(&msg, "%d of %d rows failed", len(idx), rows)
+	for j, i := range idx {
+		fmt.Fprintf(&msg, "; row %d (dead letter row %d): %v", rb.RowIndex(part, i), j, errs[i])
+	}
+	return r.deadLetter(d, reason, errors.New(msg.String()), attempts, dp, len(idx))
+}
+
+// rowRetry is a call whose failed rows are tried again: its error indices
+// are into the part as narrowed.
+type rowRetry struct{ sink.RowErrors }
+
+func (e *rowRetry) Unwrap() error { return e.RowErrors }
 
 // prepare reads the batch, retrying as for calls. It returns nil and no error
 // when the runner is stopping or the batch was dead-lettered.
@@ -442,15 +667,20 @@ func (r *Runner) attempts(do func(context.Context) error, log *zap.Logger) (int,
 	bo.MaxInterval = r.cfg.RetryMax
 	bo.MaxElapsedTime = 0
 	bo.Reset()
-	attempt := 0
+	attempt, asked := 0, 0
 	for {
 		err := r.call(func(ctx context.Context) error { return do(withAttempt(ctx, attempt+1)) })
 		var unc *uncounted
-		if !errors.As(err, &unc) {
+		after, asksWait := sink.RetryAfterDelay(err)
+		retryAfter := asksWait && !IsTerminal(err) && asked < r.cfg.MaxRetryAfter
+		if retryAfter {
+			asked++
+		}
+		if !errors.As(err, &unc) && !retryAfter {
 			attempt++
 		}
 		if err == nil || IsTerminal(err) {
-			return attempt, err
+			return max(attempt, 1), err
 		}
 		if r.isStopping() || r.callCtx.Err() != nil {
 			return 0, err
@@ -458,9 +688,19 @@ func (r *Runner) attempts(do func(context.Context) error, log *zap.Logger) (int,
 		if attempt >= r.cfg.MaxRetries {
 			return attempt, err
 		}
-		wait := bo.NextBackOff()
-		log.Warn("destination failed; retrying", zap.Int("attempt", attempt),
-			zap.Duration("in", wait), zap.Error(err))
+		wait := after
+		switch {
+		case retryAfter:
+			log.Warn("destination asked to try again later; waiting as it asked (not counted as a failed attempt)",
+				zap.Int("attempt", attempt+1), zap.Duration("in", wait), zap.Int("waits", asked), zap.Error(err))
+		case asksWait:
+			log.Warn("destination asked to try again later once more than MaxRetryAfter allows; waiting as it asked, counted as a failed attempt",
+				zap.Int("attempt", attempt), zap.Duration("in", wait), zap.Error(err))
+		default:
+			wait = bo.NextBackOff()
+			log.Warn("destination failed; retrying", zap.Int("attempt", attempt),
+				zap.Duration("in", wait), zap.Error(err))
+		}
 		select {
 		case <-time.After(wait):
 		case <-r.stopping:
@@ -719,6 +959,11 @@ func (r *Runner) Stop(ctx context.Context, idle bool) error {
 		if nerr := d.Nak(0); nerr != nil {
 			err = errors.Join(err, nerr)
 		}
+	}
+	if r.leased.Load() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		r.cfg.Lease.Release(rctx)
+		cancel()
 	}
 	return err
 }

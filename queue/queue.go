@@ -148,6 +148,10 @@ func (q *Queue) ObjectStream() string { return "OBJ_" + q.ObjectBucket() }
 // StateBucket is the key-value bucket the state package uses.
 func (q *Queue) StateBucket() string { return q.StreamName() + "_STATE" }
 
+// LeaseBucket is the name of the pipeline's KV bucket of leases (see
+// state.Lease).
+func (q *Queue) LeaseBucket() string { return q.StreamName() + "_LEASE" }
+
 func (q *Queue) subjectBase(kind string) string {
 	return q.cfg.Prefix + "." + q.cfg.Pipeline + "." + kind
 }
@@ -204,7 +208,7 @@ func (q *Queue) objects(ctx context.Context) (jetstream.ObjectStore, error) {
 // large objects and state. It is for tests and `bridge drop`.
 func (q *Queue) Drop(ctx context.Context) error {
 	var errs []error
-	for _, s := range []string{q.StreamName(), q.DLQStreamName(), q.LedgerStreamName(), q.ObjectStream(), "KV_" + q.StateBucket()} {
+	for _, s := range []string{q.StreamName(), q.DLQStreamName(), q.LedgerStreamName(), q.ObjectStream(), "KV_" + q.StateBucket(), "KV_" + q.LeaseBucket()} {
 		if err := q.js.DeleteStream(ctx, s); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 			errs = append(errs, fmt.Errorf("delete %s: %w", s, err))
 		}

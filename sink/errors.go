@@ -65,8 +65,11 @@ func RetryAfterDelay(err error) (time.Duration, bool) {
 // error. Rows not named are delivered. A row error marked Terminal sends
 // the row to the dead-letter stream (with the other terminal rows of the
 // call, as one smaller batch carrying each row's error); any other row
-// error makes bridge try that row again, alone with the other failed rows,
-// under the same batch id. An empty RowErrors means success.
+// error makes bridge try that row again, alone with the other failed rows.
+// A call with some rows of a batch has its own id, the batch's with a
+// suffix naming the rows (".r" and 8 hex digits; the same rows get the same
+// id), so that an idempotency key the far side kept from the first call
+// does not hide the rows sent again. An empty RowErrors means success.
 type RowErrors map[int]error
 
 func (e RowErrors) Error() string {

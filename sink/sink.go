@@ -42,7 +42,8 @@ type Table = schema.Table
 // Batch is one call of a sink: rows of one table.
 type Batch struct {
 	// ID identifies the batch across retries, redeliveries and restarts.
-	// A retry of some rows only (see RowErrors) keeps the id.
+	// A retry of some of its rows only (see RowErrors) has an id of its
+	// own, derived from the batch's and the rows'.
 	ID string
 	// Table is the rows' table, with every column any row may hold.
 	Table Table

@@ -13,7 +13,9 @@ import (
 
 // SinkKV is the shared store (sink.Env.Shared) of a destination's sink: the
 // keys sink.<destination>.<key> of the state bucket.
-func (s *Store) SinkKV(dest string) sink.KV { return &sinkKV{kv: s.kv, prefix: "sink." + queue.Token(dest) + "."} }
+func (s *Store) SinkKV(dest string) sink.KV {
+	return &sinkKV{kv: s.kv, prefix: "sink." + queue.Token(dest) + "."}
+}
 
 type sinkKV struct {
 	kv     jetstream.KeyValue
