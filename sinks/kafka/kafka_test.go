@@ -255,7 +255,20 @@ func TestBrokerErrorMidBatchIsRetried(t *testing.T) {
 		if tb != "users" && len(dupBatches) > 0 || len(dupBatches) > 1 {
 			t.Fatalf("t.%s: duplicates from batches %v, want only the retried batch of t.users", tb, dupBatches)
 		}
-		t.Logf("t.%s: %d messages, %d rows, duplicated rows per batch %v", tb, len(recs), len(byID), dupBatches)
+		// Only the rows of the failed produce request were sent again, in
+		// a call of their own: batch id <batch>.r<rows>, one partition.
+		retried := map[string]int{}
+		parts := map[int32]bool{}
+		for _, r := range recs {
+			if base, _, ok := strings.Cut(r.Headers[kafka.HeaderBatchID], ".r"); ok {
+				retried[base]++
+				parts[r.Partition] = true
+			}
+		}
+		if tb == "users" && (len(retried) != 1 || len(parts) != 1) || tb != "users" && len(retried) > 0 {
+			t.Fatalf("t.%s: rows sent again per batch %v in partitions %v, want the rows of one produce request of t.users", tb, retried, parts)
+		}
+		t.Logf("t.%s: %d messages, %d rows, duplicated rows per batch %v, rows sent again per batch %v", tb, len(recs), len(byID), dupBatches, retried)
 	}
 }
 
