@@ -18,6 +18,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
 
 	"github.com/fanoutbridge/bridge"
 	"github.com/fanoutbridge/bridge/schema"
@@ -158,7 +160,8 @@ func pipeline(t *testing.T, c *kfake.Cluster, cfg kafka.Config, items []any) *br
 	t.Helper()
 	cfg.Brokers = c.ListenAddrs()
 	dest := kafka.Destination("kafka", bridge.WithConfig(cfg), bridge.BatchSize(500), bridge.RetryBackoff(50*time.Millisecond, time.Second))
-	p, err := bridge.NewPipeline("kafka_"+strconv.FormatInt(time.Now().UnixNano(), 36), dest, bridge.WithDataDir(t.TempDir()))
+	p, err := bridge.NewPipeline("kafka_"+strconv.FormatInt(time.Now().UnixNano(), 36), dest, bridge.WithDataDir(t.TempDir()),
+		bridge.WithLogger(zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel))))
 	if err != nil {
 		t.Fatalf("NewPipeline: %v", err)
 	}
