@@ -44,6 +44,9 @@ gets every load, at its own pace, with its own retries and dead letters):
   exec:COMMAND  run COMMAND and hand it every batch as JSON lines on stdin: a
                 destination in any language (see docs/exec-protocol.md); 4
                 copies of it run at once unless --max-parallel says otherwise
+  kafka         each row as a JSON message to a Kafka topic per table; settings
+                in .bridge/config.toml [destination.kafka] or the environment
+                (DESTINATION__KAFKA__BROKERS, ...): see configs/kafka.toml
   NAME[:ARG]    a destination your own binary registered with bridge.Register
   LABEL=SPEC    any of these under the name LABEL (e.g. crm=exec:./push.py)
 
