@@ -36,7 +36,10 @@ type Destination struct {
 }
 
 type destConfig struct {
-	batchSize     int
+	batchSize int
+	// flushInterval and batchBytes cut the producer's batches early.
+	flushInterval time.Duration
+	batchBytes    int
 	fileMaxItems  int
 	format        batcher.Format
 	naming        normalize.Convention

@@ -62,6 +62,36 @@ func BatchSize(n int) Option {
 	}
 }
 
+// FlushInterval makes the producer cut a table's batch once its oldest row
+// is d old, even if it holds fewer rows than the batch size (Benthos'
+// period): for streams, whose rows come one by one. It also makes an
+// io.Reader input live: lines are read and produced as they arrive, not a
+// chunk at a time. 0 (the default) cuts by rows and bytes only, which keeps
+// finite inputs' batches exactly BatchSize. A producer setting, like
+// NamingConvention.
+func FlushInterval(d time.Duration) Option {
+	return func(c *destConfig) error {
+		if d < 0 {
+			return invalid("flush interval %v: must be 0 or more", d)
+		}
+		c.flushInterval = d
+		return nil
+	}
+}
+
+// BatchBytes makes the producer cut a table's batch once its rows reach
+// about n bytes (estimated from the values), before BatchSize rows if need
+// be; 0 (the default) does not cut by size. A producer setting.
+func BatchBytes(n int) Option {
+	return func(c *destConfig) error {
+		if n < 0 {
+			return invalid("batch bytes %d: must be 0 or more", n)
+		}
+		c.batchBytes = n
+		return nil
+	}
+}
+
 // FileMaxItems sets the rows per load file in file mode (default 10000).
 func FileMaxItems(n int) Option {
 	return func(c *destConfig) error {

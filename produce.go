@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -125,7 +126,8 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 	}()
 
 	var refs schemaRefs
-	bat := batcher.New(pr.batchRows, func(b batcher.Batch) error {
+	policy := batcher.Policy{Rows: pr.batchRows, Bytes: p.prod.batchBytes, Period: p.prod.flushInterval}
+	bat := batcher.NewPolicy(policy, func(b batcher.Batch) error {
 		j := &encJob{batch: b, version: pr.norm.Version(), done: make(chan struct{})}
 		j.nrows = len(b.Rows)
 		if format == batcher.TypedJSONL {
@@ -148,8 +150,14 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 		return nil
 	})
 	add := func(t *Table, row Row) error { return bat.Add(t, row) }
+	// With a flush interval, a ticker cuts the batches that fell due while
+	// the input waits; batMu keeps it and the reader apart.
+	var batMu sync.Mutex
+	stopTick := pr.flushDue(ctx, bat, &batMu, policy.Period)
 	table := rc.table
-	err := items(ctx, data, func(chunk []any, lines []int, owned bool) error {
+	err := items(ctx, data, policy.Period > 0, func(chunk []any, lines []int, owned bool) error {
+		batMu.Lock()
+		defer batMu.Unlock()
 		pr.norm.SetReuseInput(owned)
 		for i, it := range chunk {
 			if rc.tableFn != nil {
@@ -174,6 +182,9 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 		pr.read.Add(int64(len(chunk)))
 		return nil
 	}, pr.badRecord)
+	if terr := stopTick(); err == nil {
+		err = terr
+	}
 	if err == nil {
 		err = bat.Flush()
 	}
@@ -188,6 +199,41 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 }
 
 func (j *encJob) rows() int { return j.nrows }
+
+// flushDue cuts, every few milliseconds, the batches of bat older than
+// period (under mu); stop ends it and returns its error.
+func (pr *production) flushDue(ctx context.Context, bat *batcher.Batcher, mu *sync.Mutex, period time.Duration) (stop func() error) {
+	if period <= 0 {
+		return func() error { return nil }
+	}
+	done, quit := make(chan struct{}), make(chan struct{})
+	var err error
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(min(max(period/8, time.Millisecond), 50*time.Millisecond))
+		defer tick.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			mu.Lock()
+			_, err = bat.FlushDue(time.Now())
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return func() error {
+		close(quit)
+		<-done
+		return err
+	}
+}
 
 // badRecordsLogged is how many bad records get a log line each.
 const badRecordsLogged = 10

@@ -1,11 +1,15 @@
 package bridge
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"iter"
 	"reflect"
 	"slices"
+
+	"github.com/klauspost/compress/gzip"
 
 	"github.com/fanoutbridge/bridge/producer"
 )
@@ -17,12 +21,20 @@ const chunkItems = 256
 // (their items are numbered by position). owned reports whether the items
 // are bridge's own (freshly parsed) and may be modified by the normalizer.
 // Bad records go to bad and do not stop the rest.
-func items(ctx context.Context, data any, fn func(items []any, lines []int, owned bool) error, bad func(*producer.LineError)) error {
+//
+// A live reader is read as a stream: its lines are handed over as they
+// arrive.
+func items(ctx context.Context, data any, live bool, fn func(items []any, lines []int, owned bool) error, bad func(*producer.LineError)) error {
 	switch v := data.(type) {
 	case nil:
 		return nil
 	case io.Reader:
-		return producer.ReadJSONLNumbered(ctx, v, producer.JSONLOptions{}, func(items []any, lines []int) error {
+		r, closeR, err := gunzip(v)
+		if err != nil {
+			return err
+		}
+		defer closeR()
+		return producer.ReadJSONLNumbered(ctx, r, producer.JSONLOptions{Live: live}, func(items []any, lines []int) error {
 			return fn(items, lines, true)
 		}, bad)
 	case []any:
@@ -45,6 +57,20 @@ func items(ctx context.Context, data any, fn func(items []any, lines []int, owne
 		}, fn)
 	}
 	return fn([]any{data}, nil, false)
+}
+
+// gunzip returns r decompressed if it starts like gzip, else r as it is.
+func gunzip(r io.Reader) (io.Reader, func(), error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	magic, err := br.Peek(2)
+	if err != nil || magic[0] != 0x1f || magic[1] != 0x8b {
+		return br, func() {}, nil // short input: the reader reports it
+	}
+	zr, err := gzip.NewReader(br)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: gzip input: %w", ErrBadInput, err)
+	}
+	return zr, func() { zr.Close() }, nil
 }
 
 // seqChunks hands seq to fn in chunks of chunkItems.

@@ -15,6 +15,7 @@ import (
 	"github.com/fanoutbridge/bridge/consumer/sink/exec"
 	"github.com/fanoutbridge/bridge/queue"
 	"github.com/fanoutbridge/bridge/sinks/kafka"
+	"github.com/fanoutbridge/bridge/sinks/postgres"
 )
 
 var builtinsOnce sync.Once
@@ -27,7 +28,7 @@ var stdoutSink = struct {
 }{w: os.Stdout}
 
 // registerBuiltins registers the built-in destinations: null, stdout, exec,
-// file, kafka.
+// file, postgres, kafka.
 func registerBuiltins() {
 	builtinsOnce.Do(func() {
 		must(bridge.Register("null", func(arg string, opts ...bridge.Option) (*bridge.Destination, error) {
@@ -39,6 +40,7 @@ func registerBuiltins() {
 			return bridge.NewDestination("stdout", writeStdout, opts...), nil
 		}))
 		must(bridge.Register("exec", newExecDestination))
+		must(bridge.Register("postgres", newPostgresDestination))
 		must(bridge.Register("file", func(dir string, opts ...bridge.Option) (*bridge.Destination, error) {
 			if dir == "" {
 				return nil, errors.New("file:DIR needs a directory")
@@ -116,6 +118,16 @@ func newExecDestination(command string, opts ...bridge.Option) (*bridge.Destinat
 		return nil, err
 	}
 	return dest, nil
+}
+
+// newPostgresDestination is "postgres": its settings come from
+// [destination.postgres] in .bridge/config.toml and secrets.toml, or
+// DESTINATION__POSTGRES__* variables (configs/postgres.toml).
+func newPostgresDestination(arg string, opts ...bridge.Option) (*bridge.Destination, error) {
+	if arg != "" {
+		return nil, errors.New("postgres takes no argument: set postgres_dsn in .bridge/secrets.toml [destination.postgres] or DESTINATION__POSTGRES__POSTGRES_DSN")
+	}
+	return postgres.DestinationWithLogger("postgres", logger(), opts...), nil
 }
 
 // writeStdout prints each item as a JSON line {"table", "batch", "item"}.

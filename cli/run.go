@@ -44,9 +44,10 @@ gets every load, at its own pace, with its own retries and dead letters):
   exec:COMMAND  run COMMAND and hand it every batch as JSON lines on stdin: a
                 destination in any language (see docs/exec-protocol.md); 4
                 copies of it run at once unless --max-parallel says otherwise
-  kafka         each row as a JSON message to a Kafka topic per table; settings
-                in .bridge/config.toml [destination.kafka] or the environment
-                (DESTINATION__KAFKA__BROKERS, ...): see configs/kafka.toml
+  postgres      load into PostgreSQL with COPY, each batch exactly once
+                ([destination.postgres] in .bridge/, see configs/postgres.toml)
+  kafka         each row as a JSON message to a topic per table, at least once
+                ([destination.kafka] in .bridge/, see configs/kafka.toml)
   NAME[:ARG]    a destination your own binary registered with bridge.Register
   LABEL=SPEC    any of these under the name LABEL (e.g. crm=exec:./push.py)
 
@@ -92,7 +93,7 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		return err
 	}
 	set := visited(fs.FlagSet)
-	popts, err := pf.options(set)
+	popts, err := pf.options(set, stdin)
 	if err != nil {
 		return err
 	}
@@ -152,6 +153,8 @@ type producerFlags struct {
 	input, table, format, naming *string
 	nesting, maxColumns          *int
 	skip                         *bool
+	flush                        *time.Duration
+	batchBytes                   *int
 }
 
 func (pf *producerFlags) register(fs *flag.FlagSet) {
@@ -162,6 +165,22 @@ func (pf *producerFlags) register(fs *flag.FlagSet) {
 	pf.nesting = fs.Int("max-nesting", 0, "max table nesting `depth`: 0 keeps nested values as json")
 	pf.maxColumns = fs.Int("max-columns", bridge.DefaultMaxColumns, "columns per table: a record that would add one more is skipped as bad input (0: no bound)")
 	pf.skip = fs.Bool("skip-dlt-columns", true, "hide the _dlt_* system columns from the destination")
+	pf.flush = fs.Duration("flush-interval", 0, "cut a table's batch once its oldest row is this `old`, full or not (default 0 for files, 1s when --input - is a pipe or terminal: a stream)")
+	pf.batchBytes = fs.Int("batch-bytes", 0, "cut a table's batch once its rows reach about this many `bytes` (0: by rows only)")
+}
+
+// streamFlush is the flush interval of stdin when it is a stream.
+const streamFlush = time.Second
+
+// isStream reports whether r is a stream written as it is read: a pipe, a
+// terminal or a socket (not a regular file, not an in-memory reader).
+func isStream(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && !st.Mode().IsRegular()
 }
 
 func (pf *producerFlags) requireInput(cmd string, stderr io.Writer) error {
@@ -173,9 +192,25 @@ func (pf *producerFlags) requireInput(cmd string, stderr io.Writer) error {
 }
 
 // options returns the producer options given on the command line (only
-// those: a registered destination may set its own).
-func (pf *producerFlags) options(set map[string]bool) ([]bridge.Option, error) {
+// those: a registered destination may set its own). stdin read as a stream
+// gets a flush interval unless one is given.
+func (pf *producerFlags) options(set map[string]bool, stdin io.Reader) ([]bridge.Option, error) {
 	var opts []bridge.Option
+	switch {
+	case set["flush-interval"]:
+		if *pf.flush < 0 {
+			return nil, usagef("--flush-interval %v: want 0 or more", *pf.flush)
+		}
+		opts = append(opts, bridge.FlushInterval(*pf.flush))
+	case *pf.input == "-" && isStream(stdin):
+		opts = append(opts, bridge.FlushInterval(streamFlush))
+	}
+	if set["batch-bytes"] {
+		if *pf.batchBytes < 0 {
+			return nil, usagef("--batch-bytes %d: want 0 or more", *pf.batchBytes)
+		}
+		opts = append(opts, bridge.BatchBytes(*pf.batchBytes))
+	}
 	if set["format"] {
 		switch f := bridge.FileFormat(*pf.format); f {
 		case bridge.TypedJSONL, bridge.Parquet:

@@ -55,7 +55,7 @@ func cmdProduce(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err := checkKeepLoads(*keepLoads); err != nil {
 		return err
 	}
-	popts, err := pf.options(visited(fs.FlagSet))
+	popts, err := pf.options(visited(fs.FlagSet), stdin)
 	if err != nil {
 		return err
 	}

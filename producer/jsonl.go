@@ -4,6 +4,7 @@ package producer
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -50,6 +51,10 @@ type JSONLOptions struct {
 	// ChunkLines is how many lines go to a worker at once, and the most
 	// items handed to onItems in one call. Default 512.
 	ChunkLines int
+	// Live reads a stream that is written as it is read (a pipe, a
+	// socket): the lines that have arrived are handed over as soon as a
+	// read would wait for more, instead of once a chunk fills.
+	Live bool
 }
 
 // The defaults of JSONLOptions.
@@ -133,6 +138,7 @@ func ReadJSONLNumbered(ctx context.Context, r io.Reader, o JSONLOptions, onItems
 		br:    bufio.NewReaderSize(r, 64<<10),
 		max:   o.MaxRecordBytes,
 		lines: o.ChunkLines,
+		live:  o.Live,
 	}
 	var (
 		inflight []*chunk // in input order
@@ -196,9 +202,11 @@ func ReadJSONLNumbered(ctx context.Context, r io.Reader, o JSONLOptions, onItems
 		} else {
 			free = append(free, c)
 		}
-		// Hand over what is ready without waiting.
+		// Hand over what is ready without waiting; a live stream with
+		// nothing more to read now hands over everything first.
+		wait := rd.live && rd.br.Buffered() == 0
 		for len(inflight) > 0 {
-			ok, err := deliver(false)
+			ok, err := deliver(wait)
 			if err != nil {
 				return err
 			}
@@ -264,6 +272,7 @@ type lineReader struct {
 	max   int
 	lines int // per chunk
 	line  int // number of the last line read
+	live  bool
 }
 
 // fill reads lines into c until it holds r.lines non-blank lines or
@@ -310,6 +319,10 @@ func (r *lineReader) fill(c *chunk) error {
 				c.bad = append(c.bad, r.tooLarge(size))
 			} else {
 				c.buf = trimEOL(c.buf, start)
+				if r.line == 1 && bytes.HasPrefix(c.buf[start:], utf8BOM) {
+					// A byte-order mark starts the input: not data.
+					c.buf = append(c.buf[:start], c.buf[start+len(utf8BOM):]...)
+				}
 				switch n := len(c.buf) - start; {
 				case n > r.max:
 					c.bad = append(c.bad, r.tooLarge(int64(n)))
@@ -326,6 +339,9 @@ func (r *lineReader) fill(c *chunk) error {
 			}
 			break
 		}
+		if r.live && r.br.Buffered() == 0 && len(c.ends)+len(c.bad) > 0 {
+			return nil // the next read would wait: hand these over first
+		}
 	}
 	return nil
 }
@@ -333,6 +349,10 @@ func (r *lineReader) fill(c *chunk) error {
 func (r *lineReader) tooLarge(n int64) *LineError {
 	return &LineError{Line: r.line, Err: &recordTooLargeError{n: n, max: int64(r.max)}}
 }
+
+// utf8BOM is the UTF-8 byte-order mark some editors put at the start of a
+// file.
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
 // trimEOL removes a trailing "\n" or "\r\n" from b[start:].
 func trimEOL(b []byte, start int) []byte {

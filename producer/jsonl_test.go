@@ -512,3 +512,50 @@ func TestReadJSONLNumberedLines(t *testing.T) {
 		})
 	}
 }
+
+// A live stream's lines are handed over as they arrive, not once a chunk
+// fills or the stream ends.
+func TestReadJSONLLive(t *testing.T) {
+	pr, pw := io.Pipe()
+	got := make(chan any, 10)
+	done := make(chan error, 1)
+	go func() {
+		done <- ReadJSONL(context.Background(), pr, JSONLOptions{Live: true}, func(items []any) error {
+			for _, it := range items {
+				got <- it
+			}
+			return nil
+		}, nil)
+	}()
+	for i := range 5 {
+		if _, err := fmt.Fprintf(pw, "{\"n\":%d}\n", i); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case v := <-got:
+			if v.(map[string]any)["n"] != int64(i) {
+				t.Fatalf("got %v, want n=%d", v, i)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("line %d not handed over while the stream stays open", i)
+		}
+	}
+	pw.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A UTF-8 byte-order mark at the start of the input is not a bad line.
+func TestReadJSONLByteOrderMark(t *testing.T) {
+	in := "\xEF\xBB\xBF{\"a\":1}\n{\"a\":2}\n"
+	var got []any
+	var bad []*LineError
+	err := ReadJSONL(context.Background(), strings.NewReader(in), JSONLOptions{}, func(items []any) error {
+		got = append(got, items...)
+		return nil
+	}, func(e *LineError) { bad = append(bad, e) })
+	if err != nil || len(bad) != 0 || len(got) != 2 {
+		t.Fatalf("items %v, bad %v, err %v: want 2 items and no bad line", got, bad, err)
+	}
+}

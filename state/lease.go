@@ -101,8 +101,9 @@ func (l *Lease) Acquire(ctx context.Context, poll time.Duration, waiting func(ho
 			l.mu.Lock()
 			l.rev, l.renewed = rev, sent
 			l.lost, l.stop, l.done = make(chan struct{}), make(chan struct{}), make(chan struct{})
+			lost, stop, done := l.lost, l.stop, l.done
 			l.mu.Unlock()
-			go l.renew()
+			go l.renew(lost, stop, done)
 			return nil
 		}
 		if !isConflict(err) && ctx.Err() == nil && waiting != nil && told != "" {
@@ -132,8 +133,8 @@ func (l *Lease) Lost() <-chan struct{} {
 	return l.lost
 }
 
-func (l *Lease) renew() {
-	defer close(l.done)
+func (l *Lease) renew(lost, stop, done chan struct{}) {
+	defer close(done)
 	every := l.ttl / 3
 	fence := l.ttl - every
 	t := time.NewTicker(every / 5)
@@ -141,7 +142,7 @@ func (l *Lease) renew() {
 	last := time.Now()
 	for {
 		select {
-		case <-l.stop:
+		case <-stop:
 			return
 		case <-t.C:
 		}
@@ -149,7 +150,7 @@ func (l *Lease) renew() {
 		rev, renewed := l.rev, l.renewed
 		l.mu.Unlock()
 		if time.Since(renewed) > fence {
-			close(l.lost)
+			close(lost)
 			return
 		}
 		if time.Since(last) < every {
@@ -166,7 +167,7 @@ func (l *Lease) renew() {
 			l.rev, l.renewed = nrev, sent
 			l.mu.Unlock()
 		case isConflict(err):
-			close(l.lost)
+			close(lost)
 			return
 		default:
 			last = sent // try again at the next renewal; the fence decides
@@ -187,10 +188,10 @@ func (l *Lease) Release(ctx context.Context) {
 	close(stop)
 	<-done
 	l.mu.Lock()
-	rev := l.rev
+	rev, lost := l.rev, l.lost
 	l.mu.Unlock()
 	select {
-	case <-l.lost:
+	case <-lost:
 		return
 	default:
 	}
