@@ -198,6 +198,8 @@ func (s *Sink) Write(ctx context.Context, b sink.Batch) error {
 			}
 		case ctx.Err() != nil:
 			return fmt.Errorf("kafka: write to %s: %w", topic, err)
+		case errors.Is(err, kafkago.UnknownTopicOrPartition) && !s.cfg.CreateTopics:
+			return fmt.Errorf("kafka: write to %s (create the topic, or set create_topics = true): %w", topic, err)
 		default:
 			err = classify(fmt.Errorf("kafka: write to %s: %w", topic, err))
 			if len(rowErrs) == 0 {

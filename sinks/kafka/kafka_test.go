@@ -533,3 +533,28 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// Without create_topics, a missing topic is a transient error that says
+// what to do, and a write succeeds once the topic exists.
+func TestMissingTopicWithoutCreate(t *testing.T) {
+	c := newCluster(t)
+	s := newSink(t, c, kafka.Config{Topic: "made.{table}"})
+	b := sink.Batch{ID: "b", Table: sink.Table{Name: "later"}, Rows: []sink.Row{{"id": int64(1)}}}
+	err := s.Write(ctxT(t), b)
+	if err == nil || sink.IsTerminal(err) || !strings.Contains(err.Error(), "create the topic, or set create_topics = true") {
+		t.Fatalf("Write to a missing topic = %v, want a transient error saying to create it", err)
+	}
+	if err := c.CreateTopic("made.later", 2, nil); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(waitFor)
+	for err = s.Write(ctxT(t), b); err != nil; err = s.Write(ctxT(t), b) {
+		if time.Now().After(deadline) {
+			t.Fatalf("Write still fails %s after the topic was created: %v", waitFor, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := len(readTopic(t, c, "made.later")); n < 1 {
+		t.Fatalf("topic holds %d messages", n)
+	}
+}
