@@ -558,3 +558,35 @@ func TestMissingTopicWithoutCreate(t *testing.T) {
 		t.Fatalf("topic holds %d messages", n)
 	}
 }
+
+// When a produce request of a key's rows fails and a later one of the same
+// key succeeds, the later rows are reported failed too: sent again after
+// the failed ones, the key's last copies come in order.
+func TestKeyOrderAfterPartialFailure(t *testing.T) {
+	c := newCluster(t)
+	// Two messages per produce request: rows 0-1, 2-3, 4-5 of key "a".
+	s := newSink(t, c, kafka.Config{Topic: "ko", CreateTopics: true, TopicPartitions: 1, Key: []string{"k"}, BatchSize: 2, MaxAttempts: 1})
+	var failed atomic.Int64
+	failProduce(c, "ko", 2, &failed)
+	rows := make([]sink.Row, 6)
+	for i := range rows {
+		rows[i] = sink.Row{"k": "a", "seq": int64(i)}
+	}
+	err := s.Write(ctxT(t), sink.Batch{ID: "b", Table: sink.Table{Name: "t"}, Rows: rows})
+	re, ok := sink.AsRowErrors(err)
+	if failed.Load() != 1 || !ok || !slices.Equal(slices.Sorted(maps.Keys(re)), []int{2, 3, 4, 5}) {
+		t.Fatalf("Write = %v (%d produce requests failed), want row errors for rows 2 to 5", err, failed.Load())
+	}
+	for i, e := range re {
+		if sink.IsTerminal(e) {
+			t.Errorf("row %d: terminal %v, want a retriable error", i, e)
+		}
+	}
+	var seqs []int
+	for _, r := range readTopic(t, c, "ko") {
+		seqs = append(seqs, int(r.Value["seq"].(float64)))
+	}
+	if !slices.Equal(seqs, []int{0, 1, 4, 5}) {
+		t.Fatalf("topic holds seq %v, want 0 1 4 5 (2 and 3 failed)", seqs)
+	}
+}
