@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fanoutbridge/bridge/batcher"
+	"github.com/fanoutbridge/bridge/internal/jsonv"
 	"github.com/fanoutbridge/bridge/normalize"
 	"github.com/fanoutbridge/bridge/producer"
 	"github.com/fanoutbridge/bridge/queue"
@@ -42,6 +45,9 @@ type encJob struct {
 	payload []byte
 	err     error
 	done    chan struct{}
+	// barrier, on a job with no batch, asks the publisher to answer once
+	// every batch before it is stored (see checkpoint).
+	barrier chan error
 }
 
 func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
@@ -82,6 +88,15 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 		}
 		for j := range ordered {
 			<-j.done
+			if j.barrier != nil {
+				// A checkpoint: everything before it stored?
+				err := pubErr
+				if err == nil {
+					_, err = pub.Flush(ctx)
+				}
+				j.barrier <- err
+				continue
+			}
 			if pubErr != nil {
 				continue
 			}
@@ -155,33 +170,52 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 	var batMu sync.Mutex
 	stopTick := pr.flushDue(ctx, bat, &batMu, policy.Period)
 	table := rc.table
-	err := items(ctx, data, policy.Period > 0, func(chunk []any, lines []int, owned bool) error {
-		batMu.Lock()
-		defer batMu.Unlock()
-		pr.norm.SetReuseInput(owned)
-		for i, it := range chunk {
-			if rc.tableFn != nil {
-				table = rc.tableFn(it)
+	// normalize takes one item; routed names its table when not "".
+	normalize1 := func(it any, line int, routed string) error {
+		t := table
+		switch {
+		case routed != "":
+			t = routed
+		case rc.tableFn != nil:
+			t = rc.tableFn(it)
+		}
+		if err := pr.norm.Normalize(it, t, add); err != nil {
+			if errors.Is(err, normalize.ErrTableName) || ctx.Err() != nil {
+				return err
 			}
-			if err := pr.norm.Normalize(it, table, add); err != nil {
-				if errors.Is(err, normalize.ErrTableName) || ctx.Err() != nil {
-					return err
-				}
-				// One bad item loses nothing else. Its line, or its
-				// position in input that is not JSON lines.
+			if errors.Is(err, normalize.ErrTooManyColumns) {
+				err = fmt.Errorf("%w (raise the limit with --max-columns or MaxColumns if the table is that wide by design)", err)
+			}
+			// One bad item loses nothing else.
+			pr.badRecord(&producer.LineError{Line: line, Err: err})
+		}
+		return nil
+	}
+	var err error
+	if src, ok := data.(producer.Source); ok {
+		err = pr.readSource(ctx, src, policy.Period, &batMu, normalize1, func() error {
+			return pr.checkpoint(ctx, bat, &batMu, ordered)
+		})
+	} else {
+		err = items(ctx, data, policy.Period > 0, func(chunk []any, lines []int, owned bool) error {
+			batMu.Lock()
+			defer batMu.Unlock()
+			pr.norm.SetReuseInput(owned)
+			for i, it := range chunk {
+				// Its line, or its position in input that is not JSON
+				// lines.
 				line := int(pr.read.Load()) + i + 1
 				if lines != nil {
 					line = lines[i]
 				}
-				if errors.Is(err, normalize.ErrTooManyColumns) {
-					err = fmt.Errorf("%w (raise the limit with --max-columns or MaxColumns if the table is that wide by design)", err)
+				if err := normalize1(it, line, ""); err != nil {
+					return err
 				}
-				pr.badRecord(&producer.LineError{Line: line, Err: err})
 			}
-		}
-		pr.read.Add(int64(len(chunk)))
-		return nil
-	}, pr.badRecord)
+			pr.read.Add(int64(len(chunk)))
+			return nil
+		}, pr.badRecord)
+	}
 	if terr := stopTick(); err == nil {
 		err = terr
 	}
@@ -199,6 +233,117 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 }
 
 func (j *encJob) rows() int { return j.nrows }
+
+// checkpoint cuts every open batch and returns once every batch cut so far
+// is stored in the stream.
+func (pr *production) checkpoint(ctx context.Context, bat *batcher.Batcher, mu *sync.Mutex, ordered chan<- *encJob) error {
+	done := make(chan struct{})
+	close(done)
+	b := &encJob{barrier: make(chan error, 1), done: done}
+	mu.Lock()
+	err := bat.Flush()
+	if err == nil {
+		select {
+		case ordered <- b:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	mu.Unlock()
+	if err != nil {
+		return err
+	}
+	select {
+	case err = <-b.barrier:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// readSource reads src until it ends (io.EOF) or ctx does, normalizing each
+// record, and commits src's position every period (1 s if 0) and at its end,
+// each time once what it read is stored (checkpoint).
+func (pr *production) readSource(ctx context.Context, src producer.Source, period time.Duration, mu *sync.Mutex,
+	normalize1 func(it any, line int, table string) error, checkpoint func() error) error {
+	p := pr.p
+	if period <= 0 {
+		period = time.Second
+	}
+	if o, ok := src.(producer.Opener); ok {
+		if err := o.Open(ctx, producer.Env{Pipeline: p.name, Cursors: p.st.CursorKV()}); err != nil {
+			return fmt.Errorf("source: open: %w", err)
+		}
+	}
+	if c, ok := src.(producer.Closer); ok {
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			if err := c.Close(cctx); err != nil {
+				p.log.Warn("closing the source", zap.Error(err))
+			}
+		}()
+	}
+	commit := func() error {
+		if err := checkpoint(); err != nil {
+			return err
+		}
+		if err := src.Commit(ctx); err != nil {
+			return fmt.Errorf("source: commit: %w", err)
+		}
+		return nil
+	}
+	next := time.Now().Add(period)
+	dirty := false
+	for {
+		rctx, cancel := context.WithDeadline(ctx, next)
+		recs, err := src.Read(rctx)
+		cancel()
+		if len(recs) > 0 {
+			dirty = true
+			mu.Lock()
+			base := int(pr.read.Load())
+			for i, r := range recs {
+				v, perr := jsonv.Parse(r.Data)
+				if perr != nil {
+					where := r.Where
+					if where == "" {
+						where = "record " + strconv.Itoa(base+i+1)
+					}
+					pr.badRecord(&producer.LineError{Line: base + i + 1, Err: fmt.Errorf("%s: %w", where, perr)})
+					continue
+				}
+				if nerr := normalize1(v, base+i+1, r.Table); nerr != nil {
+					mu.Unlock()
+					return nerr
+				}
+			}
+			pr.read.Add(int64(len(recs)))
+			mu.Unlock()
+		}
+		eof := errors.Is(err, io.EOF)
+		switch {
+		case eof, err == nil, errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		default:
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("source: read: %w", err)
+		}
+		if eof || !time.Now().Before(next) {
+			if dirty {
+				if err := commit(); err != nil {
+					return err
+				}
+				dirty = false
+			}
+			next = time.Now().Add(period)
+		}
+		if eof {
+			return nil
+		}
+	}
+}
 
 // flushDue cuts, every few milliseconds, the batches of bat older than
 // period (under mu); stop ends it and returns its error.

@@ -14,6 +14,7 @@ import (
 	"github.com/fanoutbridge/bridge"
 	"github.com/fanoutbridge/bridge/consumer/sink/exec"
 	"github.com/fanoutbridge/bridge/queue"
+	httpsink "github.com/fanoutbridge/bridge/sinks/http"
 	"github.com/fanoutbridge/bridge/sinks/kafka"
 	"github.com/fanoutbridge/bridge/sinks/postgres"
 )
@@ -28,7 +29,7 @@ var stdoutSink = struct {
 }{w: os.Stdout}
 
 // registerBuiltins registers the built-in destinations: null, stdout, exec,
-// file, postgres, kafka.
+// file, http, postgres, kafka.
 func registerBuiltins() {
 	builtinsOnce.Do(func() {
 		must(bridge.Register("null", func(arg string, opts ...bridge.Option) (*bridge.Destination, error) {
@@ -40,6 +41,7 @@ func registerBuiltins() {
 			return bridge.NewDestination("stdout", writeStdout, opts...), nil
 		}))
 		must(bridge.Register("exec", newExecDestination))
+		must(bridge.Register("http", newHTTPDestination))
 		must(bridge.Register("postgres", newPostgresDestination))
 		must(bridge.Register("file", func(dir string, opts ...bridge.Option) (*bridge.Destination, error) {
 			if dir == "" {
@@ -118,6 +120,14 @@ func newExecDestination(command string, opts ...bridge.Option) (*bridge.Destinat
 		return nil, err
 	}
 	return dest, nil
+}
+
+// newHTTPDestination is "http" (settings from [destination.http] in
+// .bridge/config.toml and secrets.toml, or DESTINATION__HTTP__* variables) or
+// "http:URL" (the URL given, the rest as for "http").
+func newHTTPDestination(url string, opts ...bridge.Option) (*bridge.Destination, error) {
+	cfg := bridge.WithConfig(httpsink.Config{URL: url, Logger: logger()})
+	return httpsink.Destination("http", append([]bridge.Option{cfg}, opts...)...), nil
 }
 
 // newPostgresDestination is "postgres": its settings come from

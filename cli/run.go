@@ -44,6 +44,9 @@ gets every load, at its own pace, with its own retries and dead letters):
   exec:COMMAND  run COMMAND and hand it every batch as JSON lines on stdin: a
                 destination in any language (see docs/exec-protocol.md); 4
                 copies of it run at once unless --max-parallel says otherwise
+  http[:URL]    send each batch as one request to a webhook, with a rate limit
+                shared by the workers ([destination.http] in .bridge/, see
+                configs/http.toml)
   postgres      load into PostgreSQL with COPY, each batch exactly once
                 ([destination.postgres] in .bridge/, see configs/postgres.toml)
   kafka         each row as a JSON message to a topic per table, at least once
@@ -158,7 +161,7 @@ type producerFlags struct {
 }
 
 func (pf *producerFlags) register(fs *flag.FlagSet) {
-	pf.input = fs.String("input", "", "JSON lines `file` to load, or - for stdin (required)")
+	pf.input = fs.String("input", "", "JSON lines `file` to load (gzip too), - for stdin, or a source URL such as kafka://HOST:PORT/TOPIC?group=G (required)")
 	pf.table = fs.String("table", "", "`table` name for the items (default: the pipeline name)")
 	pf.format = fs.String("format", string(bridge.TypedJSONL), "loader file `format`: typed-jsonl or parquet")
 	pf.naming = fs.String("naming", "direct", "naming `convention`: direct or snake_case")
@@ -250,9 +253,17 @@ func (pf *producerFlags) options(set map[string]bool, stdin io.Reader) ([]bridge
 // open opens the input. key is its resume key: the same file again after a
 // crash carries on with the crashed load. Only a regular file can be read
 // again (not /dev/null, a pipe or a device), so only it has one.
-func (pf *producerFlags) open(stdin io.Reader) (in io.Reader, key string, closeIn func(), err error) {
+func (pf *producerFlags) open(stdin io.Reader) (in any, key string, closeIn func(), err error) {
 	if *pf.input == "-" {
 		return stdin, "", func() {}, nil
+	}
+	if bridge.IsSourceURL(*pf.input) {
+		// A stream: its position is committed at the source, not resumed.
+		src, err := bridge.LookupSource(*pf.input)
+		if err != nil {
+			return nil, "", nil, usagef("--input: %s", strings.TrimPrefix(message(err), "invalid option: "))
+		}
+		return src, "", func() {}, nil
 	}
 	f, err := os.Open(*pf.input)
 	if err != nil {

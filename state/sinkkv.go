@@ -55,3 +55,7 @@ func (k *sinkKV) casErr(key string, err error) error {
 		return fmt.Errorf("shared key %q: %w", key, err)
 	}
 }
+
+// CursorKV is where sources keep their positions (producer.Env.Cursors):
+// the keys cursor.<key> of the state bucket.
+func (s *Store) CursorKV() sink.KV { return &sinkKV{kv: s.kv, prefix: "cursor."} }
