@@ -128,6 +128,9 @@ func (d *Destination) apply(opts []Option) {
 // Name returns the destination's name.
 func (d *Destination) Name() string { return d.name }
 
+// Format returns the destination's loader file format (LoaderFileFormat).
+func (d *Destination) Format() FileFormat { return d.cfg.format }
+
 // batchRows is how many rows the producer puts in one batch.
 func (d *Destination) batchRows() int {
 	if d.file != nil {

@@ -6,16 +6,13 @@ import (
 	"errors"
 	"io"
 	"os"
-	"path/filepath"
 	"sync"
 
 	"go.uber.org/zap"
 
 	"github.com/fanoutbridge/bridge"
 	"github.com/fanoutbridge/bridge/consumer/sink/exec"
-	"github.com/fanoutbridge/bridge/queue"
 	httpsink "github.com/fanoutbridge/bridge/sinks/http"
-	"github.com/fanoutbridge/bridge/sinks/kafka"
 	"github.com/fanoutbridge/bridge/sinks/postgres"
 )
 
@@ -29,7 +26,7 @@ var stdoutSink = struct {
 }{w: os.Stdout}
 
 // registerBuiltins registers the built-in destinations: null, stdout, exec,
-// file, http, postgres, kafka.
+// file, nats, postgres, kafka.
 func registerBuiltins() {
 	builtinsOnce.Do(func() {
 		must(bridge.Register("null", func(arg string, opts ...bridge.Option) (*bridge.Destination, error) {
@@ -43,18 +40,8 @@ func registerBuiltins() {
 		must(bridge.Register("exec", newExecDestination))
 		must(bridge.Register("http", newHTTPDestination))
 		must(bridge.Register("postgres", newPostgresDestination))
-		must(bridge.Register("file", func(dir string, opts ...bridge.Option) (*bridge.Destination, error) {
-			if dir == "" {
-				return nil, errors.New("file:DIR needs a directory")
-			}
-			// Named by its directory: two directories are two destinations.
-			if abs, err := filepath.Abs(dir); err == nil {
-				dir = abs
-			}
-			return bridge.NewFileDestination("file:"+dir, func(ctx context.Context, path string, t bridge.Table) error {
-				return copyLoadFile(path, filepath.Join(dir, queue.Token(t.Name)), bridge.BatchID(ctx)+filepath.Ext(path))
-			}, opts...), nil
-		}))
+		must(bridge.Register("file", newFileDestination))
+		must(bridge.Register("nats", newNATSDestination))
 		must(bridge.Register("kafka", newKafkaDestination))
 	})
 }
@@ -158,44 +145,4 @@ func writeStdout(ctx context.Context, items []bridge.Row, t bridge.Table) error 
 	defer stdoutSink.Unlock()
 	_, err := stdoutSink.w.Write(buf)
 	return err
-}
-
-// copyLoadFile puts a load file into dir atomically (a rename, or a copy to
-// a temp file and a rename across file systems), so a reader of dir never
-// sees half a batch and a redelivery overwrites.
-func copyLoadFile(src, dir, name string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	if os.Rename(src, filepath.Join(dir, name)) == nil {
-		return nil // bridge removes the load file after the call; it is ours to move
-	}
-	data, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), filepath.Join(dir, name))
-}
-
-// newKafkaDestination is "kafka": rows as JSON messages to Kafka, set up by
-// [destination.kafka] in .bridge/config.toml or DESTINATION__KAFKA__*
-// (sinks/kafka).
-func newKafkaDestination(arg string, opts ...bridge.Option) (*bridge.Destination, error) {
-	if arg != "" {
-		return nil, errors.New("kafka takes no argument: set brokers, topic, ... in .bridge/config.toml [destination.kafka] or DESTINATION__KAFKA__BROKERS, ...")
-	}
-	return kafka.DestinationWithLogger("kafka", logger(), opts...), nil
 }

@@ -40,7 +40,9 @@ Destinations (--destination, as many times as you like: every destination
 gets every load, at its own pace, with its own retries and dead letters):
   null          count and discard (for benchmarks)
   stdout        print each item as a JSON line {"table": ..., "batch": ..., "item": {...}}
-  file:DIR      write each batch as a load file DIR/<table>/<batch id>.jsonl|.parquet
+  file:DIR      write each batch as a file DIR/<table>/<batch id>.jsonl|.parquet, atomically;
+                settings after '?': file:DIR?format=parquet&gzip=true&name={date}/{table}/{batch_id}.{ext}
+  nats[:SUBJECT] publish every row to NATS (settings: [destination.nats] in .bridge/config.toml)
   exec:COMMAND  run COMMAND and hand it every batch as JSON lines on stdin: a
                 destination in any language (see docs/exec-protocol.md); 4
                 copies of it run at once unless --max-parallel says otherwise
@@ -49,8 +51,8 @@ gets every load, at its own pace, with its own retries and dead letters):
                 configs/http.toml)
   postgres      load into PostgreSQL with COPY, each batch exactly once
                 ([destination.postgres] in .bridge/, see configs/postgres.toml)
-  kafka         each row as a JSON message to a topic per table, at least once
-                ([destination.kafka] in .bridge/, see configs/kafka.toml)
+  kafka[:TOPIC] each row as a JSON message to Kafka, topic TOPIC (default {table}),
+                at least once ([destination.kafka] in .bridge/, see configs/kafka.toml)
   NAME[:ARG]    a destination your own binary registered with bridge.Register
   LABEL=SPEC    any of these under the name LABEL (e.g. crm=exec:./push.py)
 

@@ -40,6 +40,16 @@ func TestCLIRunDestinationKafka(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("bridge run exited %d\nstdout: %s\nstderr: %s", code, stdout.String(), stderr.String())
 	}
+	// kafka:TOPIC wins over the file's topic.
+	stdout.Reset()
+	code = cli.Main(ctxT(t), []string{"run", "--input", input, "--table", "orders", "--destination", "kafka:arg.{table}",
+		"--pipeline", "kafka_cli", "--data-dir", filepath.Join(dir, "data")}, nil, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("bridge run --destination kafka:arg.{table} exited %d\nstdout: %s\nstderr: %s", code, stdout.String(), stderr.String())
+	}
+	if n := len(readTopic(t, c, "arg.orders")); n != 100 {
+		t.Fatalf("arg.orders holds %d messages, want 100\nstdout: %s", n, stdout.String())
+	}
 	recs := readTopic(t, c, "cli.orders")
 	if len(recs) != 100 {
 		t.Fatalf("cli.orders holds %d messages, want 100\nstdout: %s", len(recs), stdout.String())
