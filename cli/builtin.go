@@ -11,7 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fanoutbridge/bridge"
-	"github.com/fanoutbridge/bridge/consumer/sink/exec"
+	"github.com/fanoutbridge/bridge/sinks/exec"
 	httpsink "github.com/fanoutbridge/bridge/sinks/http"
 	"github.com/fanoutbridge/bridge/sinks/postgres"
 )

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/fanoutbridge/bridge/consumer/sink/exec"
+	"github.com/fanoutbridge/bridge/sinks/exec"
 	"github.com/fanoutbridge/bridge/sink"
 	"github.com/fanoutbridge/bridge/sinktest"
 )

@@ -15,7 +15,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/fanoutbridge/bridge/consumer"
-	"github.com/fanoutbridge/bridge/consumer/sink/exec"
+	"github.com/fanoutbridge/bridge/sinks/exec"
 	"github.com/fanoutbridge/bridge/schema"
 )
 
