@@ -26,7 +26,7 @@ var stdoutSink = struct {
 }{w: os.Stdout}
 
 // registerBuiltins registers the built-in destinations: null, stdout, exec,
-// file, nats, postgres.
+// file, nats, postgres, kafka.
 func registerBuiltins() {
 	builtinsOnce.Do(func() {
 		must(bridge.Register("null", func(arg string, opts ...bridge.Option) (*bridge.Destination, error) {
@@ -42,6 +42,7 @@ func registerBuiltins() {
 		must(bridge.Register("postgres", newPostgresDestination))
 		must(bridge.Register("file", newFileDestination))
 		must(bridge.Register("nats", newNATSDestination))
+		must(bridge.Register("kafka", newKafkaDestination))
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/fanoutbridge/bridge"
 	"github.com/fanoutbridge/bridge/sink"
 	"github.com/fanoutbridge/bridge/sinks/file"
+	"github.com/fanoutbridge/bridge/sinks/kafka"
 	natssink "github.com/fanoutbridge/bridge/sinks/nats"
 )
 
@@ -56,5 +57,19 @@ func newNATSDestination(arg string, opts ...bridge.Option) (*bridge.Destination,
 	}
 	d := natssink.DestinationWithLogger("nats", logger().With(zap.String("destination", name)),
 		append([]bridge.Option{bridge.WithConfig(natssink.Config{Subject: arg})}, opts...)...)
+	return d.Named(name), nil
+}
+
+// newKafkaDestination runs "kafka" or "kafka:TOPIC-TEMPLATE": every row is a
+// JSON message to the brokers of [destination.kafka] in .bridge/config.toml
+// (or DESTINATION__KAFKA__BROKERS); the argument, if any, is the topic
+// template ("t.{table}").
+func newKafkaDestination(arg string, opts ...bridge.Option) (*bridge.Destination, error) {
+	name := "kafka"
+	if arg != "" {
+		name += ":" + arg
+		opts = append([]bridge.Option{bridge.WithConfig(kafka.Config{Topic: arg})}, opts...)
+	}
+	d := kafka.DestinationWithLogger("kafka", logger().With(zap.String("destination", name)), opts...)
 	return d.Named(name), nil
 }

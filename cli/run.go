@@ -51,6 +51,8 @@ gets every load, at its own pace, with its own retries and dead letters):
                 configs/http.toml)
   postgres      load into PostgreSQL with COPY, each batch exactly once
                 ([destination.postgres] in .bridge/, see configs/postgres.toml)
+  kafka[:TOPIC] each row as a JSON message to Kafka, topic TOPIC (default {table}),
+                at least once ([destination.kafka] in .bridge/, see configs/kafka.toml)
   NAME[:ARG]    a destination your own binary registered with bridge.Register
   LABEL=SPEC    any of these under the name LABEL (e.g. crm=exec:./push.py)
 
