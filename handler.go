@@ -173,7 +173,7 @@ func (b *rowBatch) Call(ctx context.Context, i int) error {
 	}
 	id := b.callID(i)
 	rows = b.pick(i, rows)
-	return b.h.p.observeCall(ctx, b.h.d, b.d.Table, id, len(rows), b.d.Stored, func() error {
+	return b.h.p.observeCall(ctx, b.h.d, b.d.Table, id, len(rows), b.d.Waiting(), func() error {
 		return b.h.d.fn(withBatchID(ctx, id), rows, *t)
 	})
 }
@@ -322,7 +322,7 @@ func (b *fileBatch) Call(ctx context.Context, i int) error {
 		return fmt.Errorf("write load file: %w", err)
 	}
 	b.paths = append(b.paths, path)
-	return b.h.p.observeCall(ctx, b.h.d, b.d.Table, id, b.rows[i], b.d.Stored, func() error {
+	return b.h.p.observeCall(ctx, b.h.d, b.d.Table, id, b.rows[i], b.d.Waiting(), func() error {
 		return b.h.d.file(withBatchID(ctx, id), path, *b.table)
 	})
 }

@@ -62,16 +62,20 @@ func (p *Pipeline) Pending(ctx context.Context) (Pending, error) {
 }
 
 // observeCall times one call of destination d with rows of the batch of
-// table, stored at stored, and tells the observer.
-func (p *Pipeline) observeCall(ctx context.Context, d *Destination, table, id string, rows int, stored time.Time, call func() error) error {
+// table, waiting since since (see queue.Delivery.Waiting), and tells the
+// observer.
+func (p *Pipeline) observeCall(ctx context.Context, d *Destination, table, id string, rows int, since time.Time, call func() error) error {
 	start := time.Now()
 	err := call()
 	e := observe.Call{
 		Pipeline: p.name, Destination: d.name, Table: table, BatchID: id, Rows: rows,
 		Attempt: consumer.Attempt(ctx), Duration: time.Since(start), Err: err,
 	}
-	if !stored.IsZero() {
-		e.Waited = max(start.Sub(stored), 0)
+	if !since.IsZero() {
+		e.Waited = max(start.Sub(since), 0)
+		if e.Attempt <= 1 {
+			p.lat.add(d.name, e.Waited)
+		}
 	}
 	p.obs.Called(e)
 	return err

@@ -252,6 +252,8 @@ type Pipeline struct {
 	// holder names this pipeline object where it holds a lease: host,
 	// process id and a random part.
 	holder string
+	// lat keeps recent produce-to-call latencies, for Status.
+	lat latencies
 
 	mu     sync.Mutex
 	closed bool

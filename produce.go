@@ -120,7 +120,7 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 				}
 				err = pub.Publish(ctx, queue.Batch{BatchHeader: queue.BatchHeader{
 					LoadID: pr.info.LoadID, Table: j.batch.Table.Name, Seq: j.batch.Seq,
-					Rows: j.rows(), SchemaVersion: j.version, Format: string(format),
+					Rows: j.rows(), SchemaVersion: j.version, Format: string(format), Read: j.batch.First,
 				}, Payload: j.payload})
 			}
 			if err != nil {

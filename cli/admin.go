@@ -62,12 +62,12 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	w := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "pipeline %s: %s stored (%d bytes)\n\n", s.Pipeline, pluralN(s.Batches, "batch", "batches"), s.Bytes)
-	fmt.Fprintln(w, "DESTINATION\tPENDING\tIN FLIGHT\tREDELIVERED\tDELIVERED ITEMS\tBATCHES\tDEAD LETTERS\tEVER DEAD-LETTERED")
+	fmt.Fprintln(w, "DESTINATION\tPENDING\tIN FLIGHT\tREDELIVERED\tDELIVERED ITEMS\tBATCHES\tDEAD LETTERS\tEVER DEAD-LETTERED\tLATENCY P50/P99")
 	member := map[string]bool{}
 	for _, d := range s.Destinations {
 		member[d.Name] = true
-		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", d.Name, d.Pending, d.InFlight, d.Redelivered,
-			d.Delivered.Items, d.Delivered.Batches, d.DeadLetters, d.Delivered.DeadLetters)
+		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", d.Name, d.Pending, d.InFlight, d.Redelivered,
+			d.Delivered.Items, d.Delivered.Batches, d.DeadLetters, d.Delivered.DeadLetters, latencyText(d.Latency))
 	}
 	fmt.Fprintln(w, "\nTABLE\tSTORED BATCHES\tDEAD LETTERS")
 	tables := slices.Sorted(maps.Keys(s.PendingBatches))
@@ -386,4 +386,19 @@ func cmdDrop(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintf(stdout, "dropped pipeline %q\n", c.pipeline)
 	return nil
+}
+
+// latencyText shows a destination's produce-to-call latency: p50/p99 over
+// its last calls, and how old the figure is.
+func latencyText(l state.Latency) string {
+	if l.Calls == 0 {
+		return "-"
+	}
+	round := func(d time.Duration) time.Duration {
+		if d < time.Second {
+			return d.Round(time.Millisecond)
+		}
+		return d.Round(100 * time.Millisecond)
+	}
+	return fmt.Sprintf("%v/%v (%d calls, %v ago)", round(l.P50), round(l.P99), l.Calls, time.Since(l.Updated).Round(time.Second))
 }

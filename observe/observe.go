@@ -42,8 +42,9 @@ type Call struct {
 	// for the retries after a failure.
 	Attempt  int
 	Duration time.Duration
-	// Waited is how long the batch was in the queue before this call
-	// started: from when the server stored it (its clock) to the call
+	// Waited is the produce-to-call latency: from when the producer read
+	// the batch's oldest row (the producer's clock; or, for a batch that
+	// does not say, when the server stored it) to when this call started
 	// (this process's clock). 0 when unknown.
 	Waited time.Duration
 	// Err is nil when the destination took the batch; a failed call is

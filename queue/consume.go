@@ -230,6 +230,15 @@ func (q *Queue) delivery(m jetstream.Msg) *Delivery {
 	return d
 }
 
+// Waiting returns since when the batch waits for its destinations: when its
+// oldest row was read, if the producer said so, else when it was stored.
+func (d *Delivery) Waiting() time.Time {
+	if !d.Read.IsZero() {
+		return d.Read
+	}
+	return d.Stored
+}
+
 // Shed lets go of the payload held in memory; Payload fetches it again from
 // the stream. For batches that wait long behind others of their table.
 func (d *Delivery) Shed() {
