@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fanoutbridge/bridge/sinks/exec"
 	"github.com/fanoutbridge/bridge/schema"
+	"github.com/fanoutbridge/bridge/sinks/exec"
 )
 
 // newSink returns a Sink running the test binary as a child in mode (see

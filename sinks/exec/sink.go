@@ -15,8 +15,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/fanoutbridge/bridge/sink"
 	"github.com/fanoutbridge/bridge/schema"
+	"github.com/fanoutbridge/bridge/sink"
 )
 
 // Config configures a Sink. Zero values take the defaults shown.
