@@ -162,3 +162,31 @@ func TestCoerceIntoExistingColumns(t *testing.T) {
 		t.Errorf("text that is not JSON: columns %v, row %v", tb.Columns, rows[3].row)
 	}
 }
+
+// A row's own _dlt_id is kept, so its child rows get the same ids for the
+// same data in every load; rows without one get a fresh random id.
+func TestOwnDltIDKept(t *testing.T) {
+	item := func() map[string]any {
+		return map[string]any{"_dlt_id": "order-17", "items": []any{map[string]any{"sku": "a"}, map[string]any{"sku": "b"}}}
+	}
+	load := func() []emitted {
+		n := mustNew(t, Config{MaxNesting: 1, SystemColumns: true})
+		return run(t, n, "orders", item(), map[string]any{"x": int64(1)})
+	}
+	first, second := load(), load()
+	if len(first) != 4 || len(second) != 4 {
+		t.Fatalf("rows: %d and %d, want 4 (a root, its 2 children, another root)", len(first), len(second))
+	}
+	if first[0].row["_dlt_id"] != "order-17" {
+		t.Errorf("root id %v, want its own order-17", first[0].row["_dlt_id"])
+	}
+	for i := 1; i <= 2; i++ {
+		a, b := first[i].row, second[i].row
+		if a["_dlt_id"] != b["_dlt_id"] || a["_dlt_parent_id"] != "order-17" || a["_dlt_id"] == "" {
+			t.Errorf("child %d: ids %v and %v across loads (parent %v): want the same, under order-17", i, a["_dlt_id"], b["_dlt_id"], a["_dlt_parent_id"])
+		}
+	}
+	if first[3].row["_dlt_id"] == second[3].row["_dlt_id"] {
+		t.Error("a row without its own id got the same id in two loads: want a random one")
+	}
+}
