@@ -2,7 +2,7 @@ package bridge
 
 import (
 	"errors"
-	"strings"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -25,9 +25,11 @@ func TestDeadLetterRowsAndSchema(t *testing.T) {
 					return nil
 				})
 				p := e.open(NewDestination("d", r.fn, BatchSize(2), LoaderFileFormat(format), MaxTableNesting(1)))
-				big := strings.Repeat("x", 700<<10)
+				// Two different values that do not compress: the batch
+				// is over the inline limit in both formats.
+				big1, big := randomText(700<<10, 1), randomText(700<<10, 2)
 				items := []any{
-					map[string]any{"id": 1, "big": big},
+					map[string]any{"id": 1, "big": big1},
 					map[string]any{"id": 2, "big": big},
 					map[string]any{"id": 3, "lines": []any{map[string]any{"sku": "a", "qty": 2}}},
 				}
@@ -73,4 +75,14 @@ func TestDeadLetterRowsAndSchema(t *testing.T) {
 			})
 		}
 	})
+}
+
+// randomText is n letters that hardly compress, the same for the same seed.
+func randomText(n int, seed uint64) string {
+	r := rand.New(rand.NewPCG(seed, seed))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte('a' + r.IntN(26))
+	}
+	return string(b)
 }
