@@ -1,0 +1,112 @@
+package kafka_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/fanoutbridge/bridge"
+	"github.com/fanoutbridge/bridge/sources/kafka"
+)
+
+// The source delivers every message of a topic's partitions, routed by a
+// field, reports a value that is not JSON with where it came from (and
+// goes on past it), and commits the group's offsets up to the topic's end.
+func TestSourceDeliversAndCommits(t *testing.T) {
+	const n, partitions = 1000, 2
+	c := newCluster(t, partitions, "orders")
+	addr := c.ListenAddrs()[0]
+	var values [][]byte
+	bad := map[int]bool{100: true, 501: true, 999: true}
+	for i := range n {
+		if bad[i] {
+			values = append(values, []byte(`{"id":`))
+			continue
+		}
+		values = append(values, fmt.Appendf(nil, `{"id":%d,"type":"t%d"}`, i, i%3))
+	}
+	produce(t, newProducer(t, c.ListenAddrs()), "orders", partitions, values)
+
+	u, err := url.Parse("kafka://" + addr + "/orders?group=g1&table_field=type&session_timeout=1s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := kafka.FromURL(u, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	got := map[string]map[int64]int{}
+	total := 0
+	all := make(chan struct{})
+	fn := func(ctx context.Context, items []bridge.Row, table bridge.Table) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if got[table.Name] == nil {
+			got[table.Name] = map[int64]int{}
+		}
+		for _, it := range items {
+			got[table.Name][it["id"].(int64)]++
+			if total++; total == n-len(bad) {
+				close(all)
+			}
+		}
+		return nil
+	}
+	p, err := bridge.NewPipeline("kafkasrc", bridge.NewDestination("d", fn, bridge.BatchSize(100), bridge.FlushInterval(20*time.Millisecond)),
+		bridge.WithDataDir(t.TempDir()), bridge.WithLogger(zaptest.NewLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx, cancel := context.WithCancel(ctxT(t))
+	defer cancel()
+	type result struct {
+		info *bridge.LoadInfo
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		info, err := p.Run(ctx, src)
+		done <- result{info, err}
+	}()
+	select {
+	case <-all:
+	case r := <-done:
+		t.Fatalf("Run ended before every message arrived: %v", r.err)
+	case <-time.After(waitFor):
+		t.Fatalf("%d of %d messages delivered in %s", total, n-len(bad), waitFor)
+	}
+	waitCommitted(t, addr, "g1", "orders", partitions)
+	cancel()
+	r := <-done
+	if !errors.Is(r.err, context.Canceled) && !errors.Is(r.err, bridge.ErrBadInput) {
+		t.Fatalf("Run after cancel: %v", r.err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i := range n {
+		table := fmt.Sprintf("t%d", i%3)
+		if c := got[table][int64(i)]; c != 1 && !bad[i] {
+			t.Fatalf("message %d delivered %d times to %s (want once: nothing was re-read)", i, c, table)
+		}
+	}
+	if total != n-len(bad) {
+		t.Fatalf("delivered %d rows, want %d", total, n-len(bad))
+	}
+	if r.info == nil || len(r.info.BadRecords) != len(bad) {
+		t.Fatalf("bad records %v, want the %d values that are not JSON", r.info, len(bad))
+	}
+	for _, e := range r.info.BadRecords {
+		if !strings.Contains(e.Error(), "topic orders partition ") || !strings.Contains(e.Error(), " offset ") {
+			t.Fatalf("bad record %q does not say where it came from", e)
+		}
+	}
+}
