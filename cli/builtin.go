@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/fanoutbridge/bridge/consumer/sink/exec"
 	"github.com/fanoutbridge/bridge/queue"
 	"github.com/fanoutbridge/bridge/sinks/postgres"
+	kafkasource "github.com/fanoutbridge/bridge/sources/kafka"
 )
 
 var builtinsOnce sync.Once
@@ -27,7 +29,7 @@ var stdoutSink = struct {
 }{w: os.Stdout}
 
 // registerBuiltins registers the built-in destinations: null, stdout, exec,
-// file, postgres.
+// file, postgres; and sources: kafka.
 func registerBuiltins() {
 	builtinsOnce.Do(func() {
 		must(bridge.Register("null", func(arg string, opts ...bridge.Option) (*bridge.Destination, error) {
@@ -40,6 +42,7 @@ func registerBuiltins() {
 		}))
 		must(bridge.Register("exec", newExecDestination))
 		must(bridge.Register("postgres", newPostgresDestination))
+		must(bridge.RegisterSource("kafka", newKafkaSource))
 		must(bridge.Register("file", func(dir string, opts ...bridge.Option) (*bridge.Destination, error) {
 			if dir == "" {
 				return nil, errors.New("file:DIR needs a directory")
@@ -126,6 +129,12 @@ func newPostgresDestination(arg string, opts ...bridge.Option) (*bridge.Destinat
 		return nil, errors.New("postgres takes no argument: set postgres_dsn in .bridge/secrets.toml [destination.postgres] or DESTINATION__POSTGRES__POSTGRES_DSN")
 	}
 	return postgres.DestinationWithLogger("postgres", logger(), opts...), nil
+}
+
+// newKafkaSource is --input kafka://BROKERS/TOPIC?group=G (README "Kafka
+// source").
+func newKafkaSource(u *url.URL) (bridge.Source, error) {
+	return kafkasource.FromURL(u, logger())
 }
 
 // writeStdout prints each item as a JSON line {"table", "batch", "item"}.

@@ -244,23 +244,23 @@ func (s *Source) check(ctx context.Context) error {
 			continue
 		}
 		_ = conn.SetDeadline(time.Now().Add(15 * time.Second))
-		var parts []kafkago.Partition
-		parts, err = conn.ReadPartitions(s.cfg.Topics...)
+		var missing []string
+		for _, t := range s.cfg.Topics {
+			var parts []kafkago.Partition
+			parts, err = conn.ReadPartitions(t)
+			if errors.Is(err, kafkago.UnknownTopicOrPartition) || (err == nil && len(parts) == 0) {
+				missing, err = append(missing, strconv.Quote(t)), nil
+			}
+			if err != nil {
+				break
+			}
+		}
 		conn.Close()
 		if err != nil {
-			if errors.Is(err, kafkago.UnknownTopicOrPartition) {
-				return fmt.Errorf("kafka source: topic %s: not found on the brokers: create it, or check the name", strings.Join(s.cfg.Topics, ", "))
-			}
 			continue
 		}
-		have := map[string]bool{}
-		for _, p := range parts {
-			have[p.Topic] = true
-		}
-		for _, t := range s.cfg.Topics {
-			if !have[t] {
-				return fmt.Errorf("kafka source: topic %q: not found on the brokers: create it, or check the name", t)
-			}
+		if len(missing) > 0 {
+			return fmt.Errorf("kafka source: topic %s: not found on the brokers: create it, or check the name", strings.Join(missing, ", "))
 		}
 		return nil
 	}
