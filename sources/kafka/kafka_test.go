@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/fanoutbridge/bridge"
+	"github.com/fanoutbridge/bridge/producer"
 	"github.com/fanoutbridge/bridge/sources/kafka"
 )
 
@@ -107,6 +108,64 @@ func TestSourceDeliversAndCommits(t *testing.T) {
 	for _, e := range r.info.BadRecords {
 		if !strings.Contains(e.Error(), "topic orders partition ") || !strings.Contains(e.Error(), " offset ") {
 			t.Fatalf("bad record %q does not say where it came from", e)
+		}
+	}
+}
+
+// One group reads several topics; table= names the table of all of them,
+// and Commit commits each partition's offset after the last record read.
+func TestSourceTopicsAndTable(t *testing.T) {
+	c := newCluster(t, 2, "alpha", "beta")
+	addr := c.ListenAddrs()[0]
+	cl := newProducer(t, c.ListenAddrs())
+	for _, topic := range []string{"alpha", "beta"} {
+		var values [][]byte
+		for i := range 50 {
+			values = append(values, fmt.Appendf(nil, `{"id":%d}`, i))
+		}
+		produce(t, cl, topic, 2, values)
+	}
+	// Each case reads the topics from the start, in a group of its own.
+	for _, tc := range []struct{ group, query, alpha, beta string }{
+		{"g1", "", "alpha", "beta"},
+		{"g2", "&table=events", "events", "events"},
+	} {
+		u, _ := url.Parse("kafka://" + addr + "/alpha,beta?group=" + tc.group + tc.query + "&session_timeout=1s&max_records=7")
+		src, err := kafka.FromURL(u, zaptest.NewLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := ctxT(t)
+		if err := src.Open(ctx, producer.Env{}); err != nil {
+			t.Fatal(err)
+		}
+		tables := map[string]string{}
+		for n := 0; n < 100; {
+			rctx, cancel := context.WithTimeout(ctx, waitFor)
+			recs, err := src.Read(rctx)
+			cancel()
+			if err != nil {
+				t.Fatalf("Read after %d records: %v", n, err)
+			}
+			if len(recs) > 7 {
+				t.Fatalf("Read returned %d records, over max_records=7", len(recs))
+			}
+			for _, r := range recs {
+				topic, _, _ := strings.Cut(strings.TrimPrefix(r.Where, "topic "), " ")
+				tables[topic] = r.Table
+			}
+			n += len(recs)
+		}
+		if tables["alpha"] != tc.alpha || tables["beta"] != tc.beta {
+			t.Errorf("%q: tables %v, want alpha in %s and beta in %s", tc.query, tables, tc.alpha, tc.beta)
+		}
+		if err := src.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		waitCommitted(t, addr, tc.group, "alpha", 2)
+		waitCommitted(t, addr, tc.group, "beta", 2)
+		if err := src.Close(ctx); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
