@@ -4,17 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/url"
 	"os"
-	"path/filepath"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/fanoutbridge/bridge"
-	"github.com/fanoutbridge/bridge/consumer/sink/exec"
-	"github.com/fanoutbridge/bridge/queue"
+	"github.com/fanoutbridge/bridge/sink"
+	"github.com/fanoutbridge/bridge/sinks/exec"
+	httpsink "github.com/fanoutbridge/bridge/sinks/http"
 	"github.com/fanoutbridge/bridge/sinks/postgres"
 	kafkasource "github.com/fanoutbridge/bridge/sources/kafka"
 )
@@ -29,7 +31,7 @@ var stdoutSink = struct {
 }{w: os.Stdout}
 
 // registerBuiltins registers the built-in destinations: null, stdout, exec,
-// file, postgres; and sources: kafka.
+// file, nats, postgres, kafka; and sources: kafka.
 func registerBuiltins() {
 	builtinsOnce.Do(func() {
 		must(bridge.Register("null", func(arg string, opts ...bridge.Option) (*bridge.Destination, error) {
@@ -41,20 +43,12 @@ func registerBuiltins() {
 			return bridge.NewDestination("stdout", writeStdout, opts...), nil
 		}))
 		must(bridge.Register("exec", newExecDestination))
+		must(bridge.Register("http", newHTTPDestination))
 		must(bridge.Register("postgres", newPostgresDestination))
+		must(bridge.Register("file", newFileDestination))
+		must(bridge.Register("nats", newNATSDestination))
+		must(bridge.Register("kafka", newKafkaDestination))
 		must(bridge.RegisterSource("kafka", newKafkaSource))
-		must(bridge.Register("file", func(dir string, opts ...bridge.Option) (*bridge.Destination, error) {
-			if dir == "" {
-				return nil, errors.New("file:DIR needs a directory")
-			}
-			// Named by its directory: two directories are two destinations.
-			if abs, err := filepath.Abs(dir); err == nil {
-				dir = abs
-			}
-			return bridge.NewFileDestination("file:"+dir, func(ctx context.Context, path string, t bridge.Table) error {
-				return copyLoadFile(path, filepath.Join(dir, queue.Token(t.Name)), bridge.BatchID(ctx)+filepath.Ext(path))
-			}, opts...), nil
-		}))
 	})
 }
 
@@ -98,27 +92,87 @@ func setExecMaxCrashes(n int) {
 	execMaxCrashes.Unlock()
 }
 
+// execConfig is the settings of an exec destination (in a pipeline config
+// file's destination section, or DESTINATION__<NAME>__<KEY>).
+type execConfig struct {
+	Processes  int           `bridge:"processes,optional"`   // copies of the program (default: --max-parallel, 4 for exec)
+	Timeout    time.Duration `bridge:"timeout,optional"`     // per batch (default 5m)
+	MaxCrashes int           `bridge:"max_crashes,optional"` // --max-crashes wins when given
+}
+
 // newExecDestination runs "exec:COMMAND": the program gets every batch as
 // JSON lines on stdin and answers per batch (docs/exec-protocol.md). As many
-// copies of it run as calls may (--max-parallel, default 4).
+// copies of it run as its processes setting says, else as calls may
+// (--max-parallel, default 4).
 func newExecDestination(command string, opts ...bridge.Option) (*bridge.Destination, error) {
 	argv, err := exec.ParseCommand(command)
 	if err != nil {
 		return nil, err
 	}
-	var sink *exec.Sink
-	opts = append([]bridge.Option{bridge.MaxParallelLoadJobs(execWorkers), bridge.OnClose(func() error { return sink.Close() })}, opts...)
-	// Named by its command: two programs are two destinations.
-	dest := bridge.NewDestination("exec:"+command, func(ctx context.Context, items []bridge.Row, t bridge.Table) error {
-		return sink.Write(ctx, &t, bridge.BatchID(ctx), items)
-	}, opts...)
 	execMaxCrashes.Lock()
 	crashes := execMaxCrashes.n
 	execMaxCrashes.Unlock()
-	if sink, err = exec.New(exec.Config{Argv: argv, Workers: dest.Parallelism(), MaxCrashes: crashes, Logger: logger()}); err != nil {
-		return nil, err
+	var dest *bridge.Destination
+	opts = append([]bridge.Option{bridge.MaxParallelLoadJobs(execWorkers)}, opts...)
+	// Named by its command: two programs are two destinations.
+	dest = bridge.NewConfiguredSink("exec:"+command, func(c execConfig) (sink.Sink, error) {
+		if c.Processes < 0 {
+			return nil, fmt.Errorf("processes %d: want 1 or more", c.Processes)
+		}
+		if crashes == 0 {
+			crashes = c.MaxCrashes
+		}
+		cfg := exec.Config{Argv: argv, Timeout: c.Timeout, MaxCrashes: crashes, Logger: logger()}
+		if err := cfg.Validate(); err != nil {
+			return nil, err
+		}
+		return &execSink{cfg: cfg, processes: c.Processes, dest: &dest}, nil
+	}, opts...)
+	return dest, nil // a bad setting fails NewPipeline, before anything moves
+}
+
+// execSink starts the exec sink when the pipeline opens, with as many
+// programs as its destination's calls may run unless told otherwise.
+type execSink struct {
+	cfg       exec.Config
+	processes int
+	dest      **bridge.Destination
+	s         *exec.Sink
+}
+
+func (e *execSink) Connect(ctx context.Context, env sink.Env) error {
+	e.cfg.Workers = e.processes
+	if e.cfg.Workers == 0 {
+		e.cfg.Workers = (*e.dest).Parallelism()
 	}
-	return dest, nil
+	s, err := exec.New(e.cfg)
+	if err != nil {
+		return err
+	}
+	e.s = s
+	return nil
+}
+
+func (e *execSink) Write(ctx context.Context, b sink.Batch) error {
+	if e.s == nil {
+		return sink.Terminal(errors.New("exec destination used before its pipeline opened"))
+	}
+	return e.s.Write(ctx, &b.Table, b.ID, b.Rows)
+}
+
+func (e *execSink) Close(ctx context.Context) error {
+	if e.s == nil {
+		return nil
+	}
+	return e.s.Close()
+}
+
+// newHTTPDestination is "http" (settings from [destination.http] in
+// .bridge/config.toml and secrets.toml, or DESTINATION__HTTP__* variables) or
+// "http:URL" (the URL given, the rest as for "http").
+func newHTTPDestination(url string, opts ...bridge.Option) (*bridge.Destination, error) {
+	cfg := bridge.WithConfig(httpsink.Config{URL: url, Logger: logger()})
+	return httpsink.Destination("http", append([]bridge.Option{cfg}, opts...)...), nil
 }
 
 // newPostgresDestination is "postgres": its settings come from
@@ -155,34 +209,4 @@ func writeStdout(ctx context.Context, items []bridge.Row, t bridge.Table) error 
 	defer stdoutSink.Unlock()
 	_, err := stdoutSink.w.Write(buf)
 	return err
-}
-
-// copyLoadFile puts a load file into dir atomically (a rename, or a copy to
-// a temp file and a rename across file systems), so a reader of dir never
-// sees half a batch and a redelivery overwrites.
-func copyLoadFile(src, dir, name string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	if os.Rename(src, filepath.Join(dir, name)) == nil {
-		return nil // bridge removes the load file after the call; it is ours to move
-	}
-	data, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), filepath.Join(dir, name))
 }
