@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 
 	"github.com/fanoutbridge/bridge"
@@ -154,6 +155,12 @@ func startChild(t *testing.T, env ...string) *child {
 func TestKill9ProducerMidStream(t *testing.T) {
 	const n, partitions, topic, group = 10_000, 2, "events", "killed"
 	c := newCluster(t, partitions, topic)
+	// Each offset commit takes 30 ms, so that the kill often lands between
+	// a store and its commit, where messages are read twice.
+	c.ControlKey(int16(kmsg.OffsetCommit), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.SleepControl(func() { time.Sleep(30 * time.Millisecond) })
+		return nil, nil, false
+	})
 	addr := c.ListenAddrs()[0]
 	dir := t.TempDir()
 	out := filepath.Join(dir, "ids.txt")
