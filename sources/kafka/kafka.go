@@ -43,6 +43,17 @@ type SASL struct {
 	Password string
 }
 
+// String names the mechanism and user, never the password.
+func (s SASL) String() string {
+	if s.Mechanism == "" {
+		return "none"
+	}
+	return s.Mechanism + " user " + s.Username + " password REDACTED"
+}
+
+// GoString is String, for %#v.
+func (s SASL) GoString() string { return s.String() }
+
 // Config configures a Source.
 type Config struct {
 	// Brokers are the seed brokers, host:port.
@@ -93,7 +104,7 @@ type Source struct {
 	stop   context.CancelFunc
 	pumped sync.WaitGroup
 
-	// read is the last message Read returned per partition, not yet
+	// read is the highest offset Read returned per partition, not yet
 	// committed; stored those whose commit failed (they are stored in the
 	// stream, so the next Commit or Close commits them again).
 	read, stored map[part]int64
@@ -361,7 +372,12 @@ func (s *Source) Read(ctx context.Context) ([]producer.Record, error) {
 
 // record makes m a record and notes it as read.
 func (s *Source) record(m kafkago.Message) producer.Record {
-	s.read[part{m.Topic, m.Partition}] = m.Offset
+	// Every record read is stored by the next Commit: commit the highest
+	// offset read (a rebalance may hand out a partition from an older one).
+	p := part{m.Topic, m.Partition}
+	if off, ok := s.read[p]; !ok || m.Offset > off {
+		s.read[p] = m.Offset
+	}
 	return producer.Record{
 		Data:  m.Value,
 		Table: s.table(m),
@@ -391,7 +407,9 @@ func (s *Source) table(m kafkago.Message) string {
 // failures have gone on for FailAfter.
 func (s *Source) Commit(ctx context.Context) error {
 	for p, off := range s.read {
-		s.stored[p] = max(s.stored[p], off)
+		if old, ok := s.stored[p]; !ok || off > old {
+			s.stored[p] = off
+		}
 	}
 	clear(s.read)
 	err := s.commitStored(ctx)

@@ -24,6 +24,9 @@ func TestParseURL(t *testing.T) {
 		cfg.TLS == nil || cfg.SessionTimeout != 3*time.Second || cfg.MaxRecords != 50 || cfg.Linger != 5*time.Millisecond {
 		t.Fatalf("parsed %+v", cfg)
 	}
+	if s := fmt.Sprintf("%v %+v %#v", cfg, cfg, cfg); strings.Contains(s, "s3cret") {
+		t.Fatalf("a printed config shows the password: %s", s)
+	}
 	t.Setenv(kafka.PasswordEnv, "fromenv")
 	u, _ = url.Parse("kafka://bob@b1/t?group=g")
 	if cfg, err = kafka.ParseURL(u); err != nil || cfg.SASL.Password != "fromenv" || cfg.SASL.Mechanism != "plain" {
