@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/fanoutbridge/bridge"
@@ -167,5 +169,109 @@ func TestSourceTopicsAndTable(t *testing.T) {
 		if err := src.Close(ctx); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// A failed commit is retried with the next one (or at Close), not lost;
+// one that fails for longer than FailAfter is an error.
+func TestCommitFailures(t *testing.T) {
+	c := newCluster(t, 2, "flaky")
+	addr := c.ListenAddrs()[0]
+	var values [][]byte
+	for i := range 20 {
+		values = append(values, fmt.Appendf(nil, `{"id":%d}`, i))
+	}
+	produce(t, newProducer(t, c.ListenAddrs()), "flaky", 2, values)
+	var mu sync.Mutex
+	failing := false
+	c.ControlKey(int16(kmsg.OffsetCommit), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		mu.Lock()
+		defer mu.Unlock()
+		if !failing {
+			return nil, nil, false
+		}
+		r := req.(*kmsg.OffsetCommitRequest)
+		resp := r.ResponseKind().(*kmsg.OffsetCommitResponse)
+		for _, rt := range r.Topics {
+			st := kmsg.NewOffsetCommitResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewOffsetCommitResponseTopicPartition()
+				sp.Partition = rp.Partition
+				sp.ErrorCode = kerr.UnknownServerError.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	setFailing := func(f bool) {
+		mu.Lock()
+		failing = f
+		mu.Unlock()
+	}
+	readAll := func(src *kafka.Source, n int) {
+		t.Helper()
+		for got := 0; got < n; {
+			rctx, cancel := context.WithTimeout(ctxT(t), waitFor)
+			recs, err := src.Read(rctx)
+			cancel()
+			if err != nil {
+				t.Fatalf("Read after %d records: %v", got, err)
+			}
+			got += len(recs)
+		}
+	}
+	ctx := ctxT(t)
+
+	src, err := kafka.New(kafka.Config{Brokers: []string{addr}, Topics: []string{"flaky"}, Group: "g", SessionTimeout: time.Second,
+		Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Open(ctx, producer.Env{}); err != nil {
+		t.Fatal(err)
+	}
+	readAll(src, 20)
+	setFailing(true)
+	if err := src.Commit(ctx); err != nil {
+		t.Fatalf("a commit that failed once: %v, want it logged and kept for the next", err)
+	}
+	if got, err := committed(ctx, addr, "g", "flaky", 2); err != nil || got[0] >= 0 || got[1] >= 0 {
+		t.Fatalf("committed %v (%v) while commits fail", got, err)
+	}
+	setFailing(false)
+	if err := src.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	waitCommitted(t, addr, "g", "flaky", 2) // Close committed what the failed commit held
+
+	produce(t, newProducer(t, c.ListenAddrs()), "flaky", 2, values)
+	src, err = kafka.New(kafka.Config{Brokers: []string{addr}, Topics: []string{"flaky"}, Group: "g", SessionTimeout: time.Second,
+		FailAfter: 50 * time.Millisecond, Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Open(ctx, producer.Env{}); err != nil {
+		t.Fatal(err)
+	}
+	readAll(src, 20)
+	setFailing(true)
+	if err := src.Commit(ctx); err != nil {
+		t.Fatalf("first failed commit: %v", err)
+	}
+	time.Sleep(60 * time.Millisecond)
+	err = src.Commit(ctx)
+	if err == nil || !strings.Contains(err.Error(), "committing offsets has failed for") {
+		t.Fatalf("commits failing past FailAfter: %v, want an error", err)
+	}
+	setFailing(false)
+	if err := src.Commit(ctx); err != nil {
+		t.Fatalf("a commit once the broker takes them again: %v", err)
+	}
+	waitCommitted(t, addr, "g", "flaky", 2)
+	if err := src.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
 	}
 }
