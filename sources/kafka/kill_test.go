@@ -219,6 +219,9 @@ func TestKill9ProducerMidStream(t *testing.T) {
 	if len(before) >= n {
 		t.Fatal("the child delivered everything before the kill; the test proves nothing")
 	}
+	// A commit the child sent before it died may still be in the broker's
+	// hands (30 ms): let it land, then read where the group stands.
+	time.Sleep(300 * time.Millisecond)
 	ctx := ctxT(t)
 	atKill, err := committed(ctx, addr, group, topic, partitions)
 	if err != nil {
