@@ -2,6 +2,7 @@ package kafka_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -274,4 +275,96 @@ func TestCommitFailures(t *testing.T) {
 	if err := src.Close(ctx); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
+}
+
+// Two sources in one group share the topic's partitions: each reads some,
+// together they read every message, and their commits reach the end.
+func TestTwoMembersShareTheGroup(t *testing.T) {
+	c := newCluster(t, 2, "shared")
+	addr := c.ListenAddrs()[0]
+	cl := newProducer(t, c.ListenAddrs())
+	ctx, cancel := context.WithCancel(ctxT(t))
+	defer cancel()
+	var mu sync.Mutex
+	seen := map[int64]bool{}
+	perMember := [2]int{}
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for m := range 2 {
+		src, err := kafka.New(kafka.Config{Brokers: []string{addr}, Topics: []string{"shared"}, Group: "pair", SessionTimeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := src.Open(ctx, producer.Env{}); err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			defer func() {
+				cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer ccancel()
+				_ = src.Close(cctx)
+			}()
+			for ctx.Err() == nil {
+				recs, err := src.Read(ctx)
+				if err != nil {
+					if ctx.Err() == nil {
+						errs <- err
+					}
+					return
+				}
+				mu.Lock()
+				for _, r := range recs {
+					var v struct{ ID int64 }
+					if err := json.Unmarshal(r.Data, &v); err != nil {
+						errs <- err
+					}
+					seen[v.ID] = true
+				}
+				perMember[m] += len(recs)
+				mu.Unlock()
+				if err := src.Commit(ctx); err != nil && ctx.Err() == nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	// Produce until both members have read some (the second joins a little
+	// after the first).
+	sent := 0
+	deadline := time.Now().Add(waitFor)
+	for {
+		var values [][]byte
+		for range 20 {
+			values = append(values, fmt.Appendf(nil, `{"id":%d}`, sent))
+			sent++
+		}
+		produce(t, cl, "shared", 2, values)
+		mu.Lock()
+		both := perMember[0] > 0 && perMember[1] > 0
+		mu.Unlock()
+		if both && sent >= 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s, members read %v messages: want both to read some", waitFor, perMember)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	waitCommitted(t, addr, "pair", "shared", 2)
+	cancel()
+	wg.Wait()
+	select {
+	case err := <-errs:
+		t.Fatal(err)
+	default:
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for id := range int64(sent) {
+		if !seen[id] {
+			t.Fatalf("message %d not read by either member (they read %v)", id, perMember)
+		}
+	}
+	t.Logf("%d messages; the members read %v", sent, perMember)
 }
