@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"sync"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/fanoutbridge/bridge/sinks/exec"
 	httpsink "github.com/fanoutbridge/bridge/sinks/http"
 	"github.com/fanoutbridge/bridge/sinks/postgres"
+	kafkasource "github.com/fanoutbridge/bridge/sources/kafka"
 )
 
 var builtinsOnce sync.Once
@@ -29,7 +31,7 @@ var stdoutSink = struct {
 }{w: os.Stdout}
 
 // registerBuiltins registers the built-in destinations: null, stdout, exec,
-// file, nats, postgres, kafka.
+// file, nats, postgres, kafka; and sources: kafka.
 func registerBuiltins() {
 	builtinsOnce.Do(func() {
 		must(bridge.Register("null", func(arg string, opts ...bridge.Option) (*bridge.Destination, error) {
@@ -46,6 +48,7 @@ func registerBuiltins() {
 		must(bridge.Register("file", newFileDestination))
 		must(bridge.Register("nats", newNATSDestination))
 		must(bridge.Register("kafka", newKafkaDestination))
+		must(bridge.RegisterSource("kafka", newKafkaSource))
 	})
 }
 
@@ -180,6 +183,12 @@ func newPostgresDestination(arg string, opts ...bridge.Option) (*bridge.Destinat
 		return nil, errors.New("postgres takes no argument: set postgres_dsn in .bridge/secrets.toml [destination.postgres] or DESTINATION__POSTGRES__POSTGRES_DSN")
 	}
 	return postgres.DestinationWithLogger("postgres", logger(), opts...), nil
+}
+
+// newKafkaSource is --input kafka://BROKERS/TOPIC?group=G (README "Kafka
+// source").
+func newKafkaSource(u *url.URL) (bridge.Source, error) {
+	return kafkasource.FromURL(u, logger())
 }
 
 // writeStdout prints each item as a JSON line {"table", "batch", "item"}.
