@@ -44,8 +44,8 @@ func NewProducer(name string, opts ...PipelineOption) (*Pipeline, error) {
 //
 // data and the run options are those of Run (OnProgress reports Read and
 // Produced). With ResumeKey, a Produce after a crash carries on with the
-// crashed load and publishes nothing twice; once its input is all stored, a
-// Produce or Run with the same key publishes nothing again.
+// crashed load and publishes nothing twice; once a Produce has published its
+// input, the same key starts a new load.
 //
 // The error wraps ErrBadInput when input records could not be read (the
 // others are published) and queue errors when the server could not store a

@@ -573,3 +573,33 @@ func TestKill9WorkerThreeTimes(t *testing.T) {
 		t.Logf("duplicates after 3 kills: %d rows", dups)
 	})
 }
+
+// A Produce that published its input frees its resume key: the same input
+// produced again is a new load (a crashed one is carried on instead, see
+// the rerun tests).
+func TestProduceTwiceIsTwoLoads(t *testing.T) {
+	e := newEnv(t, backends[0])
+	var rec recorder
+	w := e.open(NewDestination("d", rec.fn, BatchSize(10)))
+	prod, err := NewProducer(e.name, e.b.opts(t, e.dir)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	ctx := ctxT(t)
+	first, err := prod.Produce(ctx, faultItems(30), TableName("t"), ResumeKey("same-file"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := prod.Produce(ctx, faultItems(30), TableName("t"), ResumeKey("same-file"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.LoadID == first.LoadID || second.AlreadyStored || second.Produced["t"].Items != 30 {
+		t.Fatalf("second produce: load %s (first %s), already stored %v, produced %+v: want a new load of 30 rows",
+			second.LoadID, first.LoadID, second.AlreadyStored, second.Produced)
+	}
+	if _, err := serveUntil(t, w, func() bool { return len(rec.byTable()["t"]) >= 60 }); err != nil {
+		t.Fatal(err)
+	}
+}
