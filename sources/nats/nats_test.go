@@ -255,11 +255,13 @@ func makeStream(t *testing.T, url, name, prefix string, n int) jetstream.JetStre
 		if _, err := js.PublishAsync(prefix+".t", fmt.Appendf(nil, `{"id":%d}`, i)); err != nil {
 			t.Fatal(err)
 		}
-	}
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-ctx.Done():
-		t.Fatal("publishing the stream's messages: no acks within 60s")
+		if i%500 == 499 || i == n-1 {
+			select {
+			case <-js.PublishAsyncComplete():
+			case <-ctx.Done():
+				t.Fatal("publishing the stream's messages: no acks within 60s")
+			}
+		}
 	}
 	return js
 }
