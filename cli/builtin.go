@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -15,6 +16,8 @@ import (
 	"github.com/fanoutbridge/bridge/consumer/sink/exec"
 	"github.com/fanoutbridge/bridge/queue"
 	"github.com/fanoutbridge/bridge/sinks/postgres"
+	httpsource "github.com/fanoutbridge/bridge/sources/http"
+	natssource "github.com/fanoutbridge/bridge/sources/nats"
 )
 
 var builtinsOnce sync.Once
@@ -27,7 +30,7 @@ var stdoutSink = struct {
 }{w: os.Stdout}
 
 // registerBuiltins registers the built-in destinations: null, stdout, exec,
-// file, postgres.
+// file, postgres; and sources: nats://, http://.
 func registerBuiltins() {
 	builtinsOnce.Do(func() {
 		must(bridge.Register("null", func(arg string, opts ...bridge.Option) (*bridge.Destination, error) {
@@ -40,6 +43,10 @@ func registerBuiltins() {
 		}))
 		must(bridge.Register("exec", newExecDestination))
 		must(bridge.Register("postgres", newPostgresDestination))
+		must(bridge.RegisterSource("nats", func(u *url.URL) (bridge.Source, error) { return natssource.FromURL(u, logger()) }))
+		must(bridge.RegisterSource("http", func(u *url.URL) (bridge.Source, error) {
+			return httpsource.FromURL(u, os.Getenv, logger())
+		}))
 		must(bridge.Register("file", func(dir string, opts ...bridge.Option) (*bridge.Destination, error) {
 			if dir == "" {
 				return nil, errors.New("file:DIR needs a directory")

@@ -176,11 +176,15 @@ func badAnswer(bad []badLine, stored int) answer {
 	for _, b := range bad[:min(len(bad), 10)] {
 		lines = append(lines, strconv.Itoa(b.Line))
 	}
-	msg := fmt.Sprintf("%d bad lines (%s", len(bad), strings.Join(lines, ", "))
+	word := "lines"
+	if len(bad) == 1 {
+		word = "line"
+	}
+	msg := fmt.Sprintf("%d bad %s (%s", len(bad), word, strings.Join(lines, ", "))
 	if len(bad) > 10 {
 		msg += ", ..."
 	}
-	msg += fmt.Sprintf("); the other %d lines are stored: resend only the bad ones, fixed", stored)
+	msg += fmt.Sprintf("); the other %d are stored: resend only the bad ones, fixed", stored)
 	return answer{Error: msg, BadLines: bad[:min(len(bad), badListed)], BadCount: len(bad), Stored: &stored}
 }
 
