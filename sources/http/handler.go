@@ -103,7 +103,7 @@ func (s *Source) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	select {
 	case <-s.closing:
-		reply(w, http.StatusServiceUnavailable, answer{Error: "the source is shutting down: retry against another producer, or later"})
+		unavailable(w, "the source is shutting down: retry against another producer, or later")
 		return
 	default:
 	}
@@ -113,6 +113,12 @@ func (s *Source) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply(w, code, answer{Error: err.Error()})
 		return
 	}
+	if n := s.pending.Add(int64(len(body))); n > s.cfg.MaxPending {
+		s.pending.Add(-int64(len(body)))
+		unavailable(w, "too many requests are waiting for their rows to be stored; nothing was stored, retry")
+		return
+	}
+	defer s.pending.Add(-int64(len(body)))
 	recs, bad, err := parse(body, table, r.RemoteAddr)
 	if err != nil {
 		reply(w, http.StatusBadRequest, answer{Error: err.Error()})
@@ -133,10 +139,10 @@ func (s *Source) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	select {
 	case s.queue <- req:
 	case <-timer.C:
-		reply(w, http.StatusServiceUnavailable, answer{Error: fmt.Sprintf("not taken within %v: the pipeline is not storing (is NATS down?); nothing was stored, retry", s.cfg.Timeout)})
+		unavailable(w, fmt.Sprintf("not taken within %v: the pipeline is not storing (is NATS down?); nothing was stored, retry", s.cfg.Timeout))
 		return
 	case <-s.closing:
-		reply(w, http.StatusServiceUnavailable, answer{Error: "the source is shutting down; nothing was stored, retry"})
+		unavailable(w, "the source is shutting down; nothing was stored, retry")
 		return
 	case <-r.Context().Done():
 		return
@@ -161,7 +167,7 @@ func (s *Source) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if req.abandon() {
 			msg = stored.Error() + "; the rows may be stored anyway: a retry may store them twice"
 		}
-		reply(w, http.StatusServiceUnavailable, answer{Error: msg})
+		unavailable(w, msg)
 		return
 	}
 	if len(bad) > 0 {
@@ -169,6 +175,12 @@ func (s *Source) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reply(w, http.StatusAccepted, answer{Accepted: len(recs)})
+}
+
+// unavailable answers 503: nothing stored, or not known to be; retry.
+func unavailable(w http.ResponseWriter, msg string) {
+	w.Header().Set("Retry-After", "1")
+	reply(w, http.StatusServiceUnavailable, answer{Error: msg})
 }
 
 func badAnswer(bad []badLine, stored int) answer {

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -46,6 +47,11 @@ type Config struct {
 	// Timeout is how long a request waits for its rows to be stored before
 	// it is answered 503 (default 30s).
 	Timeout time.Duration
+	// MaxPending is the most body bytes held by requests waiting for their
+	// rows to be stored (default 32 x MaxBody, at least 256 MiB); a request
+	// beyond it is answered 503 at once, so that memory stays bounded while
+	// the pipeline cannot store.
+	MaxPending int64
 	// Logger (default: none).
 	Logger *zap.Logger
 }
@@ -58,14 +64,17 @@ func (c *Config) validate() error {
 		c.Path = DefaultPath
 	}
 	c.Path = "/" + strings.Trim(c.Path, "/")
-	if c.MaxBody < 0 || c.Timeout < 0 {
-		return errors.New("max body and timeout must not be negative")
+	if c.MaxBody < 0 || c.Timeout < 0 || c.MaxPending < 0 {
+		return errors.New("max body, timeout and max pending must not be negative")
 	}
 	if c.MaxBody == 0 {
 		c.MaxBody = DefaultMaxBody
 	}
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
+	}
+	if c.MaxPending == 0 {
+		c.MaxPending = max(32*c.MaxBody, 256<<20)
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
@@ -76,9 +85,10 @@ func (c *Config) validate() error {
 // Source serves HTTP ingest. Make it with New or FromURL; the producer opens
 // it (it listens then), reads, commits and closes it.
 type Source struct {
-	cfg   Config
-	queue chan *request
-	held  []*request // read, not yet committed
+	cfg     Config
+	queue   chan *request
+	held    []*request   // read, not yet committed
+	pending atomic.Int64 // body bytes of the requests waiting
 
 	ready   chan struct{} // closed once listening
 	closing chan struct{} // closed by Close: requests are answered 503

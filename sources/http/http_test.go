@@ -372,3 +372,13 @@ func TestParseURL(t *testing.T) {
 		})
 	}
 }
+
+// Past MaxPending bytes waiting for store, a request is shed at once: 503.
+func TestMaxPendingSheds(t *testing.T) {
+	rec := &recorder{}
+	base, _ := serve(t, newPipeline(t, rec), httpsource.Config{MaxPending: 10})
+	client := &http.Client{Timeout: time.Minute}
+	if code, a := post(t, client, base+"/t", strings.NewReader(lines(0, 3))); code != http.StatusServiceUnavailable || !strings.Contains(a.Error, "too many requests") {
+		t.Fatalf("%d %+v, want 503", code, a)
+	}
+}
