@@ -387,6 +387,11 @@ func (s *Source) Close(ctx context.Context) error {
 	if s.sub != nil {
 		_ = s.sub.Unsubscribe()
 	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+	}
 	err := s.nc.FlushWithContext(ctx)
 	s.nc.Close()
 	s.nc = nil
