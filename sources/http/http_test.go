@@ -16,6 +16,7 @@ import (
 	"github.com/fanoutbridge/bridge"
 	"github.com/fanoutbridge/bridge/internal/queuetest"
 	httpsource "github.com/fanoutbridge/bridge/sources/http"
+	"go.uber.org/zap/zaptest"
 )
 
 // recorder is a destination that counts each id it receives, per table.
@@ -288,7 +289,7 @@ func TestBearerToken(t *testing.T) {
 func TestNATSOutageAnswers503(t *testing.T) {
 	srv := queuetest.RunJetStream(t)
 	rec := &recorder{}
-	p := newPipeline(t, rec, bridge.WithNATSURL(srv.ClientURL()))
+	p := newPipeline(t, rec, bridge.WithNATSURL(srv.ClientURL()), bridge.WithLogger(zaptest.NewLogger(t)))
 	base, stop := serve(t, p, httpsource.Config{Timeout: 2 * time.Second})
 	client := &http.Client{Timeout: time.Minute}
 	if code, a := post(t, client, base+"/t", strings.NewReader(lines(0, 10))); code != http.StatusAccepted {

@@ -210,7 +210,7 @@ func (s *Source) consume(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("stream %q consumer %q: %w", s.cfg.Stream, s.cfg.Consumer, err)
 	}
-	s.it, err = s.cons.Messages(jetstream.PullMaxMessages(min(500, s.cfg.MaxAckPending)))
+	s.it, err = s.cons.Messages(jetstream.PullMaxMessages(min(500, s.cfg.MaxAckPending)), jetstream.PullExpiry(pullExpiry))
 	if err != nil {
 		return fmt.Errorf("stream %q consumer %q: %w", s.cfg.Stream, s.cfg.Consumer, err)
 	}
@@ -218,6 +218,10 @@ func (s *Source) consume(ctx context.Context) error {
 	s.wg.Go(s.keepHeld)
 	return nil
 }
+
+// pullExpiry is the life of one pull request: short, so that a request left
+// behind by a closed source soon stops taking messages (see Close).
+const pullExpiry = 5 * time.Second
 
 // linger is how long Read waits for more messages after the first.
 const linger = 2 * time.Millisecond
@@ -366,31 +370,47 @@ func (s *Source) keepHeld() {
 }
 
 // Close unsubscribes and disconnects. JetStream messages read and not
-// committed are negatively acknowledged, so that they are delivered again at
-// once (to another producer of the consumer, or the next run); those the
-// client had fetched and not handed out come back after the ack wait.
+// committed, and those the client had fetched and not handed out, are
+// negatively acknowledged, so that they are delivered again at once (to
+// another producer of the consumer, or the next run).
 func (s *Source) Close(ctx context.Context) error {
 	if s.nc == nil {
 		return nil
-	}
-	if s.stop != nil {
-		close(s.stop)
-		s.wg.Wait()
-		s.it.Stop()
-		s.mu.Lock()
-		for _, h := range s.held {
-			_ = h.msg.Nak()
-		}
-		s.held = nil
-		s.mu.Unlock()
-	}
-	if s.sub != nil {
-		_ = s.sub.Unsubscribe()
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
+	}
+	if s.stop != nil {
+		close(s.stop)
+		s.wg.Wait()
+		// Drain: no more pulls, and (nats-server 2.10 and later) the
+		// server forgets this client's pull request before the naks
+		// below, so it hands them to someone else. nats-server 2.9 may
+		// still hand one to the dead request, until it expires (pullExpiry):
+		// that one comes back after the ack wait, as without the nak.
+		s.it.Drain()
+		var fetched []jetstream.Msg
+		for {
+			m, err := s.it.Next(jetstream.NextContext(ctx))
+			if err != nil {
+				break
+			}
+			fetched = append(fetched, m)
+		}
+		s.mu.Lock()
+		for _, h := range s.held {
+			fetched = append(fetched, h.msg)
+		}
+		s.held = nil
+		s.mu.Unlock()
+		for _, m := range fetched {
+			_ = m.Nak()
+		}
+	}
+	if s.sub != nil {
+		_ = s.sub.Unsubscribe()
 	}
 	err := s.nc.FlushWithContext(ctx)
 	s.nc.Close()
