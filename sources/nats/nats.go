@@ -301,7 +301,9 @@ func (s *Source) readStream(ctx context.Context) ([]producer.Record, error) {
 func (s *Source) record(subject string, data []byte, where string) producer.Record {
 	table := s.cfg.Table
 	if table == "" {
-		table = subject[strings.LastIndexByte(subject, '.')+1:]
+		// Never empty: a subject's tokens are not. Valid UTF-8, as a table
+		// name must be.
+		table = strings.ToValidUTF8(subject[strings.LastIndexByte(subject, '.')+1:], "_")
 	}
 	if where == "" {
 		where = "subject " + subject
