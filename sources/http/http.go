@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -64,6 +65,9 @@ func (c *Config) validate() error {
 		c.Path = DefaultPath
 	}
 	c.Path = "/" + strings.Trim(c.Path, "/")
+	if !utf8.ValidString(c.Table) {
+		return fmt.Errorf("table %q: not valid UTF-8", c.Table)
+	}
 	if c.MaxBody < 0 || c.Timeout < 0 || c.MaxPending < 0 {
 		return errors.New("max body, timeout and max pending must not be negative")
 	}

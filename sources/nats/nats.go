@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -79,6 +80,9 @@ func (c *Config) validate() error {
 	}
 	if c.Stream != "" && c.Queue != "" {
 		return errors.New("queue is for a core NATS subject; JetStream consumers share a durable consumer instead: give every producer the same consumer")
+	}
+	if !utf8.ValidString(c.Table) {
+		return fmt.Errorf("table %q: not valid UTF-8", c.Table)
 	}
 	if c.AckWait < 0 || c.MaxAckPending < 0 || c.MaxRead < 0 {
 		return errors.New("ack wait, max ack pending and max read must not be negative")
