@@ -119,3 +119,48 @@ func testStreamAckOnlyInCommit(t *testing.T, url string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// Messages held past the ack wait (the producer waits for its stream, say)
+// are kept with in-progress signals, not delivered again.
+func TestStreamHeldPastAckWait(t *testing.T) {
+	url := queuetest.RunJetStream(t).ClientURL()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	js := makeStream(t, url, "HELD", "held", 4)
+	src, err := natssource.New(natssource.Config{URL: url, Stream: "HELD", Consumer: "c", AckWait: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Open(ctx, producer.Env{}); err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close(ctx)
+	n := 0
+	for n < 4 {
+		rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+		recs, err := src.Read(rctx)
+		rcancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += len(recs)
+	}
+	time.Sleep(3500 * time.Millisecond) // 3.5 ack waits
+	cons, err := js.Consumer(ctx, "HELD", "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.NumRedelivered != 0 || info.Delivered.Consumer != 4 || info.NumAckPending != 4 {
+		t.Fatalf("after 3.5 ack waits held: %d redelivered, %d deliveries, %d pending; want 0, 4, 4", info.NumRedelivered, info.Delivered.Consumer, info.NumAckPending)
+	}
+	if err := src.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if info, err = cons.Info(ctx); err != nil || info.AckFloor.Stream != 4 {
+		t.Fatalf("after Commit: %v, ack floor %d; want 4", err, info.AckFloor.Stream)
+	}
+}
