@@ -3,8 +3,11 @@ package bridge
 import (
 	"context"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
+	"strconv"
+	"strings"
 )
 
 // ConfigValue is one resolved config field, safe to log: a secret's value
@@ -38,10 +41,11 @@ func (v ConfigValue) String() string {
 //     then <KEY> (NAME is the destination name upper-cased, other characters
 //     than letters and digits becoming _; KEY is the key upper-cased); empty
 //     variables count as unset;
-//  3. .bridge/secrets.toml, then .bridge/config.toml under the working
+//  3. values given with ConfigValues (a pipeline config file's);
+//  4. .bridge/secrets.toml, then .bridge/config.toml under the working
 //     directory (see ConfigDir), each in section [destination.<name>], then
 //     [destination], then at the top level;
-//  4. the field's `default:"..."` tag.
+//  5. the field's `default:"..."` tag.
 //
 // Tag options: `bridge:"key,secret"` keeps the value out of logs, errors and
 // ConfigSummary; `bridge:"key,optional"` leaves the zero value when nothing
@@ -111,9 +115,49 @@ func (d *Destination) ConfigSummary() []ConfigValue {
 	return slices.Clone(d.conf)
 }
 
-// configInput collects what WithConfig and ConfigDir give while
-// NewConfiguredDestination applies its options.
+// ConfigValues gives a configured destination (NewConfiguredDestination,
+// NewConfiguredSink) values for its config keys from a source of your own,
+// such as a pipeline config file (bridge run --config): keys as in
+// .bridge/config.toml, values as text or as BurntSushi/toml decodes them
+// (string, int64, float64, bool, an array of strings). source says where
+// they came from (e.g. "pipeline.toml:12"): ConfigSummary and errors show
+// it, never a secret's value. They rank after the environment and before
+// .bridge/secrets.toml and config.toml; given more than once, later values
+// win. A key that is not one of the destination's config keys makes
+// NewPipeline fail with an error wrapping ErrInvalidConfig that names the
+// key and its source. Destinations without a config reject values.
+func ConfigValues(source string, values map[string]any) Option {
+	return func(dc *destConfig) error {
+		if len(values) == 0 {
+			return nil
+		}
+		if dc.config == nil {
+			keys := slices.Sorted(maps.Keys(values))
+			return fmt.Errorf("%w: this destination takes no settings, got %s from %s", ErrInvalidConfig, quoteKeys(keys), source)
+		}
+		dc.config.layers = append(dc.config.layers, configLayer{source: source, values: maps.Clone(values)})
+		return nil
+	}
+}
+
+func quoteKeys(keys []string) string {
+	q := make([]string, len(keys))
+	for i, k := range keys {
+		q[i] = strconv.Quote(k)
+	}
+	return strings.Join(q, ", ")
+}
+
+// configInput collects what WithConfig, ConfigValues and ConfigDir give
+// while NewConfiguredDestination applies its options.
 type configInput struct {
 	values []any
+	layers []configLayer
 	dir    string
+}
+
+// configLayer is one ConfigValues source.
+type configLayer struct {
+	source string
+	values map[string]any
 }

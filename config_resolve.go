@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -106,7 +108,23 @@ func resolveConfig(dest string, out reflect.Value, in *configInput) ([]ConfigVal
 			}
 		}
 	}
-	r := &resolver{dest: dest, env: envName(dest), files: []*tomlFile{
+	known := map[string]bool{}
+	for _, f := range fields {
+		known[f.key] = true
+	}
+	for _, l := range in.layers {
+		for _, k := range slices.Sorted(maps.Keys(l.values)) {
+			if !known[k] {
+				keys := make([]string, len(fields))
+				for i, f := range fields {
+					keys[i] = f.key
+				}
+				return nil, fmt.Errorf("%w: destination %q: key %q from %s is not one of its settings (%s)",
+					ErrInvalidConfig, dest, k, l.source, strings.Join(keys, ", "))
+			}
+		}
+	}
+	r := &resolver{dest: dest, env: envName(dest), layers: in.layers, files: []*tomlFile{
 		{path: filepath.Join(in.dir, "secrets.toml"), secret: true},
 		{path: filepath.Join(in.dir, "config.toml")},
 	}}
@@ -132,9 +150,10 @@ func resolveConfig(dest string, out reflect.Value, in *configInput) ([]ConfigVal
 }
 
 type resolver struct {
-	dest  string // the destination name
-	env   string // its environment form
-	files []*tomlFile
+	dest   string // the destination name
+	env    string // its environment form
+	layers []configLayer
+	files  []*tomlFile
 }
 
 // resolve sets fv from the first source that has it and returns the source.
@@ -149,6 +168,12 @@ func (r *resolver) resolve(f configField, fv reflect.Value) (string, error) {
 		}
 		src := "env " + name
 		return src, r.set(f, fv, s, src)
+	}
+	for i := len(r.layers) - 1; i >= 0; i-- {
+		if v, ok := r.layers[i].values[f.key]; ok {
+			src := r.layers[i].source
+			return src, r.set(f, fv, v, src)
+		}
 	}
 	sections := []struct {
 		path  []string

@@ -45,6 +45,7 @@ type destConfig struct {
 	naming        normalize.Convention
 	maxNesting    int
 	maxColumns    int
+	maxRecord     int // bytes of the longest JSON line read
 	skipSystem    bool
 	maxParallel   int
 	strategy      consumer.Strategy
@@ -65,6 +66,7 @@ func defaultDestConfig() destConfig {
 		format:       batcher.TypedJSONL,
 		naming:       normalize.Direct,
 		maxColumns:   DefaultMaxColumns,
+		maxRecord:    DefaultMaxRecordSize,
 		skipSystem:   true,
 		maxParallel:  20,
 		strategy:     consumer.Parallel,
@@ -82,6 +84,7 @@ func defaultDestConfig() destConfig {
 //	NamingConvention(Direct)               Direct or SnakeCase
 //	MaxTableNesting(0)                     0: nested values stay json; n: flatten and make child tables to depth n
 //	MaxColumns(10000)                      columns per table; a record that would add one more is skipped as bad input
+//	MaxRecordSize(16 MiB)                  the longest JSON line read; a longer one is skipped as bad input
 //	SkipDltColumnsAndTables(true)          hide _dlt_id, _dlt_load_id, _dlt_parent_id, _dlt_list_idx
 //	MaxParallelLoadJobs(20)                calls at once
 //	LoaderParallelismStrategy(Parallel)    Parallel, TableSequential or Sequential
@@ -127,6 +130,9 @@ func (d *Destination) apply(opts []Option) {
 
 // Name returns the destination's name.
 func (d *Destination) Name() string { return d.name }
+
+// Format returns the destination's loader file format (LoaderFileFormat).
+func (d *Destination) Format() FileFormat { return d.cfg.format }
 
 // batchRows is how many rows the producer puts in one batch.
 func (d *Destination) batchRows() int {

@@ -171,7 +171,11 @@ func (b *rowBatch) Call(ctx context.Context, i int) error {
 	if err != nil {
 		return err
 	}
-	return b.h.d.fn(withBatchID(ctx, b.callID(i)), b.pick(i, rows), *t)
+	id := b.callID(i)
+	rows = b.pick(i, rows)
+	return b.h.p.observeCall(ctx, b.h.d, b.d.Table, id, len(rows), b.d.Waiting(), func() error {
+		return b.h.d.fn(withBatchID(ctx, id), rows, *t)
+	})
 }
 
 // callID is the batch id part i's next call gets: the part's, and for a
@@ -318,7 +322,9 @@ func (b *fileBatch) Call(ctx context.Context, i int) error {
 		return fmt.Errorf("write load file: %w", err)
 	}
 	b.paths = append(b.paths, path)
-	return b.h.d.file(withBatchID(ctx, id), path, *b.table)
+	return b.h.p.observeCall(ctx, b.h.d, b.d.Table, id, b.rows[i], b.d.Waiting(), func() error {
+		return b.h.d.file(withBatchID(ctx, id), path, *b.table)
+	})
 }
 
 func (b *fileBatch) DeadPart(i int) (*queue.DeadPart, error) {

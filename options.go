@@ -7,6 +7,7 @@ import (
 	"github.com/fanoutbridge/bridge/batcher"
 	"github.com/fanoutbridge/bridge/consumer"
 	"github.com/fanoutbridge/bridge/normalize"
+	"github.com/fanoutbridge/bridge/producer"
 )
 
 // Option configures a Destination.
@@ -155,6 +156,25 @@ func MaxColumns(n int) Option {
 			return invalid("max columns %d: must be 0 (no bound) or more", n)
 		}
 		c.maxColumns = n
+		return nil
+	}
+}
+
+// DefaultMaxRecordSize is the default bound on one JSON line of input (see
+// MaxRecordSize): 16 MiB.
+const DefaultMaxRecordSize = producer.DefaultMaxRecordBytes
+
+// MaxRecordSize bounds one JSON line of io.Reader input, in bytes (default
+// DefaultMaxRecordSize, 16 MiB). A longer line is skipped as bad input with
+// its line number, without being held in memory, and the rest loads. The
+// bound is what the reader may hold per line: about 2 x GOMAXPROCS lines of
+// this size can be in memory at once. A producer setting, like MaxColumns.
+func MaxRecordSize(bytes int) Option {
+	return func(c *destConfig) error {
+		if bytes < 1 {
+			return invalid("max record size %d: must be at least 1 byte", bytes)
+		}
+		c.maxRecord = bytes
 		return nil
 	}
 }

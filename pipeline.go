@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fanoutbridge/bridge/consumer"
+	"github.com/fanoutbridge/bridge/observe"
 	"github.com/fanoutbridge/bridge/queue"
 	"github.com/fanoutbridge/bridge/state"
 )
@@ -37,6 +38,7 @@ type pipelineConfig struct {
 	producer  []Option
 	keepLoads int
 	replicas  int // 0: an existing pipeline keeps its own, a new one gets 1
+	observers []observe.Observer
 }
 
 // DefaultLoadHistory is how many loads the history keeps (see
@@ -236,6 +238,7 @@ type Pipeline struct {
 	dests    []*destRun // every destination served by this pipeline object, dest first
 	cfg      pipelineConfig
 	log      *zap.Logger
+	obs      observe.Observer
 
 	emb   *queue.Embedded
 	nc    *nats.Conn
@@ -249,6 +252,8 @@ type Pipeline struct {
 	// holder names this pipeline object where it holds a lease: host,
 	// process id and a random part.
 	holder string
+	// lat keeps recent produce-to-call latencies, for Status.
+	lat latencies
 
 	mu     sync.Mutex
 	closed bool
@@ -285,6 +290,7 @@ type destRun struct {
 //	WithRetention(0)             0: a batch goes once every destination has it
 //	WithReplicas(1)              copies of each stream on a cluster; an existing pipeline keeps its own
 //	WithLogger(zap.NewNop())
+//	WithObserver()               none: hear batches produced, calls and dead letters (metrics)
 //	WithSubjectPrefix("bridge")
 //	WithAckWait(10s; 4s embedded)
 func NewPipeline(name string, dest *Destination, opts ...PipelineOption) (*Pipeline, error) {
@@ -328,7 +334,7 @@ func openPipeline(name string, dest *Destination, producer bool, opts []Pipeline
 		}
 		cfg.dataDir = filepath.Join(home, ".bridge", "pipelines", name)
 	}
-	p := &Pipeline{name: name, dest: dest, cfg: cfg, log: cfg.logger.With(zap.String("pipeline", name)), producer: producer, holder: newHolder()}
+	p := &Pipeline{name: name, dest: dest, cfg: cfg, log: cfg.logger.With(zap.String("pipeline", name)), producer: producer, holder: newHolder(), obs: cfg.observer()}
 	p.prod = defaultDestConfig()
 	if dest != nil {
 		p.prod = dest.cfg
@@ -545,5 +551,6 @@ func (p *Pipeline) consumerConfig(d *Destination) consumer.Config {
 		KeepAlive:     p.ackWait() / 4,
 		GapWait:       p.ackWait() + p.cfg.fetchWait + 5*time.Second,
 		Logger:        p.log,
+		OnDeadLetter:  p.deadLettered(d),
 	}
 }

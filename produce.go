@@ -16,6 +16,7 @@ import (
 	"github.com/fanoutbridge/bridge/batcher"
 	"github.com/fanoutbridge/bridge/internal/jsonv"
 	"github.com/fanoutbridge/bridge/normalize"
+	"github.com/fanoutbridge/bridge/observe"
 	"github.com/fanoutbridge/bridge/producer"
 	"github.com/fanoutbridge/bridge/queue"
 )
@@ -119,7 +120,7 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 				}
 				err = pub.Publish(ctx, queue.Batch{BatchHeader: queue.BatchHeader{
 					LoadID: pr.info.LoadID, Table: j.batch.Table.Name, Seq: j.batch.Seq,
-					Rows: j.rows(), SchemaVersion: j.version, Format: string(format),
+					Rows: j.rows(), SchemaVersion: j.version, Format: string(format), Read: j.batch.First,
 				}, Payload: j.payload})
 			}
 			if err != nil {
@@ -128,6 +129,7 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 				continue
 			}
 			j.batch.Rows = nil
+			p.obs.Produced(observe.Produced{Pipeline: p.name, Table: j.batch.Table.Name, Rows: j.rows(), Bytes: len(j.payload)})
 			t := pr.info.Produced[j.batch.Table.Name]
 			t.Items += j.rows()
 			t.Batches++
@@ -197,7 +199,7 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 			return pr.checkpoint(ctx, bat, &batMu, ordered)
 		})
 	} else {
-		err = items(ctx, data, policy.Period > 0, func(chunk []any, lines []int, owned bool) error {
+		err = items(ctx, data, policy.Period > 0, p.prod.maxRecord, func(chunk []any, lines []int, owned bool) error {
 			batMu.Lock()
 			defer batMu.Unlock()
 			pr.norm.SetReuseInput(owned)
@@ -384,6 +386,9 @@ func (pr *production) flushDue(ctx context.Context, bat *batcher.Batcher, mu *sy
 const badRecordsLogged = 10
 
 func (pr *production) badRecord(e *producer.LineError) {
+	if errors.Is(e.Err, producer.ErrRecordTooLarge) {
+		e = &producer.LineError{Line: e.Line, Err: fmt.Errorf("%w (raise the limit with --max-record-size or MaxRecordSize)", e.Err)}
+	}
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
 	pr.badCount++

@@ -726,6 +726,7 @@ func (p *Pipeline) saveRun(ctx context.Context, rc runConfig, lr *loadRun, done 
 
 // saveProgress adds what each destination delivered to its stored progress.
 func (p *Pipeline) saveProgress(ctx context.Context, info *LoadInfo) {
+	p.saveLatencies(ctx)
 	for name, di := range info.Destinations {
 		var items, batches, dead int64
 		for _, t := range di.Delivered {

@@ -133,12 +133,17 @@ func (p *Pipeline) Serve(ctx context.Context, opts ...RunOption) (*ServeInfo, er
 	// A runner that lost its lease (TableSequential) stands by again.
 	retired := make([][]*consumer.Runner, len(runners))
 	tick := time.NewTicker(serveCheck)
+	lastLat := time.Now()
 	for ctx.Err() == nil && !stopped(runners) {
 		select {
 		case <-ctx.Done():
 		case <-tick.C:
 		}
 		p.replaceLost(ctx, runners, retired)
+		if time.Since(lastLat) >= latencySave {
+			p.saveLatencies(ctx)
+			lastLat = time.Now()
+		}
 	}
 	tick.Stop()
 	if ctx.Err() != nil {
@@ -165,6 +170,9 @@ func (p *Pipeline) Serve(ctx context.Context, opts ...RunOption) (*ServeInfo, er
 	}
 	return info, nil
 }
+
+// latencySave is how often Serve saves its latency summaries for Status.
+const latencySave = 10 * time.Second
 
 // ServeInfo is what Serve did.
 type ServeInfo struct {

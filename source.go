@@ -24,7 +24,9 @@ const chunkItems = 256
 //
 // A live reader is read as a stream: its lines are handed over as they
 // arrive.
-func items(ctx context.Context, data any, live bool, fn func(items []any, lines []int, owned bool) error, bad func(*producer.LineError)) error {
+//
+// maxRecord bounds one JSON line (0: the reader's default).
+func items(ctx context.Context, data any, live bool, maxRecord int, fn func(items []any, lines []int, owned bool) error, bad func(*producer.LineError)) error {
 	switch v := data.(type) {
 	case nil:
 		return nil
@@ -34,7 +36,7 @@ func items(ctx context.Context, data any, live bool, fn func(items []any, lines 
 			return err
 		}
 		defer closeR()
-		return producer.ReadJSONLNumbered(ctx, r, producer.JSONLOptions{Live: live}, func(items []any, lines []int) error {
+		return producer.ReadJSONLNumbered(ctx, r, producer.JSONLOptions{Live: live, MaxRecordBytes: maxRecord}, func(items []any, lines []int) error {
 			return fn(items, lines, true)
 		}, bad)
 	case []any:

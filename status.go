@@ -37,6 +37,10 @@ type DestinationStatus struct {
 	// DeadLetters counts its dead letters in the dead-letter stream now:
 	// replayed and purged ones are gone from it.
 	DeadLetters uint64
+	// Latency is how long its recent batches waited from being stored to
+	// their first call (p50, p99, max), as a worker last saved it: at the
+	// end of a run, and every 10 s while a worker serves.
+	Latency state.Latency
 }
 
 // Status reports what the pipeline holds. It works for every destination,
@@ -58,6 +62,9 @@ func (p *Pipeline) Status(ctx context.Context) (Status, error) {
 	for _, c := range st.Consumers {
 		ds := DestinationStatus{Name: c.Destination, Pending: c.Pending, InFlight: c.InFlight, Redelivered: c.Redelivered,
 			DeadLetters: dead[c.Destination]}
+		if ds.Latency, err = p.st.Latency(ctx, c.Destination); err != nil {
+			return s, err
+		}
 		if ds.Delivered, err = p.st.Progress(ctx, c.Destination); err != nil {
 			return s, err
 		}

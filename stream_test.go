@@ -71,6 +71,16 @@ func TestLiveReaderFlushesByTime(t *testing.T) {
 			}
 		}
 		t.Logf("slowest line: %v", worst)
+		// Status reports the produce-to-call latency of the run.
+		st, err := p.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := st.Destinations[0].Latency
+		if l.Calls == 0 || l.P50 <= 0 || l.P99 < l.P50 || l.P99 > 500*time.Millisecond {
+			t.Errorf("status latency %+v: want calls counted, 0 < p50 <= p99 < 500ms", l)
+		}
+		t.Logf("status: produce-to-call p50 %v p99 %v over %d calls", l.P50, l.P99, l.Calls)
 	})
 }
 

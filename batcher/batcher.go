@@ -14,6 +14,8 @@ type Batch struct {
 	Rows  []schema.Row
 	// Seq numbers the batches of one table in one load, from 1.
 	Seq int
+	// First is when the batch's oldest row was added.
+	First time.Time
 }
 
 // Policy says when a table's open batch is cut: at Rows rows, at Bytes bytes
@@ -40,7 +42,7 @@ type pending struct {
 	rows  []schema.Row
 	seq   int
 	bytes int
-	first time.Time // when the oldest row came, with a Period
+	first time.Time // when the oldest row came
 }
 
 // New returns a Batcher that calls emit with every full batch of size rows.
@@ -112,7 +114,7 @@ func (b *Batcher) Add(t *schema.Table, row schema.Row) error {
 		b.open[t] = p
 		b.order = append(b.order, t)
 	}
-	if len(p.rows) == 0 && b.policy.Period > 0 {
+	if len(p.rows) == 0 {
 		p.first = time.Now()
 	}
 	p.rows = append(p.rows, row)
@@ -130,7 +132,7 @@ func (b *Batcher) Add(t *schema.Table, row schema.Row) error {
 
 func (b *Batcher) cut(t *schema.Table, p *pending) error {
 	p.seq++
-	batch := Batch{Table: t.Snapshot(), Rows: p.rows, Seq: p.seq}
+	batch := Batch{Table: t.Snapshot(), Rows: p.rows, Seq: p.seq, First: p.first}
 	p.rows = make([]schema.Row, 0, min(b.size, 4096))
 	p.bytes = 0
 	return b.emit(batch)

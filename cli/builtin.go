@@ -7,14 +7,13 @@ import (
 	"io"
 	"net/url"
 	"os"
-	"path/filepath"
 	"sync"
 
 	"go.uber.org/zap"
 
 	"github.com/fanoutbridge/bridge"
-	"github.com/fanoutbridge/bridge/consumer/sink/exec"
-	"github.com/fanoutbridge/bridge/queue"
+	"github.com/fanoutbridge/bridge/sinks/exec"
+	httpsink "github.com/fanoutbridge/bridge/sinks/http"
 	"github.com/fanoutbridge/bridge/sinks/postgres"
 	httpsource "github.com/fanoutbridge/bridge/sources/http"
 	natssource "github.com/fanoutbridge/bridge/sources/nats"
@@ -30,7 +29,7 @@ var stdoutSink = struct {
 }{w: os.Stdout}
 
 // registerBuiltins registers the built-in destinations: null, stdout, exec,
-// file, postgres; and sources: nats://, http://.
+// file, nats, postgres, kafka; and the sources nats:// and http://.
 func registerBuiltins() {
 	builtinsOnce.Do(func() {
 		must(bridge.Register("null", func(arg string, opts ...bridge.Option) (*bridge.Destination, error) {
@@ -42,22 +41,14 @@ func registerBuiltins() {
 			return bridge.NewDestination("stdout", writeStdout, opts...), nil
 		}))
 		must(bridge.Register("exec", newExecDestination))
+		must(bridge.Register("http", newHTTPDestination))
 		must(bridge.Register("postgres", newPostgresDestination))
+		must(bridge.Register("file", newFileDestination))
+		must(bridge.Register("nats", newNATSDestination))
+		must(bridge.Register("kafka", newKafkaDestination))
 		must(bridge.RegisterSource("nats", func(u *url.URL) (bridge.Source, error) { return natssource.FromURL(u, logger()) }))
 		must(bridge.RegisterSource("http", func(u *url.URL) (bridge.Source, error) {
 			return httpsource.FromURL(u, os.Getenv, logger())
-		}))
-		must(bridge.Register("file", func(dir string, opts ...bridge.Option) (*bridge.Destination, error) {
-			if dir == "" {
-				return nil, errors.New("file:DIR needs a directory")
-			}
-			// Named by its directory: two directories are two destinations.
-			if abs, err := filepath.Abs(dir); err == nil {
-				dir = abs
-			}
-			return bridge.NewFileDestination("file:"+dir, func(ctx context.Context, path string, t bridge.Table) error {
-				return copyLoadFile(path, filepath.Join(dir, queue.Token(t.Name)), bridge.BatchID(ctx)+filepath.Ext(path))
-			}, opts...), nil
 		}))
 	})
 }
@@ -125,6 +116,14 @@ func newExecDestination(command string, opts ...bridge.Option) (*bridge.Destinat
 	return dest, nil
 }
 
+// newHTTPDestination is "http" (settings from [destination.http] in
+// .bridge/config.toml and secrets.toml, or DESTINATION__HTTP__* variables) or
+// "http:URL" (the URL given, the rest as for "http").
+func newHTTPDestination(url string, opts ...bridge.Option) (*bridge.Destination, error) {
+	cfg := bridge.WithConfig(httpsink.Config{URL: url, Logger: logger()})
+	return httpsink.Destination("http", append([]bridge.Option{cfg}, opts...)...), nil
+}
+
 // newPostgresDestination is "postgres": its settings come from
 // [destination.postgres] in .bridge/config.toml and secrets.toml, or
 // DESTINATION__POSTGRES__* variables (configs/postgres.toml).
@@ -153,34 +152,4 @@ func writeStdout(ctx context.Context, items []bridge.Row, t bridge.Table) error 
 	defer stdoutSink.Unlock()
 	_, err := stdoutSink.w.Write(buf)
 	return err
-}
-
-// copyLoadFile puts a load file into dir atomically (a rename, or a copy to
-// a temp file and a rename across file systems), so a reader of dir never
-// sees half a batch and a redelivery overwrites.
-func copyLoadFile(src, dir, name string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	if os.Rename(src, filepath.Join(dir, name)) == nil {
-		return nil // bridge removes the load file after the call; it is ours to move
-	}
-	data, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), filepath.Join(dir, name))
 }

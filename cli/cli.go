@@ -24,6 +24,7 @@ const usage = `bridge pushes normalized data out of a pipeline, through NATS Jet
 
 Usage:
   bridge run    --input FILE|- [--table NAME] [--destination SPEC]... [options]
+  bridge run    --config FILE [options]
   bridge produce --input FILE|- [--table NAME] [options]
   bridge serve   [--destination SPEC]... [options]
   bridge status [--json] [--pipeline NAME]
@@ -65,6 +66,12 @@ embedded server; others (status, dlq, another run) join it while it runs.
 status, dlq, destinations and drop never create a pipeline: on a name that
 does not exist they exit with status 2. Every command takes --pipeline,
 --data-dir and --nats-url; give the same ones to every command on a pipeline.
+Every command takes a pipeline config file (--config FILE, TOML: pipeline,
+NATS, input, normalizer settings, destinations and their settings; each
+command uses what applies to it, and a flag given wins over the file).
+run, produce and serve also serve Prometheus metrics with
+--metrics-addr :9090, and show progress: a bar on a terminal, a plain line
+every --progress-interval (10s) otherwise.
 Logs go to stderr: --log-level debug|info|warn|error, --log-format
 console|json (console on a terminal, JSON otherwise). A boolean flag takes
 --flag, --flag=false or --flag false.
@@ -79,13 +86,14 @@ Exit status:
   130  stopped by SIGINT (Ctrl-C), 143 by SIGTERM; the next run carries on
 
 Examples:
+  bridge run --config configs/file-load.toml
   bridge run --input events.jsonl --table events --destination null --batch-size 1000
   cat events.jsonl | bridge run --input - --table events --destination stdout
   bridge run --input events.jsonl --destination file:./out --format parquet
   bridge run --input events.jsonl --destination stdout --destination file:./out
   bridge run --input /dev/null --destination stdout
   bridge produce --nats-url nats://127.0.0.1:4222 --pipeline events --input events.jsonl
-  bridge serve --nats-url nats://127.0.0.1:4222 --pipeline events --destination stdout
+  bridge serve --nats-url nats://127.0.0.1:4222 --pipeline events --destination stdout --metrics-addr :9090
   bridge status --json
   bridge dlq show --destination stdout --table events
   bridge dlq replay --destination stdout --table events

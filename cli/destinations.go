@@ -31,7 +31,7 @@ Examples:
 func cmdDestinations(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("destinations", "bridge destinations list|remove NAME [--yes] [options]", destinationsAbout, stdout, stderr)
 	var c common
-	c.register(fs.FlagSet)
+	c.register(fs)
 	yes := fs.Bool("yes", false, "really remove")
 	if len(args) == 0 || (args[0] != "list" && args[0] != "remove") {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {

@@ -28,9 +28,22 @@ type common struct {
 	logLevel  string
 	logFormat string
 	replicas  int
+	// user, password and token are NATS credentials a config file gives
+	// (no flags: a secret on a command line is seen by every process).
+	user, password, token string
+	// config is --config; file the pipeline config file loaded from it
+	// (nil without), and cli the flags given on the command line.
+	config string
+	file   *pipelineFile
+	cli    map[string]bool
 }
 
-func (c *common) register(fs *flag.FlagSet) {
+// register registers the common flags on fs, and has parseFlags load
+// --config once the command line is parsed.
+func (c *common) register(fset *flagSet) {
+	fs := fset.FlagSet
+	fs.StringVar(&c.config, "config", "", "pipeline config `file` (TOML): pipeline, NATS, input, normalizer settings and destinations with their settings; a flag given here wins over it (see README, Pipeline config files)")
+	fset.after = append(fset.after, func() error { return c.loadConfig(fs) })
 	fs.StringVar(&c.pipeline, "pipeline", "bridge", "pipeline `name`: names the streams and the state (letters, digits, _ and -)")
 	fs.StringVar(&c.dataDir, "data-dir", "", "local `dir` for the embedded server's store and load files (default ~/.bridge/pipelines/<pipeline>)")
 	fs.StringVar(&c.natsURL, "nats-url", "", "external NATS `url` (e.g. nats://127.0.0.1:4222); empty runs an embedded server in this process")
@@ -40,6 +53,25 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.replicas, "replicas", 0, "`copies` (1 to 5) of each stream and bucket of the pipeline on a NATS cluster, e.g. 3 on a 3-node cluster; needs --nats-url when over 1. Not given: 1 for a new pipeline, an existing one keeps its own")
 	fs.StringVar(&c.logLevel, "log-level", "warn", "log `level`: debug, info, warn or error (logs go to stderr)")
 	fs.StringVar(&c.logFormat, "log-format", "", "log `format`: console or json (default: console when stderr is a terminal, json otherwise)")
+}
+
+// loadConfig reads --config, when given, and sets the flags of fs the
+// command line did not set from it (those fs has: status takes no [input]).
+func (c *common) loadConfig(fs *flag.FlagSet) error {
+	c.cli = visited(fs)
+	if c.config == "" {
+		return nil
+	}
+	f, err := loadPipelineFile(c.config)
+	if err != nil {
+		return err
+	}
+	if err := f.apply(fs); err != nil {
+		return err
+	}
+	c.file = f
+	c.user, c.password, c.token = f.natsAuth()
+	return nil
 }
 
 // validate checks the common flags' values before anything is opened.
@@ -133,6 +165,12 @@ func (c *common) options(stderr io.Writer) ([]bridge.PipelineOption, *zap.Logger
 		if c.tlsCA != "" {
 			nopts = append(nopts, nats.RootCAs(c.tlsCA))
 		}
+		if c.user != "" {
+			nopts = append(nopts, nats.UserInfo(c.user, c.password))
+		}
+		if c.token != "" {
+			nopts = append(nopts, nats.Token(c.token))
+		}
 		opts = append(opts, bridge.WithNATSURL(c.natsURL, nopts...))
 	} else if c.creds != "" || c.nkey != "" || c.tlsCA != "" {
 		return nil, nil, usagef("--nats-creds, --nats-nkey and --nats-tls-ca go with --nats-url")
@@ -167,6 +205,7 @@ type flagSet struct {
 	*flag.FlagSet
 	synopsis, about string
 	stdout, stderr  io.Writer
+	after           []func() error // run once the flags are parsed
 }
 
 // newFlagSet returns the flag set of command name. Parse errors go to
@@ -198,6 +237,11 @@ func parseFlags(fs *flagSet, args []string) (help bool, err error) {
 		}
 		fmt.Fprintf(fs.stderr, "usage: %s\nsee bridge %s --help\n", fs.synopsis, fs.Name())
 		return false, errUsage
+	}
+	for _, f := range fs.after {
+		if err := f(); err != nil {
+			return false, err
+		}
 	}
 	return false, nil
 }

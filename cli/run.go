@@ -40,12 +40,19 @@ Destinations (--destination, as many times as you like: every destination
 gets every load, at its own pace, with its own retries and dead letters):
   null          count and discard (for benchmarks)
   stdout        print each item as a JSON line {"table": ..., "batch": ..., "item": {...}}
-  file:DIR      write each batch as a load file DIR/<table>/<batch id>.jsonl|.parquet
+  file:DIR      write each batch as a file DIR/<table>/<batch id>.jsonl|.parquet, atomically;
+                settings after '?': file:DIR?format=parquet&gzip=true&name={date}/{table}/{batch_id}.{ext}
+  nats[:SUBJECT] publish every row to NATS (settings: [destination.nats] in .bridge/config.toml)
   exec:COMMAND  run COMMAND and hand it every batch as JSON lines on stdin: a
                 destination in any language (see docs/exec-protocol.md); 4
                 copies of it run at once unless --max-parallel says otherwise
+  http[:URL]    send each batch as one request to a webhook, with a rate limit
+                shared by the workers ([destination.http] in .bridge/, see
+                configs/http.toml)
   postgres      load into PostgreSQL with COPY, each batch exactly once
                 ([destination.postgres] in .bridge/, see configs/postgres.toml)
+  kafka[:TOPIC] each row as a JSON message to Kafka, topic TOPIC (default {table}),
+                at least once ([destination.kafka] in .bridge/, see configs/kafka.toml)
   NAME[:ARG]    a destination your own binary registered with bridge.Register
   LABEL=SPEC    any of these under the name LABEL (e.g. crm=exec:./push.py)
 
@@ -55,20 +62,41 @@ letters. Once it has run on a pipeline it is a member: later loads are kept
 for it until it runs again or you remove it (bridge destinations remove NAME).
 The options below apply to every destination given.
 
+A pipeline config file (--config FILE, TOML) gives the same settings in one
+place, and each destination its own batch size, strategy, retries and sink
+settings; a flag given here wins over the file (see configs/file-load.toml
+and the README, Pipeline config files). A bad file exits 2 with its name,
+the line and the key.
+
+While it runs, --metrics-addr :9090 serves Prometheus metrics at /metrics
+(items and batches produced and delivered, retries, dead letters, call
+latency, batch rows, pending batches, produce-to-call latency). Progress: on
+a terminal a bar with items, items/s and, for a file, the percentage and
+ETA; otherwise a line every --progress-interval (10s).
+
+A JSON line longer than --max-record-size (16MiB) is skipped as bad input
+with its line number; --table-field FIELD routes each item to the table its
+top-level FIELD names.
+
 Exit status: 0 all delivered; 1 something failed (the message says what and
 what to do); 2 bad command line or configuration (the message names the
 flag); 130 or 143 interrupted (SIGINT, SIGTERM): run it again to carry on.
 
 Examples:
   bridge run --input events.jsonl --table events --destination stdout
+  bridge run --config configs/file-load.toml
+  bridge run --config pipeline.toml --batch-size 100 --destination lake   # one destination of the file, batch size 100
+  bridge run --input events.jsonl --destination null --metrics-addr :9090 --progress-interval 30s
   bridge run --input events.jsonl --destination stdout --destination 'file:/tmp/out dir' --batch-size 1000
   bridge run --input /dev/null --destination stdout      # deliver only what is pending
   bridge run --input events.jsonl --destination stdout --skip-dlt-columns false --log-format json`
 
-func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (err error) {
 	fs := newFlagSet("run", "bridge run --input FILE|- [options]", runAbout, stdout, stderr)
 	var c common
-	c.register(fs.FlagSet)
+	c.register(fs)
+	var of opsFlags
+	of.register(fs.FlagSet)
 	var pf producerFlags
 	pf.register(fs.FlagSet)
 	var df destFlags
@@ -84,10 +112,11 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if err := noArgs(fs.FlagSet, "run", stderr); err != nil {
 		return err
 	}
+	defer func() { err = c.file.explain(err) }()
 	if err := pf.requireInput("run", stderr); err != nil {
 		return err
 	}
-	if err := errors.Join(checkKeepLoads(*keepLoads), checkShutdown(*shutdown)); err != nil {
+	if err := errors.Join(checkKeepLoads(*keepLoads), checkShutdown(*shutdown), of.check()); err != nil {
 		return err
 	}
 	set := visited(fs.FlagSet)
@@ -104,7 +133,7 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	setLogger(log)
 	// On run, the producer options go to the destinations too (they are
 	// taken from the first one).
-	dests, err := df.destinations(set, popts)
+	dests, err := df.destinations(set, c.cli, popts, c.file)
 	if err != nil {
 		return err
 	}
@@ -113,6 +142,8 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		return err
 	}
 	defer closeIn()
+	in = con.countInput(in, pf.size())
+	con.setInterval(of.progress)
 	tuneGC()
 	stopProfile, err := startProfile(*cpuProfile)
 	if err != nil {
@@ -127,15 +158,21 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		}
 		copts = append(copts, bridge.WithRetention(d))
 	}
-	p, err := bridge.NewPipeline(c.pipeline, dests[0], copts...)
+	mopts, ms, err := of.startMetrics(log)
+	if err != nil {
+		return err
+	}
+	defer ms.stop()
+	p, err := bridge.NewPipeline(c.pipeline, dests[0], append(copts, mopts...)...)
 	if err != nil {
 		return err
 	}
 	defer p.Close()
+	ms.watch(c.pipeline, p)
 
-	ropts := pf.runOptions(key)
+	ropts := pf.runOptions(key, c.pipeline)
 	if !*quiet {
-		ropts = append(ropts, bridge.OnProgress(con.progress, time.Second))
+		ropts = append(ropts, bridge.OnProgress(con.progress, con.tick()))
 	}
 	info, runErr := p.Run(ctx, in, ropts...)
 	con.done()
@@ -151,6 +188,7 @@ type producerFlags struct {
 	input, table, format, naming *string
 	nesting, maxColumns          *int
 	skip                         *bool
+	maxRecord, tableField        *string
 	flush                        *time.Duration
 	batchBytes                   *int
 }
@@ -163,6 +201,8 @@ func (pf *producerFlags) register(fs *flag.FlagSet) {
 	pf.nesting = fs.Int("max-nesting", 0, "max table nesting `depth`: 0 keeps nested values as json")
 	pf.maxColumns = fs.Int("max-columns", bridge.DefaultMaxColumns, "columns per table: a record that would add one more is skipped as bad input (0: no bound)")
 	pf.skip = fs.Bool("skip-dlt-columns", true, "hide the _dlt_* system columns from the destination")
+	pf.maxRecord = fs.String("max-record-size", "16MiB", "longest JSON line `size` read (bytes, or e.g. 64MiB); a longer line is skipped as bad input with its line number")
+	pf.tableField = fs.String("table-field", "", "route each item to the table its top-level `field` names (a string); items without it go to --table")
 	pf.flush = fs.Duration("flush-interval", 0, "cut a table's batch once its oldest row is this `old`, full or not (default 0 for files, 1s when --input - is a pipe or terminal: a stream)")
 	pf.batchBytes = fs.Int("batch-bytes", 0, "cut a table's batch once its rows reach about this many `bytes` (0: by rows only)")
 }
@@ -242,6 +282,13 @@ func (pf *producerFlags) options(set map[string]bool, stdin io.Reader) ([]bridge
 	if set["skip-dlt-columns"] {
 		opts = append(opts, bridge.SkipDltColumnsAndTables(*pf.skip))
 	}
+	if set["max-record-size"] {
+		n, err := parseSize(*pf.maxRecord)
+		if err != nil {
+			return nil, usagef("--max-record-size %v", err)
+		}
+		opts = append(opts, bridge.MaxRecordSize(n))
+	}
 	return opts, nil
 }
 
@@ -271,13 +318,39 @@ func (pf *producerFlags) open(stdin io.Reader) (in any, key string, closeIn func
 	return f, key, func() { f.Close() }, nil
 }
 
-func (pf *producerFlags) runOptions(key string) []bridge.RunOption {
+// size is the input's size in bytes when it is a regular file, else 0.
+func (pf *producerFlags) size() int64 {
+	if *pf.input == "-" {
+		return 0
+	}
+	st, err := os.Stat(*pf.input)
+	if err != nil || !st.Mode().IsRegular() {
+		return 0
+	}
+	return st.Size()
+}
+
+func (pf *producerFlags) runOptions(key, pipeline string) []bridge.RunOption {
 	var ropts []bridge.RunOption
 	if key != "" {
 		ropts = append(ropts, bridge.ResumeKey(key))
 	}
 	if *pf.table != "" {
 		ropts = append(ropts, bridge.TableName(*pf.table))
+	}
+	if field := *pf.tableField; field != "" {
+		fallback := *pf.table
+		if fallback == "" {
+			fallback = pipeline
+		}
+		ropts = append(ropts, bridge.TableNameFunc(func(item any) string {
+			if m, ok := item.(map[string]any); ok {
+				if s, ok := m[field].(string); ok && s != "" {
+					return s
+				}
+			}
+			return fallback
+		}))
 	}
 	return ropts
 }
@@ -300,10 +373,12 @@ func (df *destFlags) register(fs *flag.FlagSet, retriesHelp string) {
 	df.backfill = fs.Bool("backfill", false, "a destination joining the pipeline starts with everything the stream holds, not just new loads")
 }
 
-// destinations makes the destinations given (null when none), with the
-// options given on the command line and extra.
-func (df *destFlags) destinations(set map[string]bool, extra []bridge.Option) ([]*bridge.Destination, error) {
-	opts := slices.Clone(extra)
+// destFlagNames are the flags of destFlags that make options.
+var destFlagNames = []string{"batch-size", "max-parallel", "strategy", "max-retries", "max-crashes", "backfill"}
+
+// options returns the options of the destination flags in set.
+func (df *destFlags) options(set map[string]bool) ([]bridge.Option, error) {
+	var opts []bridge.Option
 	if set["max-parallel"] {
 		if *df.parallel < 1 {
 			return nil, usagef("--max-parallel %d: want 1 or more", *df.parallel)
@@ -323,7 +398,7 @@ func (df *destFlags) destinations(set map[string]bool, extra []bridge.Option) ([
 		}
 		opts = append(opts, bridge.MaxRetries(*df.retries))
 	}
-	if *df.backfill {
+	if set["backfill"] && *df.backfill {
 		opts = append(opts, bridge.Backfill())
 	}
 	if set["batch-size"] {
@@ -332,21 +407,90 @@ func (df *destFlags) destinations(set map[string]bool, extra []bridge.Option) ([
 		}
 		opts = append(opts, bridge.BatchSize(*df.batchSize), bridge.FileMaxItems(*df.batchSize))
 	}
+	return opts, nil
+}
+
+// destinations makes the destinations given (null when none), with extra
+// options, then those of the flags: set are all the flags set, cli those
+// given on the command line (the others came from the config file pf, whose
+// destinations are used when no --destination is given; a --destination
+// that names one of them takes it with its settings).
+func (df *destFlags) destinations(set, cli map[string]bool, extra []bridge.Option, pf *pipelineFile) ([]*bridge.Destination, error) {
+	fileSet, cliSet := map[string]bool{}, map[string]bool{}
+	for _, name := range destFlagNames {
+		fileSet[name] = set[name] && !cli[name]
+		cliSet[name] = cli[name]
+	}
+	defaults, err := df.options(fileSet)
+	if err != nil {
+		return nil, err
+	}
+	overrides, err := df.options(cliSet)
+	if err != nil {
+		return nil, err
+	}
 	if *df.maxCrash < 0 {
 		return nil, usagef("--max-crashes %d: want 0 or more", *df.maxCrash)
 	}
-	setExecMaxCrashes(*df.maxCrash)
-	specs := df.specs
-	if len(specs) == 0 {
-		specs = specList{"null"}
+	type want struct {
+		spec string
+		fd   *fileDest
+	}
+	var wants []want
+	var fileDests []fileDest
+	if pf != nil {
+		fileDests = pf.dests
+	}
+	for _, spec := range df.specs {
+		w := want{spec: spec}
+		for i := range fileDests {
+			if fileDests[i].name == spec || fileDests[i].name == "" && fileDests[i].spec == spec {
+				w.fd = &fileDests[i]
+			}
+		}
+		wants = append(wants, w)
+	}
+	if len(wants) == 0 {
+		for i := range fileDests {
+			wants = append(wants, want{fd: &fileDests[i]})
+		}
+	}
+	if len(wants) == 0 {
+		wants = []want{{spec: "null"}}
 	}
 	var dests []*bridge.Destination
-	for _, spec := range specs {
+	for _, w := range wants {
+		opts := append(slices.Clone(extra), defaults...)
+		crashes := *df.maxCrash
+		spec := w.spec
+		if w.fd != nil {
+			fopts, fcrashes, err := pf.destOptions(*w.fd)
+			if err != nil {
+				return nil, err
+			}
+			opts = append(opts, fopts...)
+			if fcrashes >= 0 && !cli["max-crashes"] {
+				crashes = fcrashes
+			}
+			spec = w.fd.spec
+			if w.fd.name != "" {
+				spec = w.fd.name + "=" + spec
+			}
+		}
+		opts = append(opts, overrides...)
+		setExecMaxCrashes(crashes)
 		dest, err := bridge.LookupDestination(spec, opts...)
 		if err != nil {
 			// The spec or its settings: a usage or configuration error.
 			msg := strings.TrimPrefix(message(err), fmt.Sprintf("destination %q: ", spec))
-			return nil, usagef("--destination %q: %s", spec, strings.TrimPrefix(msg, "invalid option: "))
+			msg = strings.TrimPrefix(msg, "invalid option: ")
+			if w.fd != nil {
+				if errors.Is(err, bridge.ErrMissingConfig) {
+					msg += " (or in this table of the file)"
+				}
+				return nil, pf.errf(w.fd.line, w.fd.key, "%s", msg)
+			}
+			return nil, usagef("--destination %q: %s", spec, msg)
 		}
 		dests = append(dests, dest)
 	}

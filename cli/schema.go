@@ -52,7 +52,7 @@ type schemaColumnJSON struct {
 func cmdSchema(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("schema", "bridge schema show [--json] [--table NAME] [options]", schemaAbout, stdout, stderr)
 	var c common
-	c.register(fs.FlagSet)
+	c.register(fs)
 	asJSON := fs.Bool("json", false, "print the schema as JSON")
 	table := fs.String("table", "", "only this `table`")
 	if len(args) > 0 && isHelp(args[0]) {

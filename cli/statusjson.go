@@ -27,6 +27,16 @@ type destStatusJSON struct {
 	Redelivered int        `json:"redelivered"`
 	DeadLetters uint64     `json:"dead_letters"` // in the dead-letter stream now
 	Delivered   countsJSON `json:"delivered"`    // running totals; dead_letters: ever dead-lettered
+	// Latency: from stored to first call, over the last calls a worker saw.
+	Latency *latencyJSON `json:"latency,omitempty"`
+}
+
+type latencyJSON struct {
+	P50Ms   float64   `json:"p50_ms"`
+	P99Ms   float64   `json:"p99_ms"`
+	MaxMs   float64   `json:"max_ms"`
+	Calls   int       `json:"calls"`
+	Updated time.Time `json:"updated"`
 }
 
 type countsJSON struct {
@@ -65,6 +75,10 @@ func statusJSONOf(s bridge.Status) statusJSON {
 		out.Destinations = append(out.Destinations, destStatusJSON{Name: d.Name, Pending: d.Pending, InFlight: d.InFlight,
 			Redelivered: d.Redelivered, DeadLetters: d.DeadLetters,
 			Delivered: countsJSON{Items: d.Delivered.Items, Batches: d.Delivered.Batches, DeadLetters: d.Delivered.DeadLetters}})
+		if l := d.Latency; l.Calls > 0 {
+			ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+			out.Destinations[len(out.Destinations)-1].Latency = &latencyJSON{P50Ms: ms(l.P50), P99Ms: ms(l.P99), MaxMs: ms(l.Max), Calls: l.Calls, Updated: l.Updated}
+		}
 	}
 	tables := map[string]bool{}
 	for t := range s.PendingBatches {

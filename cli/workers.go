@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -31,14 +32,21 @@ on and publishes nothing twice.
 Exit status: 0 all stored; 1 something failed; 2 bad command line or config; 130 or 143
 interrupted (SIGINT, SIGTERM).
 
+--config FILE reads the pipeline, NATS, [input] and [normalize] of a
+pipeline config file (its destinations are not used); flags win over it.
+--metrics-addr :9090 serves Prometheus metrics while it runs.
+
 Examples:
   bridge produce --nats-url nats://127.0.0.1:4222 --pipeline events --input events.jsonl --table events
+  bridge produce --config pipeline.toml
   tail -f app.jsonl | bridge produce --nats-url nats://nats:4222 --pipeline logs --input -`
 
-func cmdProduce(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func cmdProduce(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (err error) {
 	fs := newFlagSet("produce", "bridge produce --input FILE|- [options]", produceAbout, stdout, stderr)
 	var c common
-	c.register(fs.FlagSet)
+	c.register(fs)
+	var of opsFlags
+	of.register(fs.FlagSet)
 	var pf producerFlags
 	pf.register(fs.FlagSet)
 	keepLoads := registerKeepLoads(fs.FlagSet)
@@ -49,10 +57,11 @@ func cmdProduce(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err := noArgs(fs.FlagSet, "produce", stderr); err != nil {
 		return err
 	}
+	defer func() { err = c.file.explain(err) }()
 	if err := pf.requireInput("produce", stderr); err != nil {
 		return err
 	}
-	if err := checkKeepLoads(*keepLoads); err != nil {
+	if err := errors.Join(checkKeepLoads(*keepLoads), of.check()); err != nil {
 		return err
 	}
 	popts, err := pf.options(visited(fs.FlagSet), stdin)
@@ -71,15 +80,23 @@ func cmdProduce(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return err
 	}
 	defer closeIn()
+	in = con.countInput(in, pf.size())
+	con.setInterval(of.progress)
 	tuneGC()
-	p, err := bridge.NewProducer(c.pipeline, append(copts, bridge.WithProducerOptions(popts...), bridge.WithLoadHistory(*keepLoads))...)
+	mopts, ms, err := of.startMetrics(log)
+	if err != nil {
+		return err
+	}
+	defer ms.stop()
+	p, err := bridge.NewProducer(c.pipeline, append(append(copts, mopts...), bridge.WithProducerOptions(popts...), bridge.WithLoadHistory(*keepLoads))...)
 	if err != nil {
 		return err
 	}
 	defer p.Close()
-	ropts := pf.runOptions(key)
+	ms.watch(c.pipeline, p)
+	ropts := pf.runOptions(key, c.pipeline)
 	if !*quiet {
-		ropts = append(ropts, bridge.OnProgress(con.produceProgress, time.Second))
+		ropts = append(ropts, bridge.OnProgress(con.produceProgress, con.tick()))
 	}
 	info, err := p.Produce(ctx, in, ropts...)
 	con.done()
@@ -131,15 +148,24 @@ worker process: serve such a destination with one worker.
 Exit status: 0 stopped by --max-idle; 1 something failed; 2 bad command line or
 configuration; 130 or 143 stopped by SIGINT or SIGTERM.
 
+--config FILE serves the destinations of a pipeline config file with their
+settings (--destination NAME picks one of them); flags win over it.
+--metrics-addr :9090 serves Prometheus metrics at /metrics: what this worker
+delivered, its retries, dead letters and call latency, and the batches
+pending per destination and table.
+
 Examples:
   bridge serve --nats-url nats://127.0.0.1:4222 --pipeline events --destination stdout
+  bridge serve --config pipeline.toml --metrics-addr :9090
   bridge serve --nats-url nats://nats:4222 --pipeline events --destination crm=exec:./push.py --max-parallel 8
   bridge serve --pipeline events --destination null --max-idle 5s     # deliver what is there, then exit`
 
-func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlagSet("serve", "bridge serve --destination SPEC [options]", serveAbout, stdout, stderr)
 	var c common
-	c.register(fs.FlagSet)
+	c.register(fs)
+	var of opsFlags
+	of.register(fs.FlagSet)
 	var df destFlags
 	df.register(fs.FlagSet, "attempts of a failing batch before the worker stops and leaves it pending")
 	shutdown := registerShutdown(fs.FlagSet)
@@ -151,29 +177,37 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := noArgs(fs.FlagSet, "serve", stderr); err != nil {
 		return err
 	}
-	if err := checkShutdown(*shutdown); err != nil {
+	defer func() { err = c.file.explain(err) }()
+	if err := errors.Join(checkShutdown(*shutdown), of.check()); err != nil {
 		return err
 	}
 	if *maxIdle < 0 {
 		return usagef("--max-idle %v: want 0 (serve until stopped) or more", *maxIdle)
 	}
 	con := newConsole(stderr)
+	con.setInterval(of.progress)
 	copts, log, err := c.options(con)
 	if err != nil {
 		return err
 	}
 	defer log.Sync()
 	setLogger(log)
-	dests, err := df.destinations(visited(fs.FlagSet), nil)
+	dests, err := df.destinations(visited(fs.FlagSet), c.cli, nil, c.file)
 	if err != nil {
 		return err
 	}
+	mopts, ms, err := of.startMetrics(log)
+	if err != nil {
+		return err
+	}
+	defer ms.stop()
 	copts = append(copts, bridge.WithDestinations(dests[1:]...), bridge.WithShutdownTimeout(*shutdown))
-	p, err := bridge.NewPipeline(c.pipeline, dests[0], copts...)
+	p, err := bridge.NewPipeline(c.pipeline, dests[0], append(copts, mopts...)...)
 	if err != nil {
 		return err
 	}
 	defer p.Close()
+	ms.watch(c.pipeline, p)
 	serveCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var ropts []bridge.RunOption
@@ -184,7 +218,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			if !*quiet {
 				con.serveProgress(pr)
 			}
-		}, time.Second/4))
+		}, min(time.Second/4, con.tick())))
 	}
 	info, err := p.Serve(serveCtx, ropts...)
 	con.done()

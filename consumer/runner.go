@@ -111,6 +111,9 @@ type Config struct {
 	// (see Lease): TableSequential across processes. nil: none.
 	Lease  Lease
 	Logger *zap.Logger
+	// OnDeadLetter, if set, hears of each dead letter the runner sends,
+	// with its reason (for metrics).
+	OnDeadLetter func(rec DeadRecord, reason string)
 }
 
 // Lease is a lock on the server that one runner at a time holds, so that one
@@ -669,7 +672,7 @@ func (r *Runner) attempts(do func(context.Context) error, log *zap.Logger) (int,
 	bo.Reset()
 	attempt, asked := 0, 0
 	for {
-		err := r.call(func(ctx context.Context) error { return do(withAttempt(ctx, attempt+1)) })
+		err := r.call(log, attempt+1, func(ctx context.Context) error { return do(withAttempt(ctx, attempt+1)) })
 		var unc *uncounted
 		after, asksWait := sink.RetryAfterDelay(err)
 		retryAfter := asksWait && !IsTerminal(err) && asked < r.cfg.MaxRetryAfter
@@ -808,12 +811,13 @@ func (r *Runner) StoppedTables() map[string]error {
 	return maps.Clone(r.stopped)
 }
 
-// call runs one attempt, turning a panic into a transient error.
-func (r *Runner) call(do func(context.Context) error) (err error) {
+// call runs one attempt, turning a panic into a transient error; log
+// names the batch and the attempt.
+func (r *Runner) call(log *zap.Logger, attempt int, do func(context.Context) error) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			pe := &PanicError{Value: v, Stack: debug.Stack()}
-			r.log.Error("destination panicked; treating it as a transient error",
+			log.Error("destination panicked; treating it as a transient error", zap.Int("attempt", attempt),
 				zap.Any("panic", v), zap.ByteString("stack", pe.Stack))
 			err = pe
 		}
@@ -828,7 +832,8 @@ func (r *Runner) deadLetter(d *queue.Delivery, reason string, cause error, attem
 		Destination: r.cfg.Destination, Reason: reason, Err: cause, Attempts: attempts, Part: dp,
 	})
 	if err != nil {
-		r.log.Error("dead-lettering failed; the batch stays pending", zap.Error(err))
+		r.log.Error("dead-lettering failed; the batch stays pending", zap.String("table", d.Table), zap.String("batch", d.MsgID),
+			zap.Int("attempts", attempts), zap.Error(err))
 		r.fail(err)
 		return false
 	}
@@ -836,7 +841,11 @@ func (r *Runner) deadLetter(d *queue.Delivery, reason string, cause error, attem
 	if dp != nil {
 		id = dp.BatchID
 	}
-	r.count(d.Table, 0, 0, 1, &DeadRecord{Table: d.Table, BatchID: id, Rows: rows, Err: cause})
+	rec := DeadRecord{Table: d.Table, BatchID: id, Rows: rows, Err: cause}
+	r.count(d.Table, 0, 0, 1, &rec)
+	if r.cfg.OnDeadLetter != nil {
+		r.cfg.OnDeadLetter(rec, reason)
+	}
 	return true
 }
 

@@ -160,12 +160,19 @@ func (c *Consumer) Progress(ctx context.Context) (Progress, error) {
 // still on its way: stopping the caller's loop between calls leaves nothing
 // in limbo.
 //
-// Cancelling ctx ends the wait early, abandoning the request: only do that
-// when no batch is expected, or one may sit unseen until its ack wait ends.
+// A ctx done before the call makes no request; once made, the request runs
+// its course (see below).
 func (c *Consumer) Fetch(ctx context.Context, n int, wait time.Duration, fn func(*Delivery)) error {
-	ctx, cancel := context.WithTimeout(ctx, wait+wait/8)
-	defer cancel()
-	batch, err := c.cons.Fetch(n, jetstream.FetchContext(ctx))
+	if ctx.Err() != nil {
+		return nil
+	}
+	// The server ends the request at its expiry (status 408) and the
+	// client listens until then and a second more. A client that gave up
+	// first (a context deadline close to the expiry, on a loaded machine)
+	// would drop batches the server had just sent it, and the server would
+	// hold them until their ack wait: ctx therefore does not cut a fetch
+	// short; it lasts at most wait plus a second.
+	batch, err := c.cons.Fetch(n, jetstream.FetchMaxWait(wait))
 	if err != nil {
 		return fmt.Errorf("fetch from %s: %w", c.name, err)
 	}
@@ -195,6 +202,7 @@ type Delivery struct {
 	Target       string // the only destination meant to take the batch ("" all): a replayed dead letter
 	StreamSeq    uint64
 	NumDelivered uint64
+	Stored       time.Time // when the server stored the batch (its clock)
 	object       string
 }
 
@@ -217,8 +225,18 @@ func (q *Queue) delivery(m jetstream.Msg) *Delivery {
 	if md, err := m.Metadata(); err == nil {
 		d.StreamSeq = md.Sequence.Stream
 		d.NumDelivered = md.NumDelivered
+		d.Stored = md.Timestamp
 	}
 	return d
+}
+
+// Waiting returns since when the batch waits for its destinations: when its
+// oldest row was read, if the producer said so, else when it was stored.
+func (d *Delivery) Waiting() time.Time {
+	if !d.Read.IsZero() {
+		return d.Read
+	}
+	return d.Stored
 }
 
 // Shed lets go of the payload held in memory; Payload fetches it again from

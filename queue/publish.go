@@ -39,6 +39,9 @@ type BatchHeader struct {
 	Rows          int
 	SchemaVersion int
 	Format        string
+	// Read is when the producer read the batch's oldest row (its clock);
+	// zero when unknown. It measures produce-to-call latency.
+	Read time.Time
 }
 
 // set writes the header fields (the table name path-escaped).
@@ -49,7 +52,14 @@ func (b BatchHeader) set(h nats.Header) {
 	h.Set(HdrRows, strconv.Itoa(b.Rows))
 	h.Set(HdrSchemaVersion, strconv.Itoa(b.SchemaVersion))
 	h.Set(HdrFormat, b.Format)
+	if !b.Read.IsZero() {
+		h.Set(HdrRead, strconv.FormatInt(b.Read.UnixMicro(), 10))
+	}
 }
+
+// HdrRead is when the producer read a batch's oldest row, in Unix
+// microseconds.
+const HdrRead = "Bridge-Read"
 
 // batchHeaderOf reads the header fields back.
 func batchHeaderOf(h nats.Header) BatchHeader {
@@ -61,6 +71,9 @@ func batchHeaderOf(h nats.Header) BatchHeader {
 	b.Seq, _ = strconv.Atoi(h.Get(HdrSeq))
 	b.Rows, _ = strconv.Atoi(h.Get(HdrRows))
 	b.SchemaVersion, _ = strconv.Atoi(h.Get(HdrSchemaVersion))
+	if us, err := strconv.ParseInt(h.Get(HdrRead), 10, 64); err == nil {
+		b.Read = time.UnixMicro(us)
+	}
 	return b
 }
 

@@ -7,7 +7,7 @@
 // the logger line by line. A program that exits, stops answering in time or
 // breaks the protocol is killed and started again for the next attempt; the
 // attempt fails with a transient *ProcessError. An answer that says
-// "terminal" fails the batch with an error marked consumer.Terminal, so it is
+// "terminal" fails the batch with an error marked sink.Terminal, so it is
 // dead-lettered instead of retried.
 //
 // The wire protocol is specified in docs/exec-protocol.md, with example

@@ -24,7 +24,7 @@ var (
 )
 
 // ProgramError is the error a program answered for a batch. When Terminal is
-// set, Write returns it marked consumer.Terminal.
+// set, Write returns it marked sink.Terminal.
 type ProgramError struct {
 	Batch    string
 	Message  string

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/fanoutbridge/bridge/consumer/sink/exec"
+	"github.com/fanoutbridge/bridge/sinks/exec"
 )
 
 func TestParseCommand(t *testing.T) {

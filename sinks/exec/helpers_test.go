@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fanoutbridge/bridge/consumer/sink/exec"
 	"github.com/fanoutbridge/bridge/schema"
+	"github.com/fanoutbridge/bridge/sinks/exec"
 )
 
 // newSink returns a Sink running the test binary as a child in mode (see
@@ -107,7 +107,7 @@ func checkNoGoroutines(t testing.TB) {
 		buf := make([]byte, 1<<20)
 		buf = buf[:runtime.Stack(buf, true)]
 		for _, g := range strings.Split(string(buf), "\n\n") {
-			if strings.Contains(g, "consumer/sink/exec.") && !strings.Contains(g, "testing.tRunner") {
+			if strings.Contains(g, "sinks/exec.") && !strings.Contains(g, "testing.tRunner") {
 				leaked = append(leaked, g)
 			}
 		}

@@ -15,8 +15,8 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/fanoutbridge/bridge/consumer"
-	"github.com/fanoutbridge/bridge/consumer/sink/exec"
 	"github.com/fanoutbridge/bridge/schema"
+	"github.com/fanoutbridge/bridge/sinks/exec"
 )
 
 func itemsTable() *schema.Table {

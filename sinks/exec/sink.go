@@ -15,8 +15,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/fanoutbridge/bridge/consumer"
 	"github.com/fanoutbridge/bridge/schema"
+	"github.com/fanoutbridge/bridge/sink"
 )
 
 // Config configures a Sink. Zero values take the defaults shown.
@@ -156,7 +156,7 @@ func findProgram(name, dir string) error {
 // waits for an idle worker (starting its program if none runs) or for ctx.
 //
 // The error is nil when the program answered ok; a *ProgramError when it
-// answered an error, marked consumer.Terminal if it said so; a *ProcessError
+// answered an error, marked sink.Terminal if it said so; a *ProcessError
 // when the program failed (it is then killed and started again for the
 // next batch); the context's error when ctx ended first (the program holding
 // the batch is killed); ErrClosed after Close. A batch that cannot be
@@ -167,14 +167,14 @@ func (s *Sink) Write(ctx context.Context, table *schema.Table, batchID string, r
 		return err
 	}
 	if table == nil {
-		return consumer.Terminal(fmt.Errorf("exec: batch %s: no table", batchID))
+		return sink.Terminal(fmt.Errorf("exec: batch %s: no table", batchID))
 	}
 	bp := s.buffer()
 	defer s.recycle(bp)
 	payload, err := appendBatch((*bp)[:0], table, batchID, rows)
 	*bp = payload
 	if err != nil {
-		return consumer.Terminal(fmt.Errorf("exec: batch %s of table %q cannot be sent: %w", batchID, table.Name, err))
+		return sink.Terminal(fmt.Errorf("exec: batch %s of table %q cannot be sent: %w", batchID, table.Name, err))
 	}
 	sl, err := s.acquire(ctx)
 	if err != nil {
@@ -185,11 +185,11 @@ func (s *Sink) Write(ctx context.Context, table *schema.Table, batchID string, r
 		err = fmt.Errorf("exec: batch %s: %w", batchID, err)
 		var pe *ProgramError
 		if errors.As(err, &pe) && pe.Terminal {
-			return consumer.Terminal(err)
+			return sink.Terminal(err)
 		}
 		var proc *ProcessError
 		if errors.As(err, &proc) && ctx.Err() == nil && s.crashed(batchID) {
-			return consumer.Terminal(fmt.Errorf("poison batch: the program crashed on it %d times: %w", s.cfg.MaxCrashes, err))
+			return sink.Terminal(fmt.Errorf("poison batch: the program crashed on it %d times: %w", s.cfg.MaxCrashes, err))
 		}
 		return err
 	}

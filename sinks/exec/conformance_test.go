@@ -9,8 +9,8 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/fanoutbridge/bridge/consumer/sink/exec"
 	"github.com/fanoutbridge/bridge/sink"
+	"github.com/fanoutbridge/bridge/sinks/exec"
 	"github.com/fanoutbridge/bridge/sinktest"
 )
 

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fanoutbridge/bridge/consumer/sink/exec"
+	"github.com/fanoutbridge/bridge/sinks/exec"
 )
 
 const protocolDoc = "../../../docs/exec-protocol.md"
