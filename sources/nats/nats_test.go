@@ -239,7 +239,8 @@ func makeStream(t *testing.T, url, name, prefix string, n int) jetstream.JetStre
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	js, err := jetstream.New(connect(t, url))
+	nc := connect(t, url)
+	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,6 +248,9 @@ func makeStream(t *testing.T, url, name, prefix string, n int) jetstream.JetStre
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		if !nc.IsConnected() {
+			return // an in-process server, shut down already
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = js.DeleteStream(ctx, name)

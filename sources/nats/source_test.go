@@ -3,9 +3,13 @@ package natssource_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fanoutbridge/bridge/internal/queuetest"
 	"github.com/fanoutbridge/bridge/producer"
@@ -163,4 +167,48 @@ func TestStreamHeldPastAckWait(t *testing.T) {
 	if info, err = cons.Info(ctx); err != nil || info.AckFloor.Stream != 4 {
 		t.Fatalf("after Commit: %v, ack floor %d; want 4", err, info.AckFloor.Stream)
 	}
+}
+
+// The source's server restarts mid-stream: the source reconnects and every
+// message is delivered, and acknowledged in the end.
+func TestStreamSurvivesServerRestart(t *testing.T) {
+	dir := t.TempDir()
+	srv := queuetest.RunJetStreamAt(t, dir, -1)
+	port := srv.Addr().(*net.TCPAddr).Port
+	url := srv.ClientURL()
+	name := "RESTART"
+	makeStream(t, url, name, "restart", messages)
+	rec := &recorder{}
+	p := pipeline(t, rec)
+	src, err := natssource.New(natssource.Config{URL: url, Stream: name, Consumer: "c", Table: "t", MaxAckPending: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := running(t, p, src)
+	waitFor(t, 60*time.Second, "1,000 messages before the restart", func() bool { return rec.count("t") >= 1000 })
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	time.Sleep(500 * time.Millisecond)
+	srv = queuetest.RunJetStreamAt(t, dir, port)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	js, err := jetstream.New(connect(t, url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 90*time.Second, "every message delivered and acknowledged after the restart", func() bool {
+		if rec.count("t") < messages {
+			return false
+		}
+		cons, err := js.Consumer(ctx, name, "c")
+		if err != nil {
+			return false
+		}
+		info, err := cons.Info(ctx)
+		return err == nil && info.AckFloor.Stream == messages && info.NumAckPending == 0
+	})
+	if err := stop(); err != nil && !strings.Contains(err.Error(), "context canceled") {
+		t.Fatalf("Run: %v", err)
+	}
+	_ = js.DeleteStream(ctx, name) // while the server that holds it runs
 }
