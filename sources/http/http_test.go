@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -381,5 +382,85 @@ func TestMaxPendingSheds(t *testing.T) {
 	client := &http.Client{Timeout: time.Minute}
 	if code, a := post(t, client, base+"/t", strings.NewReader(lines(0, 3))); code != http.StatusServiceUnavailable || !strings.Contains(a.Error, "too many requests") {
 		t.Fatalf("%d %+v, want 503", code, a)
+	}
+}
+
+// After an outage the source takes requests again: 202 means stored (every
+// such line is delivered), and a 503 that says nothing was stored means it:
+// none of its lines is delivered.
+func TestNATSOutageThenRecovery(t *testing.T) {
+	dir := t.TempDir()
+	srv := queuetest.RunJetStreamAt(t, dir, -1)
+	port := srv.Addr().(*net.TCPAddr).Port
+	rec := &recorder{}
+	p := newPipeline(t, rec, bridge.WithNATSURL(srv.ClientURL()))
+	base, _ := serve(t, p, httpsource.Config{Timeout: time.Second})
+	client := &http.Client{Timeout: time.Minute}
+	var mu sync.Mutex
+	accepted, notStored := map[int]bool{}, map[int]bool{}
+	postBatch := func(c int) {
+		code, a := post(t, client, base+"/t", strings.NewReader(lines(c*10, 10)))
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case code == http.StatusAccepted:
+			accepted[c] = true
+		case code == http.StatusServiceUnavailable && strings.Contains(a.Error, "nothing was stored"):
+			notStored[c] = true
+		case code == http.StatusServiceUnavailable:
+		default:
+			t.Errorf("request %d: %d %+v", c, code, a)
+		}
+	}
+	postBatch(0)
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	// Two waves: the first is read and cannot be stored; the second finds
+	// the producer stuck storing the first, and is not read at all.
+	for _, wave := range [][]int{{1, 2, 3, 4, 5}, {6, 7, 8, 9, 10}} {
+		var wg sync.WaitGroup
+		for _, c := range wave {
+			wg.Go(func() { postBatch(c) })
+		}
+		wg.Wait()
+	}
+	queuetest.RunJetStreamAt(t, dir, port)
+	restarted := time.Now()
+	// Requests after the outage are stored again.
+	waitFor(t, 60*time.Second, "a 202 after the restart", func() bool {
+		postBatch(11)
+		mu.Lock()
+		defer mu.Unlock()
+		return accepted[11]
+	})
+	t.Logf("stored again %v after the restart", time.Since(restarted).Round(time.Millisecond))
+	for c := 12; c < 20; c++ {
+		postBatch(c)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(notStored) == 0 {
+		t.Errorf("no request during the outage was answered 503 nothing stored: accepted %v", accepted)
+	}
+	waitFor(t, 60*time.Second, "every accepted line delivered", func() bool {
+		got := rec.got("t")
+		for c := range accepted {
+			for id := c * 10; id < c*10+10; id++ {
+				if got[int64(id)] == 0 {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	t.Logf("delivered %v after the restart", time.Since(restarted).Round(time.Millisecond))
+	time.Sleep(time.Second) // anything stored is delivered by now
+	got := rec.got("t")
+	for c := range notStored {
+		for id := c * 10; id < c*10+10; id++ {
+			if got[int64(id)] != 0 {
+				t.Errorf("line %d of request %d delivered, but its 503 said nothing was stored", id, c)
+			}
+		}
 	}
 }
