@@ -168,6 +168,7 @@ func (s *Source) Open(ctx context.Context, _ producer.Env) error {
 	}
 	if err != nil {
 		nc.Close()
+		s.nc = nil
 		return err
 	}
 	return nil
