@@ -212,3 +212,20 @@ func TestStreamSurvivesServerRestart(t *testing.T) {
 	}
 	_ = js.DeleteStream(ctx, name) // while the server that holds it runs
 }
+
+// A stream that does not exist is an error on Open that says what to do.
+func TestStreamMissing(t *testing.T) {
+	url := queuetest.RunJetStream(t).ClientURL()
+	src, err := natssource.New(natssource.Config{URL: url, Stream: "NOPE", Consumer: "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := src.Open(ctx, producer.Env{}); err == nil || !strings.Contains(err.Error(), `stream "NOPE"`) || !strings.Contains(err.Error(), "make it first") {
+		t.Fatalf("Open: %v, want an error naming the stream and saying to make it", err)
+	}
+	if err := src.Close(ctx); err != nil {
+		t.Fatalf("Close after a failed Open: %v", err)
+	}
+}
