@@ -146,14 +146,24 @@ func encodeParquet(dst []byte, t *schema.Table, rows []schema.Row) (out []byte, 
 	}()
 
 	buf := bytes.NewBuffer(dst)
-	w := parquet.NewWriter(buf,
+	opts := []parquet.WriterOption{
 		parquet.NewSchema(parquetSchemaName(t.Name), root),
 		parquet.Compression(parquetCodec),
 		parquet.DataPageVersion(1),
 		parquet.WriteBufferSize(0),
 		parquet.KeyValueMetadata(parquetTableKey, string(meta)),
 		parquet.KeyValueMetadata(parquetRowsKey, strconv.Itoa(len(rows))),
-	)
+	}
+	for j, c := range t.Columns {
+		switch c.DataType {
+		case schema.TypeText, schema.TypeBinary, schema.TypeJSON:
+			// No min/max of byte values in page headers, the column
+			// index or the chunk's statistics: each is a copy of a
+			// value, and one long string would be in the file six times.
+			opts = append(opts, parquet.SkipPageBounds(root[j].Name()), parquet.SkipPageStatistics(root[j].Name()))
+		}
+	}
+	w := parquet.NewWriter(buf, opts...)
 	e := parquetEncoders.Get().(*parquetEncoder)
 	defer e.release()
 	e.keys = slices.Grow(e.keys[:0], len(rows))[:len(rows)]

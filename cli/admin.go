@@ -389,7 +389,8 @@ func cmdDrop(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 // latencyText shows a destination's produce-to-call latency: p50/p99 over
-// its last calls, and how old the figure is.
+// its last calls (one word, so that scripts can split the row on spaces;
+// status --json has the rest).
 func latencyText(l state.Latency) string {
 	if l.Calls == 0 {
 		return "-"
@@ -400,5 +401,5 @@ func latencyText(l state.Latency) string {
 		}
 		return d.Round(100 * time.Millisecond)
 	}
-	return fmt.Sprintf("%v/%v (%d calls, %v ago)", round(l.P50), round(l.P99), l.Calls, time.Since(l.Updated).Round(time.Second))
+	return fmt.Sprintf("%v/%v", round(l.P50), round(l.P99))
 }

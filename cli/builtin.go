@@ -4,14 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/url"
 	"os"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/fanoutbridge/bridge"
+	"github.com/fanoutbridge/bridge/sink"
 	"github.com/fanoutbridge/bridge/sinks/exec"
 	httpsink "github.com/fanoutbridge/bridge/sinks/http"
 	"github.com/fanoutbridge/bridge/sinks/postgres"
@@ -93,27 +96,79 @@ func setExecMaxCrashes(n int) {
 	execMaxCrashes.Unlock()
 }
 
+// execConfig is the settings of an exec destination (in a pipeline config
+// file's destination section, or DESTINATION__<NAME>__<KEY>).
+type execConfig struct {
+	Processes  int           `bridge:"processes,optional"`   // copies of the program (default: --max-parallel, 4 for exec)
+	Timeout    time.Duration `bridge:"timeout,optional"`     // per batch (default 5m)
+	MaxCrashes int           `bridge:"max_crashes,optional"` // --max-crashes wins when given
+}
+
 // newExecDestination runs "exec:COMMAND": the program gets every batch as
 // JSON lines on stdin and answers per batch (docs/exec-protocol.md). As many
-// copies of it run as calls may (--max-parallel, default 4).
+// copies of it run as its processes setting says, else as calls may
+// (--max-parallel, default 4).
 func newExecDestination(command string, opts ...bridge.Option) (*bridge.Destination, error) {
 	argv, err := exec.ParseCommand(command)
 	if err != nil {
 		return nil, err
 	}
-	var sink *exec.Sink
-	opts = append([]bridge.Option{bridge.MaxParallelLoadJobs(execWorkers), bridge.OnClose(func() error { return sink.Close() })}, opts...)
-	// Named by its command: two programs are two destinations.
-	dest := bridge.NewDestination("exec:"+command, func(ctx context.Context, items []bridge.Row, t bridge.Table) error {
-		return sink.Write(ctx, &t, bridge.BatchID(ctx), items)
-	}, opts...)
 	execMaxCrashes.Lock()
 	crashes := execMaxCrashes.n
 	execMaxCrashes.Unlock()
-	if sink, err = exec.New(exec.Config{Argv: argv, Workers: dest.Parallelism(), MaxCrashes: crashes, Logger: logger()}); err != nil {
-		return nil, err
+	var dest *bridge.Destination
+	opts = append([]bridge.Option{bridge.MaxParallelLoadJobs(execWorkers)}, opts...)
+	// Named by its command: two programs are two destinations.
+	dest = bridge.NewConfiguredSink("exec:"+command, func(c execConfig) (sink.Sink, error) {
+		if c.Processes < 0 {
+			return nil, fmt.Errorf("processes %d: want 1 or more", c.Processes)
+		}
+		if crashes == 0 {
+			crashes = c.MaxCrashes
+		}
+		cfg := exec.Config{Argv: argv, Timeout: c.Timeout, MaxCrashes: crashes, Logger: logger()}
+		if err := cfg.Validate(); err != nil {
+			return nil, err
+		}
+		return &execSink{cfg: cfg, processes: c.Processes, dest: &dest}, nil
+	}, opts...)
+	return dest, nil // a bad setting fails NewPipeline, before anything moves
+}
+
+// execSink starts the exec sink when the pipeline opens, with as many
+// programs as its destination's calls may run unless told otherwise.
+type execSink struct {
+	cfg       exec.Config
+	processes int
+	dest      **bridge.Destination
+	s         *exec.Sink
+}
+
+func (e *execSink) Connect(ctx context.Context, env sink.Env) error {
+	e.cfg.Workers = e.processes
+	if e.cfg.Workers == 0 {
+		e.cfg.Workers = (*e.dest).Parallelism()
 	}
-	return dest, nil
+	s, err := exec.New(e.cfg)
+	if err != nil {
+		return err
+	}
+	e.s = s
+	return nil
+}
+
+func (e *execSink) Write(ctx context.Context, b sink.Batch) error {
+	if e.s == nil {
+		return sink.Terminal(errors.New("exec destination used before its pipeline opened"))
+	}
+	return e.s.Write(ctx, &b.Table, b.ID, b.Rows)
+}
+
+func (e *execSink) Close(ctx context.Context) error {
+	if e.s == nil {
+		return nil
+	}
+	return e.s.Close()
 }
 
 // newHTTPDestination is "http" (settings from [destination.http] in

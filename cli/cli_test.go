@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	osexec "os/exec"
 	"path/filepath"
@@ -253,5 +254,75 @@ with open(sys.argv[1], "a") as f:
 	code, stdout, _ := runCLI(t, "", append([]string{"dlq", "list"}, common...)...)
 	if code != 0 || !strings.Contains(stdout, "1 dead letter\n") || !strings.Contains(stdout, "poison") {
 		t.Fatalf("dlq list: code %d\n%s", code, stdout)
+	}
+}
+
+// exec: as many copies of the program run as --max-parallel says, or as its
+// own processes setting says (here in a pipeline config file).
+func TestExecProcesses(t *testing.T) {
+	py, err := osexec.LookPath("python3")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("python3 is required under CI")
+		}
+		t.Skip("no python3")
+	}
+	dir := t.TempDir()
+	script := filepath.Join(dir, "dest.py")
+	src := `import json, os, sys, time
+with open(sys.argv[1], "a") as f:
+    for line in sys.stdin:
+        h = json.loads(line)
+        for _ in range(h["rows"]):
+            sys.stdin.readline()
+        time.sleep(0.05)
+        f.write("%d\n" % os.getpid())
+        f.flush()
+        print(json.dumps({"batch": h["batch"], "ok": True}), flush=True)
+`
+	if err := os.WriteFile(script, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var in strings.Builder
+	for i := range 200 {
+		in.WriteString(`{"id":` + strconv.Itoa(i) + "}\n")
+	}
+	pids := func(path string) int {
+		b, _ := os.ReadFile(path)
+		seen := map[string]bool{}
+		for _, l := range strings.Fields(string(b)) {
+			seen[l] = true
+		}
+		return len(seen)
+	}
+	for _, tc := range []struct {
+		name string
+		args func(out string) []string
+		want int
+	}{
+		{"max-parallel", func(out string) []string {
+			return []string{"--destination", "exec:" + py + " " + script + " " + out, "--max-parallel", "3"}
+		}, 3},
+		{"processes setting", func(out string) []string {
+			cfg := filepath.Join(dir, "exec.toml")
+			body := fmt.Sprintf("pipeline = \"procs\"\n\n[[destination]]\nspec = %q\nprocesses = 2\nmax_parallel = 8\n",
+				"exec:"+py+" "+script+" "+out)
+			if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return []string{"--config", cfg}
+		}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "pids")
+			args := append([]string{"run", "--input", "-", "--table", "t", "--batch-size", "5", "--data-dir", t.TempDir(), "--quiet"}, tc.args(out)...)
+			code, _, errOut := runCLI(t, in.String(), args...)
+			if code != 0 {
+				t.Fatalf("code %d: %s", code, errOut)
+			}
+			if n := pids(out); n != tc.want {
+				t.Errorf("%d copies of the program ran, want %d", n, tc.want)
+			}
+		})
 	}
 }

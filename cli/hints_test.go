@@ -229,14 +229,14 @@ func TestDeadLetterBlockingBatch(t *testing.T) {
 		}
 		return statusRow(out, "failon:7")
 	}
-	if r := row(); len(r) != 8 || r[1] != "0" || r[6] != "1" {
+	if r := row(); len(r) != 9 || r[1] != "0" || r[6] != "1" {
 		t.Fatalf("status row %v: want nothing pending and 1 dead letter", r)
 	}
 	code, out, _ = runCLI(t, "", append([]string{"dlq", "replay", "--destination", "failon:7"}, common...)...)
 	if code != 0 || !strings.Contains(out, "replayed 1 dead letter\n") || !strings.Contains(out, "bridge run --input /dev/null --destination failon:7 --pipeline blocked") {
 		t.Fatalf("replay: %d\n%s", code, out)
 	}
-	if r := row(); len(r) != 8 || r[1] != "1" || r[6] != "0" {
+	if r := row(); len(r) != 9 || r[1] != "1" || r[6] != "0" {
 		t.Fatalf("status row after replay %v: want 1 pending and no dead letter", r)
 	}
 }

@@ -299,7 +299,7 @@ func TestTwoRunsOnOneEmbeddedPipeline(t *testing.T) {
 	}
 	out := final.stdout.String()
 	row := statusRow(out, "slowids")
-	if len(row) != 8 {
+	if len(row) != 9 {
 		t.Fatalf("no slowids row in status:\n%s", out)
 	}
 	// Delivered counts every successful call, the repeats after the

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fanoutbridge/bridge/internal/jsonv"
 	"github.com/fanoutbridge/bridge/schema"
 )
 
@@ -36,13 +37,18 @@ func detect(v any, dt schema.DataType) (any, schema.DataType) {
 //     text;
 //   - into bool: 0 or 1, and dlt's str2bool words (true/false, yes/no, t/f,
 //     y/n, 1/0, any case);
-//   - into timestamp: RFC 3339 or YYYY-MM-DD text, a date (midnight UTC),
-//     and numbers (or number text) as Unix seconds, as dlt does;
-//   - into date and time: their text forms;
+//   - into timestamp: ISO 8601 text (RFC 3339; a space for the T; no
+//     seconds; offsets as +02:00, +0200 or +02; none: UTC) or YYYY-MM-DD, a
+//     date (midnight UTC), and numbers (or number text) as Unix seconds, as
+//     dlt does;
+//   - into date: its text form, a timestamp (its UTC date), timestamp text
+//     as above, and numbers (or number text) as Unix seconds;
+//   - into time: its text form;
+//   - into json: text that is a JSON object or list;
 //   - into binary: 0x hex text and strict standard base64 text.
 //
-// Nothing goes into json. Where dlt converts with loss (bool(5), float of a
-// long decimal) the value goes to a variant column instead.
+// Where dlt converts with loss (bool(5), float of a long decimal) the value
+// goes to a variant column instead.
 func coerce(to, from schema.DataType, v any) (any, bool) {
 	switch to {
 	case schema.TypeText:
@@ -144,6 +150,9 @@ func coerce(to, from schema.DataType, v any) (any, bool) {
 			if t, ok := parseTimestamp(s); ok {
 				return t, true
 			}
+			if t, ok := parseTimestampLoose(s); ok {
+				return t, true
+			}
 			if d, err := schema.ParseDate(s); err == nil {
 				return midnight(d), true
 			}
@@ -160,9 +169,43 @@ func coerce(to, from schema.DataType, v any) (any, bool) {
 			return unixSeconds(v.(float64))
 		}
 	case schema.TypeDate:
-		if from == schema.TypeText {
-			if d, err := schema.ParseDate(strings.TrimSpace(v.(string))); err == nil {
+		switch from {
+		case schema.TypeText:
+			s := strings.TrimSpace(v.(string))
+			if d, err := schema.ParseDate(s); err == nil {
 				return d, true
+			}
+			if t, ok := parseTimestamp(s); ok {
+				return dateOf(t), true
+			}
+			if t, ok := parseTimestampLoose(s); ok {
+				return dateOf(t), true
+			}
+			if ok, _ := numberSyntax(s); ok {
+				if f, err := strconv.ParseFloat(s, 64); err == nil {
+					if t, ok := unixSeconds(f); ok {
+						return dateOf(t.(time.Time)), true
+					}
+				}
+			}
+		case schema.TypeTimestamp:
+			return dateOf(v.(time.Time)), true
+		case schema.TypeBigInt, schema.TypeDouble:
+			f, _ := v.(float64)
+			if i, ok := v.(int64); ok {
+				f = float64(i)
+			}
+			if t, ok := unixSeconds(f); ok {
+				return dateOf(t.(time.Time)), true
+			}
+		}
+	case schema.TypeJSON:
+		if from == schema.TypeText {
+			s := strings.TrimSpace(v.(string))
+			if s != "" && (s[0] == '{' || s[0] == '[') {
+				if j, err := jsonv.Parse([]byte(s)); err == nil {
+					return j, true
+				}
 			}
 		}
 	case schema.TypeTime:
@@ -211,6 +254,46 @@ func decimalText(s string) (schema.Decimal, bool) {
 	}
 	d, err := schema.ParseDecimal(t)
 	return d, err == nil
+}
+
+// dateOf is t's date in UTC.
+func dateOf(t time.Time) schema.Date {
+	t = t.UTC()
+	return schema.Date{Year: t.Year(), Month: t.Month(), Day: t.Day()}
+}
+
+// looseLayouts are the ISO 8601 forms parseTimestampLoose takes besides
+// RFC 3339: a space or T between date and time, with or without seconds
+// (fractions follow the seconds), and offsets +02:00, +0200, +02 or none.
+var looseLayouts = func() []string {
+	var out []string
+	for _, sep := range []string{"T", " "} {
+		for _, clock := range []string{"15:04:05", "15:04"} {
+			for _, zone := range []string{"Z07:00", "Z0700", "Z07", ""} {
+				out = append(out, "2006-01-02"+sep+clock+zone)
+			}
+		}
+	}
+	return out
+}()
+
+// parseTimestampLoose parses the ISO 8601 date-times dlt coerces into a
+// timestamp column that RFC 3339 does not cover, such as
+// "2022-04-26 10:36+02" or "2022-04-26T10:36:00+0200"; without an offset the
+// time is UTC. It returns the time in UTC.
+func parseTimestampLoose(s string) (time.Time, bool) {
+	if len(s) < len("2006-01-02 15:04") || s[4] != '-' || s[10] != 'T' && s[10] != ' ' && s[10] != 't' {
+		return time.Time{}, false
+	}
+	if s[10] == 't' {
+		s = s[:10] + "T" + s[11:]
+	}
+	for _, layout := range looseLayouts {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), true
+		}
+	}
+	return time.Time{}, false
 }
 
 func midnight(d schema.Date) time.Time {

@@ -6,9 +6,22 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/fanoutbridge/bridge/schema"
 )
+
+// ownID is the _dlt_id an input object brings ("" for none): a string, or
+// an integer as text.
+func ownID(src map[string]any) string {
+	switch v := src[ColumnID].(type) {
+	case string:
+		return v
+	case int64:
+		return strconv.FormatInt(v, 10)
+	}
+	return ""
+}
 
 // row normalizes the object src into a row of ts at nesting level lvl,
 // emits it, then normalizes its lists into child rows. With inPlace, src
@@ -17,6 +30,10 @@ func (n *Normalizer) row(ts *tableState, src map[string]any, lvl int, inPlace, r
 	parentID any, parentIDText string, idx int,
 	emit func(*schema.Table, schema.Row) error,
 ) error {
+	own := "" // the row's own _dlt_id, read before an in-place row drops it
+	if n.cfg.SystemColumns {
+		own = ownID(src)
+	}
 	row := src
 	if !inPlace {
 		row = make(map[string]any, len(src)+3)
@@ -45,11 +62,20 @@ func (n *Normalizer) row(ts *tableState, src map[string]any, lvl int, inPlace, r
 	var id any
 	var idText string
 	if n.cfg.SystemColumns {
-		if root {
+		// A row that brings its own _dlt_id keeps it (as dlt does), so
+		// the ids of its child rows, which derive from it, are the same
+		// for the same data in every load.
+		switch {
+		case own != "":
+			idText = own
+		case root:
 			idText = n.ids.root()
+		default:
+			idText = n.ids.child(parentIDText, ts.t.Name, idx)
+		}
+		if root {
 			row[ColumnLoadID] = n.loadID
 		} else {
-			idText = n.ids.child(parentIDText, ts.t.Name, idx)
 			row[ColumnParentID] = parentID
 			row[ColumnListIdx] = int64(idx)
 		}

@@ -2,6 +2,7 @@ package normalize
 
 import (
 	"math"
+	"reflect"
 	"testing"
 	"time"
 
@@ -69,7 +70,25 @@ func TestCoerce(t *testing.T) {
 		{"hex text to binary", schema.TypeBinary, schema.TypeText, "0x0aff", []byte{0x0a, 0xff}},
 		{"base64 text to binary", schema.TypeBinary, schema.TypeText, "aGk=", []byte("hi")},
 		{"word to binary", schema.TypeBinary, schema.TypeText, "hello", nil},
-		{"anything to json", schema.TypeJSON, schema.TypeText, "[]", nil},
+		{"list text to json", schema.TypeJSON, schema.TypeText, " [1, \"a\"] ", []any{int64(1), "a"}},
+		{"object text to json", schema.TypeJSON, schema.TypeText, `{"a":{"b":true}}`, map[string]any{"a": map[string]any{"b": true}}},
+		{"scalar text to json", schema.TypeJSON, schema.TypeText, "42", nil},
+		{"broken json text to json", schema.TypeJSON, schema.TypeText, "{\"a\":", nil},
+		{"offset without colon to timestamp", schema.TypeTimestamp, schema.TypeText, "2022-04-26T10:36:00+0200",
+			time.Date(2022, 4, 26, 8, 36, 0, 0, time.UTC)},
+		{"space, minutes and hour offset to timestamp", schema.TypeTimestamp, schema.TypeText, "2022-04-26 10:36+02",
+			time.Date(2022, 4, 26, 8, 36, 0, 0, time.UTC)},
+		{"naive to timestamp (UTC)", schema.TypeTimestamp, schema.TypeText, "2022-04-26 10:36",
+			time.Date(2022, 4, 26, 10, 36, 0, 0, time.UTC)},
+		{"naive with fraction to timestamp", schema.TypeTimestamp, schema.TypeText, "2022-04-26 10:36:01.25",
+			time.Date(2022, 4, 26, 10, 36, 1, 25e7, time.UTC)},
+		{"timestamp to date", schema.TypeDate, schema.TypeTimestamp, time.Date(2022, 4, 26, 23, 59, 0, 0, time.UTC),
+			schema.Date{Year: 2022, Month: 4, Day: 26}},
+		{"ISO date-time text to date", schema.TypeDate, schema.TypeText, "2022-04-26T01:30:00+02:00",
+			schema.Date{Year: 2022, Month: 4, Day: 25}},
+		{"epoch to date", schema.TypeDate, schema.TypeBigInt, int64(86400 * 3), schema.Date{Year: 1970, Month: 1, Day: 4}},
+		{"epoch text to date", schema.TypeDate, schema.TypeText, "172800.5", schema.Date{Year: 1970, Month: 1, Day: 3}},
+		{"word to date", schema.TypeDate, schema.TypeText, "soon", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -92,9 +111,82 @@ func TestCoerce(t *testing.T) {
 				}
 				return
 			}
-			if got != tt.want {
+			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got %#v, want %#v", got, tt.want)
 			}
 		})
+	}
+}
+
+// dlt's coercions through normalization: the value lands in the column the
+// first row made, as that column's Go type, not in a variant column.
+func TestCoerceIntoExistingColumns(t *testing.T) {
+	n := mustNew(t, Config{})
+	rows := run(t, n, "events",
+		map[string]any{"at": "2022-04-26T10:00:00Z", "day": schema.Date{Year: 2022, Month: 4, Day: 26}, "doc": map[string]any{"a": int64(1)}},
+		map[string]any{"at": "2022-04-26 10:36+02", "day": "2022-04-27T23:30:00Z", "doc": `{"b":[1,2]}`},
+		map[string]any{"at": "2022-04-26 10:36", "day": int64(86400), "doc": "[true]"},
+		map[string]any{"at": int64(1650969360), "doc": "not json"},
+	)
+	tb := rows[len(rows)-1].table
+	for _, c := range []struct {
+		name string
+		dt   schema.DataType
+	}{{"at", schema.TypeTimestamp}, {"day", schema.TypeDate}, {"doc", schema.TypeJSON}} {
+		if got := mustColumn(t, tb, c.name).DataType; got != c.dt {
+			t.Errorf("column %s: %s, want %s", c.name, got, c.dt)
+		}
+	}
+	want := []time.Time{
+		time.Date(2022, 4, 26, 10, 0, 0, 0, time.UTC),
+		time.Date(2022, 4, 26, 8, 36, 0, 0, time.UTC),
+		time.Date(2022, 4, 26, 10, 36, 0, 0, time.UTC),
+		time.Date(2022, 4, 26, 10, 36, 0, 0, time.UTC),
+	}
+	for i, w := range want {
+		if got := rows[i].row["at"]; got != w {
+			t.Errorf("row %d: at = %v, want %v", i, got, w)
+		}
+	}
+	if got := rows[1].row["day"]; got != (schema.Date{Year: 2022, Month: 4, Day: 27}) {
+		t.Errorf("day from a date-time: %v", got)
+	}
+	if got := rows[2].row["day"]; got != (schema.Date{Year: 1970, Month: 1, Day: 2}) {
+		t.Errorf("day from Unix seconds: %v", got)
+	}
+	if got := rows[1].row["doc"]; !reflect.DeepEqual(got, map[string]any{"b": []any{int64(1), int64(2)}}) {
+		t.Errorf("doc from JSON text: %#v", got)
+	}
+	// What does not coerce still goes to the variant column.
+	if _, ok := tb.Column("doc__v_text"); !ok || rows[3].row["doc__v_text"] != "not json" {
+		t.Errorf("text that is not JSON: columns %v, row %v", tb.Columns, rows[3].row)
+	}
+}
+
+// A row's own _dlt_id is kept, so its child rows get the same ids for the
+// same data in every load; rows without one get a fresh random id.
+func TestOwnDltIDKept(t *testing.T) {
+	item := func() map[string]any {
+		return map[string]any{"_dlt_id": "order-17", "items": []any{map[string]any{"sku": "a"}, map[string]any{"sku": "b"}}}
+	}
+	load := func() []emitted {
+		n := mustNew(t, Config{MaxNesting: 1, SystemColumns: true})
+		return run(t, n, "orders", item(), map[string]any{"x": int64(1)})
+	}
+	first, second := load(), load()
+	if len(first) != 4 || len(second) != 4 {
+		t.Fatalf("rows: %d and %d, want 4 (a root, its 2 children, another root)", len(first), len(second))
+	}
+	if first[0].row["_dlt_id"] != "order-17" {
+		t.Errorf("root id %v, want its own order-17", first[0].row["_dlt_id"])
+	}
+	for i := 1; i <= 2; i++ {
+		a, b := first[i].row, second[i].row
+		if a["_dlt_id"] != b["_dlt_id"] || a["_dlt_parent_id"] != "order-17" || a["_dlt_id"] == "" {
+			t.Errorf("child %d: ids %v and %v across loads (parent %v): want the same, under order-17", i, a["_dlt_id"], b["_dlt_id"], a["_dlt_parent_id"])
+		}
+	}
+	if first[3].row["_dlt_id"] == second[3].row["_dlt_id"] {
+		t.Error("a row without its own id got the same id in two loads: want a random one")
 	}
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/fanoutbridge/bridge/sinks/exec"
 )
 
-const protocolDoc = "../../../docs/exec-protocol.md"
+const protocolDoc = "../../docs/exec-protocol.md"
 
 // codeBlock returns the first fenced block of docs/exec-protocol.md whose
 // info string is lang.
