@@ -603,3 +603,44 @@ func TestProduceTwiceIsTwoLoads(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Status counts what a serving worker delivered while it serves, not only
+// once it stops.
+func TestStatusCountsWhileServing(t *testing.T) {
+	e := newEnv(t, backends[0])
+	var rec recorder
+	w := e.open(NewDestination("d", rec.fn, BatchSize(10)))
+	w.cfg.progressEvery = 100 * time.Millisecond
+	prod, err := NewProducer(e.name, e.b.opts(t, e.dir)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	ctx := ctxT(t)
+	if _, err := prod.Produce(ctx, faultItems(50), TableName("t")); err != nil {
+		t.Fatal(err)
+	}
+	var seen atomic.Int64
+	_, err = serveUntil(t, w, func() bool {
+		if len(rec.byTable()["t"]) < 50 {
+			return false
+		}
+		st, err := prod.Status(ctx)
+		if err != nil || len(st.Destinations) == 0 {
+			return false
+		}
+		seen.Store(st.Destinations[0].Delivered.Items)
+		return seen.Load() == 50
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seen.Load() != 50 {
+		t.Fatalf("status counted %d items while serving, want 50", seen.Load())
+	}
+	// Stopping adds nothing twice.
+	st, err := prod.Status(ctx)
+	if err != nil || st.Destinations[0].Delivered.Items != 50 {
+		t.Fatalf("status after the serve: %+v, %v", st.Destinations, err)
+	}
+}
