@@ -427,6 +427,11 @@ func (p *Pipeline) newRunner(ctx context.Context, dr *destRun) (*consumer.Runner
 			return nil, fmt.Errorf("destination %q: %w", dr.dest.name, err)
 		}
 		cfg.Lease = l
+	} else if holder, err := state.LeaseHolder(ctx, p.q, "dest."+dr.dest.name); err == nil && holder != "" {
+		// Taking batches beside it would break its order.
+		return nil, invalid("destination %q is served table-sequential by another worker (%s): start this one with "+
+			"--strategy table-sequential (Go: LoaderParallelismStrategy(TableSequential)) to stand by for it, or stop "+
+			"that worker first to change the strategy (the lease of a worker killed without a stop lapses within 15 s)", dr.dest.name, holder)
 	}
 	return consumer.NewRunner(dr.cons, handler{p: p, d: dr.dest}, cfg), nil
 }
