@@ -995,12 +995,25 @@ func (p *Pipeline) saveProgressEvery(ctx context.Context, runners []*consumer.Ru
 				return
 			case <-t.C:
 			}
-			p.saveLatencies(ctx)
-			p.addProgress(ctx, p.runnerTotals(runners, nil))
+			p.savePeriodic(ctx, p.runnerTotals(runners, nil))
 		}
 	}()
 	return func() {
 		close(quit)
 		<-done
 	}
+}
+
+// savePeriodic adds totals to the stored progress and saves the latency
+// summaries, for status while a run or serve goes on. With NATS away it
+// skips, and it never holds the run up for long: the end of the run saves
+// what is left.
+func (p *Pipeline) savePeriodic(ctx context.Context, totals map[string]deliveredTotals) {
+	if !p.nc.IsConnected() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	p.saveLatencies(ctx)
+	p.addProgress(ctx, totals)
 }

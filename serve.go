@@ -142,8 +142,7 @@ func (p *Pipeline) Serve(ctx context.Context, opts ...RunOption) (*ServeInfo, er
 		}
 		p.replaceLost(ctx, runners, retired)
 		if time.Since(lastSave) >= p.progressEvery() {
-			p.saveLatencies(ctx)
-			p.addProgress(ctx, p.runnerTotals(runners, retired))
+			p.savePeriodic(ctx, p.runnerTotals(runners, retired))
 			lastSave = time.Now()
 		}
 	}
