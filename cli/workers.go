@@ -142,8 +142,11 @@ A batch that fails --max-retries times stops the worker (exit 1) and stays
 pending: fix the destination, or set the batch aside with bridge dlq
 dead-letter (the message says how), and start the worker again.
 
-With --strategy table-sequential, order within a table holds inside one
-worker process: serve such a destination with one worker.
+With --strategy table-sequential, order within a table holds across all
+the workers of the destination: they share a lease in NATS, so one serves it
+(all its tables) and the others stand by; when it stops or dies, one of them
+takes over (within a second, or 15 s after a kill -9). More workers give
+failover, not throughput, for such a destination (see README, Scaling out).
 
 Exit status: 0 stopped by --max-idle; 1 something failed; 2 bad command line or
 configuration; 130 or 143 stopped by SIGINT or SIGTERM.
