@@ -223,9 +223,6 @@ func (pf *pipelineFile) check() error {
 		if err := checkNATSURL(v.text); err != nil {
 			return pf.errf(v.line, v.key, "%s", strings.TrimPrefix(err.Error(), "--nats-url: "))
 		}
-		if err := checkNATSScheme(v.text); err != nil {
-			return pf.errf(v.line, v.key, "%v", err)
-		}
 	}
 	if v, ok := pf.values["metrics-addr"]; ok {
 		if err := checkMetricsAddr(v.text); err != nil {
@@ -242,24 +239,6 @@ func (pf *pipelineFile) check() error {
 		if _, ok := pf.extra["nats_user"]; !ok {
 			v := pf.extra["nats_password"]
 			return pf.errf(v.line, v.key, "needs nats_user too")
-		}
-	}
-	return nil
-}
-
-// checkNATSScheme checks that every server of a NATS URL list has a scheme
-// nats.go takes.
-func checkNATSScheme(s string) error {
-	for i, srv := range strings.Split(s, ",") {
-		srv = strings.TrimSpace(srv)
-		scheme, _, ok := strings.Cut(srv, "://")
-		if !ok {
-			continue // nats:// is assumed
-		}
-		switch scheme {
-		case "nats", "tls", "ws", "wss":
-		default:
-			return fmt.Errorf("server %d has scheme %q: want nats://, tls://, ws:// or wss:// (e.g. nats://127.0.0.1:4222)", i+1, scheme)
 		}
 	}
 	return nil

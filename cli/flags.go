@@ -178,11 +178,12 @@ func (c *common) options(stderr io.Writer) ([]bridge.PipelineOption, *zap.Logger
 	return opts, log, nil
 }
 
-// checkNATSURL checks that every server of a --nats-url list parses as
-// nats.go reads it (nats:// when there is no scheme). Its error shows
-// neither the URL nor net/url's reason, either of which may quote a
-// password.
+// checkNATSURL checks that every server of a --nats-url list is a URL
+// nats.go takes: nats://, tls://, ws:// or wss:// with a host, or host:port
+// (nats:// is then assumed). Its error shows neither the URL nor net/url's
+// reason, either of which may quote a password; only a scheme it refuses.
 func checkNATSURL(s string) error {
+	const want = "want nats://, tls://, ws:// or wss:// URLs or host:port, comma-separated (e.g. nats://127.0.0.1:4222)"
 	servers := strings.Split(s, ",")
 	for i, srv := range servers {
 		srv = strings.TrimSpace(srv)
@@ -192,8 +193,17 @@ func checkNATSURL(s string) error {
 		if !strings.Contains(srv, "://") {
 			srv = "nats://" + srv
 		}
-		if _, err := url.Parse(srv); err != nil {
-			return fmt.Errorf("--nats-url: server %d of %d does not parse as a URL (not shown: it may hold a password)", i+1, len(servers))
+		u, err := url.Parse(srv)
+		if err != nil {
+			return fmt.Errorf("--nats-url: server %d of %d does not parse as a URL (not shown: it may hold a password); %s", i+1, len(servers), want)
+		}
+		switch u.Scheme {
+		case "nats", "tls", "ws", "wss":
+		default:
+			return fmt.Errorf("--nats-url: server %d of %d has scheme %q: %s", i+1, len(servers), u.Scheme, want)
+		}
+		if u.Host == "" || u.Opaque != "" {
+			return fmt.Errorf("--nats-url: server %d of %d has no host (not shown: it may hold a password); %s", i+1, len(servers), want)
 		}
 	}
 	return nil

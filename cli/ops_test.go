@@ -49,6 +49,9 @@ func TestInvalidFlagValuesExit2(t *testing.T) {
 		{"status pipeline", []string{"status", "--pipeline", "bad.name"}, "--pipeline"},
 		{"dlq log level", []string{"dlq", "list", "--log-level", "loud"}, "--log-level"},
 		{"schema pipeline", []string{"schema", "show", "--pipeline", "bad.name"}, "--pipeline"},
+		{"nats url http", []string{"run", "--nats-url", "http://127.0.0.1:4222"}, `--nats-url: server 1 of 1 has scheme "http"`},
+		{"nats url foo", []string{"status", "--nats-url", "foo://127.0.0.1:4222"}, `--nats-url: server 1 of 1 has scheme "foo"`},
+		{"nats url list", []string{"serve", "--nats-url", "nats://127.0.0.1:4222,https://127.0.0.1:4222"}, `--nats-url: server 2 of 2 has scheme "https"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := slices.Clone(tc.args)
@@ -406,5 +409,20 @@ func TestJSONLogsHideNATSPassword(t *testing.T) {
 	code, _, errOut := runCLI(t, "", append([]string{"status", "--log-format", "console"}, common...)...)
 	if code != 0 || strings.Contains(errOut, pw) || strings.HasPrefix(errOut, "{") {
 		t.Fatalf("status --log-format console: exit %d: %s", code, errOut)
+	}
+}
+
+// An unreachable --nats-url says what to do: check the server, or drop the
+// flag for the embedded server.
+func TestUnreachableNATSSaysWhatToDo(t *testing.T) {
+	for _, args := range [][]string{
+		{"status"},
+		{"run", "--input", "-", "--table", "t", "--destination", "null", "--quiet"},
+	} {
+		code, _, errOut := runCLI(t, "{\"id\":1}\n", append(args, "--nats-url", "nats://127.0.0.1:1")...)
+		if code != 1 || !strings.Contains(errOut, "connect to NATS nats://127.0.0.1:1") ||
+			!strings.Contains(errOut, "check that a NATS server runs there") || !strings.Contains(errOut, "drop --nats-url") {
+			t.Errorf("%s with an unreachable --nats-url: exit %d, stderr %q; want 1, the URL and what to do", args[0], code, errOut)
+		}
 	}
 }
