@@ -253,6 +253,11 @@ func TestDeadLetterShowStatusJSONPurge(t *testing.T) {
 			if code != 1 || !strings.Contains(errOut, "dead-letter") {
 				t.Fatalf("second run: exit %d, want 1 with a dead letter: %s", code, errOut)
 			}
+			// Its last line says how to list and replay them, on the command line.
+			last := errOut[strings.LastIndex(strings.TrimSpace(errOut), "\n")+1:]
+			if !strings.Contains(last, "`bridge dlq list --pipeline dead`") || !strings.Contains(last, "`bridge dlq replay --pipeline dead`") {
+				t.Errorf("second run's last line %q: want the bridge dlq commands", last)
+			}
 			s = statusJSONFor(t, common)
 			d = s.Destinations[0]
 			if d.Pending != 0 || d.InFlight != 0 || d.DeadLetters != 1 || d.Delivered != (countsJSON{Items: 35, Batches: 4, DeadLetters: 1}) {
