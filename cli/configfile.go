@@ -94,7 +94,7 @@ var fileSections = map[string]map[string]fileKey{
 		"skip_dlt_columns": {flag: "skip-dlt-columns", kind: kindBool},
 		"format":           {flag: "format"},
 		"flush_interval":   {flag: "flush-interval", kind: kindDuration},
-		"batch_bytes":      {flag: "batch-bytes", kind: kindInt},
+		"batch_bytes":      {flag: "batch-bytes", kind: kindSize},
 	},
 	// delivery: defaults for every destination of the file.
 	"delivery": destKeys,
@@ -418,7 +418,7 @@ func (pf *pipelineFile) value(key string, line int, v any, fk fileKey, secrets *
 		case int64:
 			fv.text = strconv.FormatInt(x, 10)
 		case string:
-			if _, err := parseSize(x); err != nil {
+			if _, err := parseSizeMin(x, 0); err != nil { // the flag checks its least
 				return fileValue{}, pf.errf(line, key, "%v", err)
 			}
 			fv.text = x
@@ -534,9 +534,12 @@ func (pf *pipelineFile) explain(err error) error {
 	return err
 }
 
-// parseSize reads a size: bytes, or a number with KiB, MiB, GiB, KB, MB or
-// GB.
-func parseSize(s string) (int, error) {
+// parseSize reads a size of at least 1 byte: bytes, or a number with KiB,
+// MiB, GiB, KB, MB or GB.
+func parseSize(s string) (int, error) { return parseSizeMin(s, 1) }
+
+// parseSizeMin is parseSize for sizes of at least min (0 or 1) bytes.
+func parseSizeMin(s string, min int64) (int, error) {
 	t := strings.TrimSpace(s)
 	units := []struct {
 		suffix string
@@ -550,8 +553,12 @@ func parseSize(s string) (int, error) {
 		}
 	}
 	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n < 1 || n > (1<<40)/mult {
-		return 0, fmt.Errorf("%q: want a size such as 16777216, 64MiB or 1GiB (at least 1 byte)", s)
+	if err != nil || n < min || n > (1<<40)/mult {
+		least := "at least 1 byte"
+		if min == 0 {
+			least = "0 or more bytes"
+		}
+		return 0, fmt.Errorf("%q: want a size such as 16777216, 64MiB or 1GiB (%s)", s, least)
 	}
 	return int(n * mult), nil
 }

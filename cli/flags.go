@@ -7,7 +7,9 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
@@ -222,8 +224,8 @@ type flagSet struct {
 // stderr with a pointer to --help; --help prints the whole help to stdout.
 func newFlagSet(name, synopsis, about string, stdout, stderr io.Writer) *flagSet {
 	fs := &flagSet{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError), synopsis: synopsis, about: about, stdout: stdout, stderr: stderr}
-	fs.SetOutput(stderr)
-	fs.Usage = func() {} // parseFlags prints what is needed
+	fs.SetOutput(io.Discard) // parseFlags says what is wrong, in its words
+	fs.Usage = func() {}     // parseFlags prints what is needed
 	return fs
 }
 
@@ -232,12 +234,12 @@ func (fs *flagSet) help() {
 	fmt.Fprintf(fs.stdout, "Usage: %s\n\n%s\n\nOptions:\n", fs.synopsis, strings.TrimSpace(fs.about))
 	fs.SetOutput(fs.stdout)
 	fs.PrintDefaults()
-	fs.SetOutput(fs.stderr)
+	fs.SetOutput(io.Discard)
 }
 
 // parseFlags parses args; help is true when --help was asked for (the help
-// is printed to stdout), and err is errUsage for bad flags (the flag
-// package printed what was wrong). A boolean flag also takes its value as
+// is printed to stdout), and err is errUsage for bad flags (what was wrong
+// is printed, with the synopsis). A boolean flag also takes its value as
 // the next argument: --quiet false, --backfill true.
 func parseFlags(fs *flagSet, args []string) (help bool, err error) {
 	if err := fs.Parse(joinBoolValues(fs.FlagSet, args)); err != nil {
@@ -245,7 +247,7 @@ func parseFlags(fs *flagSet, args []string) (help bool, err error) {
 			fs.help()
 			return true, nil
 		}
-		fmt.Fprintf(fs.stderr, "usage: %s\nsee bridge %s --help\n", fs.synopsis, fs.Name())
+		fmt.Fprintf(fs.stderr, "bridge %s: %s\nusage: %s\nsee bridge %s --help\n", fs.Name(), flagError(fs.FlagSet, err), fs.synopsis, fs.Name())
 		return false, errUsage
 	}
 	for _, f := range fs.after {
@@ -254,6 +256,51 @@ func parseFlags(fs *flagSet, args []string) (help bool, err error) {
 		}
 	}
 	return false, nil
+}
+
+// flagValueError matches the flag package's error for a value its flag
+// does not take: the value (quoted), the flag's name, the reason.
+var flagValueError = regexp.MustCompile(`^invalid (?:boolean )?value ("(?:[^"\\]|\\.)*") for (?:flag )?-(\S+): (.*)$`)
+
+// flagError rewrites an error of the flag package in the words of the rest
+// of the command line: --flag (two dashes), the value given and what the
+// flag wants (`--flush-interval "soon": want a duration such as 200ms or
+// 1s`), instead of `invalid value "soon" for flag -flush-interval: parse
+// error`.
+func flagError(fs *flag.FlagSet, err error) string {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		return fmt.Sprintf("unknown flag --%s", strings.TrimLeft(name, "-"))
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
+		return fmt.Sprintf("--%s needs a value", strings.TrimLeft(name, "-"))
+	}
+	m := flagValueError.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	value, name, why := m[1], m[2], m[3]
+	want := why // a flag of its own type says what it wants
+	if f := fs.Lookup(name); f != nil {
+		if g, ok := f.Value.(flag.Getter); ok {
+			switch g.Get().(type) {
+			case time.Duration:
+				want = "want a duration such as 200ms, 1s or 5m"
+			case int, int64:
+				want = "want a whole number such as 10"
+			case uint, uint64:
+				want = "want a whole number, 0 or more"
+			case float64:
+				want = "want a number such as 0.5"
+			case bool:
+				want = "want true or false"
+			}
+		}
+	}
+	if strings.Contains(why, "out of range") {
+		want += " (this one is out of range)"
+	}
+	return fmt.Sprintf("--%s %s: %s", name, value, want)
 }
 
 // joinBoolValues rewrites "--flag VALUE" as "--flag=VALUE" where flag is a

@@ -40,7 +40,13 @@ func TestInvalidFlagValuesExit2(t *testing.T) {
 		{"max nesting", []string{"run", "--max-nesting", "-1"}, "--max-nesting"},
 		{"max retries", []string{"run", "--max-retries", "0"}, "--max-retries"},
 		{"retention", []string{"run", "--retention", "soon"}, "--retention"},
-		{"not a number", []string{"run", "--batch-size", "ten"}, "batch-size"},
+		{"not a number", []string{"run", "--batch-size", "ten"}, `--batch-size "ten": want a whole number`},
+		{"not a duration", []string{"run", "--flush-interval", "soon"}, `--flush-interval "soon": want a duration such as 200ms`},
+		{"serve not a duration", []string{"serve", "--max-idle", "5"}, `--max-idle "5": want a duration such as 200ms`},
+		{"not a boolean", []string{"run", "--backfill=maybe"}, `--backfill "maybe": want true or false`},
+		{"unknown flag", []string{"run", "--nosuch"}, "unknown flag --nosuch"},
+		{"batch bytes", []string{"run", "--batch-bytes", "1KiBs"}, `--batch-bytes "1KiBs": want a size such as`},
+		{"batch bytes negative", []string{"run", "--batch-bytes", "-1"}, `--batch-bytes "-1": want a size`},
 		{"produce format", []string{"produce", "--format", "csv"}, "--format"},
 		{"produce keep loads", []string{"produce", "--keep-loads", "0"}, "--keep-loads"},
 		{"serve max parallel", []string{"serve", "--max-parallel", "0"}, "--max-parallel"},
@@ -69,8 +75,17 @@ func TestInvalidFlagValuesExit2(t *testing.T) {
 			if strings.Contains(errOut, "bridge: bridge:") || strings.Contains(errOut, "NewFileDestination") {
 				t.Errorf("%v: stderr stutters or names Go code: %q", args, errOut)
 			}
+			if strings.Contains(errOut, "invalid value") || strings.Contains(errOut, " -"+strings.TrimLeft(tc.args[1], "-")) {
+				t.Errorf("%v: stderr shows the flag package's words: %q", args, errOut)
+			}
 		})
 	}
+	t.Run("flag without value", func(t *testing.T) {
+		code, _, errOut := runCLI(t, "", "status", "--pipeline")
+		if code != 2 || !strings.HasPrefix(errOut, "bridge status: --pipeline needs a value\n") {
+			t.Fatalf("status --pipeline: exit %d, stderr %q; want 2 and \"--pipeline needs a value\"", code, errOut)
+		}
+	})
 	t.Run("no arguments", func(t *testing.T) {
 		code, out, errOut := runCLI(t, "")
 		if code != 2 || out != "" || !strings.Contains(errOut, "Usage:") {
@@ -429,5 +444,22 @@ func TestUnreachableNATSSaysWhatToDo(t *testing.T) {
 			!strings.Contains(errOut, "check that a NATS server runs there") || !strings.Contains(errOut, "drop --nats-url") {
 			t.Errorf("%s with an unreachable --nats-url: exit %d, stderr %q; want 1, the URL and what to do", args[0], code, errOut)
 		}
+	}
+}
+
+// --batch-bytes takes units, as --max-record-size does: 50 rows of about
+// 110 bytes cut at 1KiB make several batches, not one.
+func TestBatchBytesTakesUnits(t *testing.T) {
+	var in strings.Builder
+	for i := range 50 {
+		fmt.Fprintf(&in, `{"id":%d,"pad":%q}`+"\n", i, strings.Repeat("x", 100))
+	}
+	code, out, errOut := runCLI(t, in.String(), "run", "--input", "-", "--table", "t", "--destination", "null", "--batch-size", "1000",
+		"--batch-bytes", "1KiB", "--data-dir", t.TempDir(), "--quiet")
+	if code != 0 {
+		t.Fatalf("--batch-bytes 1KiB: exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(out+errOut, "published 50 items in ") || strings.Contains(out+errOut, "published 50 items in 1 batch ") {
+		t.Fatalf("--batch-bytes 1KiB: want 50 items in several batches:\n%s\n%s", out, errOut)
 	}
 }
