@@ -157,15 +157,39 @@ func TestHelpGoesToStdout(t *testing.T) {
 			if code != 0 || errOut != "" || helpOut != out {
 				t.Fatalf("help %s: exit %d, stderr %q; stdout differs from %s --help:\n%s", name, code, errOut, name, helpOut)
 			}
+			code, helpOut, errOut = runCLI(t, "", "help", name, "--help")
+			if code != 0 || errOut != "" || helpOut != out {
+				t.Fatalf("help %s --help: exit %d, stderr %q; stdout differs from %s --help:\n%s", name, code, errOut, name, helpOut)
+			}
 		})
 	}
-	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}} {
+	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}, {"help", "--help"}, {"help", "-h"}} {
 		if code, out, errOut := runCLI(t, "", args...); code != 0 || errOut != "" || !strings.Contains(out, "Exit status:") {
 			t.Errorf("%v: exit %d, stderr %q, stdout %q", args, code, errOut, out)
 		}
 	}
 	if code, _, errOut := runCLI(t, "", "help", "nosuch"); code != 2 || !strings.Contains(errOut, `no command "nosuch"`) {
 		t.Errorf("help nosuch: exit %d, %q", code, errOut)
+	}
+}
+
+// A missing or unreadable --input is a usage error (exit 2) that shows the
+// path and what the system said.
+func TestMissingInputExit2(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing.jsonl")
+	for _, tc := range []struct {
+		cmd, path, why string
+	}{
+		{"run", missing, "no such file or directory"},
+		{"produce", missing, "no such file or directory"},
+		{"run", dir, "is a directory"},
+	} {
+		code, _, errOut := runCLI(t, "", tc.cmd, "--input", tc.path, "--data-dir", filepath.Join(dir, "data"), "--quiet")
+		want := fmt.Sprintf("bridge %s: --input %q: %s", tc.cmd, tc.path, tc.why)
+		if code != 2 || !strings.Contains(errOut, want) {
+			t.Errorf("%s --input %s: exit %d, stderr %q; want 2 and %q", tc.cmd, tc.path, code, errOut, want)
+		}
 	}
 }
 

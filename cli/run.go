@@ -308,11 +308,26 @@ func (pf *producerFlags) open(stdin io.Reader) (in any, key string, closeIn func
 		}
 		return src, "", func() {}, nil
 	}
+	// A file that is missing, unreadable or a directory is a usage error.
+	bad := func(err error) error {
+		if pe := (*os.PathError)(nil); errors.As(err, &pe) {
+			err = pe.Err // its text repeats the path
+		}
+		return usagef("--input %q: %v; give a readable JSON lines file, - for stdin, or a source URL", *pf.input, err)
+	}
 	f, err := os.Open(*pf.input)
 	if err != nil {
-		return nil, "", nil, fmt.Errorf("--input: %w", err)
+		return nil, "", nil, bad(err)
 	}
-	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+	st, err := f.Stat()
+	if err == nil && st.IsDir() {
+		err = errors.New("is a directory")
+	}
+	if err != nil {
+		f.Close()
+		return nil, "", nil, bad(err)
+	}
+	if st.Mode().IsRegular() {
 		abs, _ := filepath.Abs(*pf.input)
 		key = fmt.Sprintf("%s:%d:%d", abs, st.Size(), st.ModTime().UnixNano())
 	}
