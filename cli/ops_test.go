@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/fanoutbridge/bridge"
 	"github.com/fanoutbridge/bridge/internal/queuetest"
@@ -485,5 +486,20 @@ func TestBatchBytesTakesUnits(t *testing.T) {
 	}
 	if !strings.Contains(out+errOut, "published 50 items in ") || strings.Contains(out+errOut, "published 50 items in 1 batch ") {
 		t.Fatalf("--batch-bytes 1KiB: want 50 items in several batches:\n%s\n%s", out, errOut)
+	}
+}
+
+// serve's summary separates destinations with "; " and ends without one.
+func TestServeSummary(t *testing.T) {
+	info := &bridge.ServeInfo{Elapsed: 65600 * time.Millisecond, Destinations: map[string]bridge.DestinationInfo{
+		"stdout": {Delivered: map[string]bridge.TableInfo{"a": {Items: 100, Batches: 30}, "b": {Items: 59, Batches: 12}}},
+		"crm":    {Delivered: map[string]bridge.TableInfo{"a": {Items: 1, Batches: 1, DeadLetters: 2}}},
+	}}
+	want := `served 65.6s: destination "crm" delivered 1 item in 1 batch (2 dead-lettered); destination "stdout" delivered 159 items in 42 batches`
+	if got := serveSummary(info); got != want {
+		t.Errorf("serveSummary:\n got %s\nwant %s", got, want)
+	}
+	if got := serveSummary(&bridge.ServeInfo{Elapsed: time.Second}); got != "served 1.0s" {
+		t.Errorf("serveSummary without destinations: %q", got)
 	}
 }

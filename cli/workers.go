@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/fanoutbridge/bridge"
@@ -226,21 +227,30 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	info, err := p.Serve(serveCtx, ropts...)
 	con.done()
 	if info != nil {
-		fmt.Fprintf(stderr, "served %.1fs:", info.Elapsed.Seconds())
-		for _, name := range slices.Sorted(maps.Keys(info.Destinations)) {
-			var items, calls, dead int
-			for _, t := range info.Destinations[name].Delivered {
-				items, calls, dead = items+t.Items, calls+t.Batches, dead+t.DeadLetters
-			}
-			fmt.Fprintf(stderr, " destination %s delivered %s in %s", quoteName(name), pluralN(items, "item", "items"), pluralN(calls, "batch", "batches"))
-			if dead > 0 {
-				fmt.Fprintf(stderr, " (%d dead-lettered)", dead)
-			}
-			fmt.Fprint(stderr, ";")
-		}
-		fmt.Fprintln(stderr)
+		fmt.Fprintln(stderr, serveSummary(info))
 	}
 	return err
+}
+
+// serveSummary is serve's last line: what each destination got, separated
+// by "; ".
+func serveSummary(info *bridge.ServeInfo) string {
+	var parts []string
+	for _, name := range slices.Sorted(maps.Keys(info.Destinations)) {
+		var items, calls, dead int
+		for _, t := range info.Destinations[name].Delivered {
+			items, calls, dead = items+t.Items, calls+t.Batches, dead+t.DeadLetters
+		}
+		part := fmt.Sprintf("destination %s delivered %s in %s", quoteName(name), pluralN(items, "item", "items"), pluralN(calls, "batch", "batches"))
+		if dead > 0 {
+			part += fmt.Sprintf(" (%d dead-lettered)", dead)
+		}
+		parts = append(parts, part)
+	}
+	if len(parts) == 0 {
+		return fmt.Sprintf("served %.1fs", info.Elapsed.Seconds())
+	}
+	return fmt.Sprintf("served %.1fs: %s", info.Elapsed.Seconds(), strings.Join(parts, "; "))
 }
 
 // idleWatch cancels once the delivered count has not moved for max.
