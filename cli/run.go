@@ -204,7 +204,7 @@ func (pf *producerFlags) register(fs *flag.FlagSet) {
 	pf.maxRecord = fs.String("max-record-size", "16MiB", "longest JSON line `size` read (bytes, or e.g. 64MiB); a longer line is skipped as bad input with its line number")
 	pf.tableField = fs.String("table-field", "", "route each item to the table its top-level `field` names (a string); items without it go to --table")
 	pf.flush = fs.Duration("flush-interval", 0, "cut a table's batch once its oldest row is this `old`, full or not (default 0 for files, 1s when --input - is a pipe or terminal: a stream)")
-	pf.batchBytes = fs.String("batch-bytes", "0", "cut a table's batch once its rows reach about this `size` (bytes, or e.g. 1MiB; 0: by rows only)")
+	pf.batchBytes = fs.String("batch-bytes", "", "cut a table's batch once its rows reach about this `size` (bytes, or e.g. 1MiB; default 0: by rows only)")
 }
 
 // streamFlush is the flush interval of stdin when it is a stream.
