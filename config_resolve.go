@@ -128,6 +128,9 @@ func resolveConfig(dest string, out reflect.Value, in *configInput) ([]ConfigVal
 		{path: filepath.Join(in.dir, "secrets.toml"), secret: true},
 		{path: filepath.Join(in.dir, "config.toml")},
 	}}
+	if err := r.unknownKeys(known, fields); err != nil {
+		return nil, err
+	}
 	var errs []error
 	summary := make([]ConfigValue, 0, len(fields))
 	for _, f := range fields {
@@ -203,6 +206,47 @@ func (r *resolver) resolve(f configField, fv reflect.Value) (string, error) {
 		return "", nil
 	}
 	return "", r.configError(f, "", nil)
+}
+
+// unknownKeys fails on a setting given for this destination alone (its
+// [destination.<name>] sections, its DESTINATION__<NAME>__<KEY> variables)
+// that is not one of its keys: a typo would otherwise be ignored, and the
+// default used. Shared places ([destination], the top level, bare
+// variables) may hold other destinations' keys and are not checked.
+func (r *resolver) unknownKeys(known map[string]bool, fields []configField) error {
+	keys := make([]string, len(fields))
+	for i, f := range fields {
+		keys[i] = f.key
+	}
+	list := strings.Join(keys, ", ")
+	prefix := "DESTINATION__" + r.env + "__"
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if k, ok := strings.CutPrefix(name, prefix); ok && !known[strings.ToLower(k)] {
+			return fmt.Errorf("%w: destination %q: environment variable %s is not one of its settings (keys: %s)",
+				ErrInvalidConfig, r.dest, name, list)
+		}
+	}
+	for _, file := range r.files {
+		if err := file.load(); err != nil {
+			return fmt.Errorf("destination %q: %w", r.dest, err)
+		}
+		sec, ok := file.data["destination"].(map[string]any)
+		if !ok {
+			continue
+		}
+		own, ok := sec[r.dest].(map[string]any)
+		if !ok {
+			continue
+		}
+		for _, k := range slices.Sorted(maps.Keys(own)) {
+			if !known[k] {
+				return fmt.Errorf("%w: destination %q: %s [destination.%s]: key %q is not one of its settings (keys: %s)",
+					ErrInvalidConfig, r.dest, file.path, tomlName(r.dest), k, list)
+			}
+		}
+	}
+	return nil
 }
 
 func (r *resolver) envVars(key string) []string {

@@ -644,3 +644,25 @@ func TestConfigOptionsApply(t *testing.T) {
 		t.Errorf("options not applied: %+v", d.cfg)
 	}
 }
+
+// A setting given for this destination alone that is not one of its keys
+// (a typo) fails, naming the key and where it is; shared places may hold
+// other destinations' keys and are not checked.
+func TestConfigUnknownKeys(t *testing.T) {
+	dir := writeConfig(t, map[string]string{"config.toml": "[destination]\nother_key = 1\n\n[destination.my-dest]\ncfgtest_hots = \"typo\"\n"})
+	d, _ := configured[hostConfig](t, "my-dest", dir)
+	if !errors.Is(d.err, ErrInvalidConfig) || !strings.Contains(d.err.Error(), `key "cfgtest_hots"`) ||
+		!strings.Contains(d.err.Error(), "[destination.my-dest]") || !strings.Contains(d.err.Error(), "cfgtest_host") {
+		t.Errorf("typo in the named section: %v", d.err)
+	}
+	t.Setenv("DESTINATION__ENV_DEST__CFGTEST_HOTS", "typo")
+	d, _ = configured[hostConfig](t, "env-dest", writeConfig(t, nil))
+	if !errors.Is(d.err, ErrInvalidConfig) || !strings.Contains(d.err.Error(), "DESTINATION__ENV_DEST__CFGTEST_HOTS") {
+		t.Errorf("typo in an environment variable: %v", d.err)
+	}
+	// [destination] and the top level hold other destinations' keys.
+	d, got := configured[hostConfig](t, "fine", dir)
+	if d.err != nil || got.Host != "from-default" {
+		t.Errorf("shared keys: %v, %+v", d.err, got)
+	}
+}

@@ -38,7 +38,9 @@ type pipelineConfig struct {
 	producer  []Option
 	keepLoads int
 	replicas  int // 0: an existing pipeline keeps its own, a new one gets 1
-	observers []observe.Observer
+	// progressEvery is how often a run or serve saves its progress (tests).
+	progressEvery time.Duration
+	observers     []observe.Observer
 }
 
 // DefaultLoadHistory is how many loads the history keeps (see
@@ -254,6 +256,10 @@ type Pipeline struct {
 	holder string
 	// lat keeps recent produce-to-call latencies, for Status.
 	lat latencies
+	// progSaved is what the current run or serve added to the stored
+	// progress so far, per destination.
+	progMu    sync.Mutex
+	progSaved map[string]deliveredTotals
 
 	mu     sync.Mutex
 	closed bool

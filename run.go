@@ -214,6 +214,7 @@ func (p *Pipeline) Run(ctx context.Context, data any, opts ...RunOption) (*LoadI
 
 	var read, produced atomic.Int64
 	stopProgress := p.startProgress(rc, runners, &read, &produced, lr.info.Started)
+	stopSaving := p.saveProgressEvery(ctx, runners)
 
 	// Pending batches first: the new data goes on only after them, so order
 	// within a table holds across runs.
@@ -229,6 +230,7 @@ func (p *Pipeline) Run(ctx context.Context, data any, opts ...RunOption) (*LoadI
 	}
 	stopErrs := p.stopRunners(ctx, runners, prodErr == nil && waitErr == nil)
 	stopProgress()
+	stopSaving()
 
 	// Build the run's error: what failed first, then what else the user must know.
 	errs := p.produceErrs(ctx, prodErr)
@@ -425,6 +427,11 @@ func (p *Pipeline) newRunner(ctx context.Context, dr *destRun) (*consumer.Runner
 			return nil, fmt.Errorf("destination %q: %w", dr.dest.name, err)
 		}
 		cfg.Lease = l
+	} else if holder, err := state.LeaseHolder(ctx, p.q, "dest."+dr.dest.name); err == nil && holder != "" {
+		// Taking batches beside it would break its order.
+		return nil, invalid("destination %q is served table-sequential by another worker (%s): start this one with "+
+			"--strategy table-sequential (Go: LoaderParallelismStrategy(TableSequential)) to stand by for it, or stop "+
+			"that worker first to change the strategy (the lease of a worker killed without a stop lapses within 15 s)", dr.dest.name, holder)
 	}
 	return consumer.NewRunner(dr.cons, handler{p: p, d: dr.dest}, cfg), nil
 }
@@ -724,20 +731,77 @@ func (p *Pipeline) saveRun(ctx context.Context, rc runConfig, lr *loadRun, done 
 	return err
 }
 
-// saveProgress adds what each destination delivered to its stored progress.
+// saveProgress adds what each destination delivered to its stored progress
+// (what periodic saves of this run did not add yet).
 func (p *Pipeline) saveProgress(ctx context.Context, info *LoadInfo) {
 	p.saveLatencies(ctx)
+	totals := map[string]deliveredTotals{}
 	for name, di := range info.Destinations {
-		var items, batches, dead int64
-		for _, t := range di.Delivered {
-			items, batches, dead = items+int64(t.Items), batches+int64(t.Batches), dead+int64(t.DeadLetters)
+		var t deliveredTotals
+		for _, c := range di.Delivered {
+			t.items, t.batches, t.dead = t.items+int64(c.Items), t.batches+int64(c.Batches), t.dead+int64(c.DeadLetters)
 		}
-		if err := p.st.AddProgress(ctx, name, items, batches, dead); err != nil {
+		totals[name] = t
+	}
+	p.addProgress(ctx, totals)
+}
+
+// deliveredTotals is what a destination delivered in this run or serve.
+type deliveredTotals struct{ items, batches, dead int64 }
+
+// addProgress adds to each destination's stored progress what totals (of
+// this run or serve so far) hold beyond what was added already, so that
+// status counts a long serve's deliveries while it runs.
+func (p *Pipeline) addProgress(ctx context.Context, totals map[string]deliveredTotals) {
+	p.progMu.Lock()
+	defer p.progMu.Unlock()
+	if p.progSaved == nil {
+		p.progSaved = map[string]deliveredTotals{}
+	}
+	for name, t := range totals {
+		was := p.progSaved[name]
+		d := deliveredTotals{t.items - was.items, t.batches - was.batches, t.dead - was.dead}
+		if d == (deliveredTotals{}) {
+			continue
+		}
+		if err := p.st.AddProgress(ctx, name, d.items, d.batches, d.dead); err != nil {
 			p.log.Warn("saving destination progress", zap.String("destination", name), zap.Error(err))
+			continue
 		}
+		p.progSaved[name] = t
 	}
 }
 
+// runnerTotals is what runners (one per destination, with the retired ones
+// that lost a lease) delivered so far.
+func (p *Pipeline) runnerTotals(runners []*consumer.Runner, retired [][]*consumer.Runner) map[string]deliveredTotals {
+	out := map[string]deliveredTotals{}
+	for i, r := range runners {
+		all := []*consumer.Runner{r}
+		if retired != nil {
+			all = append(all, retired[i]...)
+		}
+		var t deliveredTotals
+		for _, r := range all {
+			for _, s := range r.Stats() {
+				t.items, t.batches, t.dead = t.items+int64(s.Items), t.batches+int64(s.Batches), t.dead+int64(s.DeadLetters)
+			}
+		}
+		out[p.dests[i].dest.name] = t
+	}
+	return out
+}
+
+// progressSave is how often a run or serve adds to the stored progress and
+// latency while it delivers, for status.
+const progressSave = 10 * time.Second
+
+func (p *Pipeline) progressEvery() time.Duration {
+	if p.cfg.progressEvery > 0 {
+		return p.cfg.progressEvery
+	}
+	return progressSave
+}
 func countsOf(m map[string]TableInfo) map[string]state.TableCount {
 	out := make(map[string]state.TableCount, len(m))
 	for k, v := range m {
@@ -906,4 +970,39 @@ func (p *Pipeline) startProgress(rc runConfig, runners []*consumer.Runner, read,
 // newLoadID returns a load id like dlt's: seconds.microseconds since the epoch.
 func newLoadID(t time.Time) string {
 	return fmt.Sprintf("%d.%06d", t.Unix(), t.Nanosecond()/1000)
+}
+
+// resetProgress starts a run's or serve's count of what it added to the
+// stored progress.
+func (p *Pipeline) resetProgress() {
+	p.progMu.Lock()
+	p.progSaved = nil
+	p.progMu.Unlock()
+}
+
+// saveProgressEvery adds, every progressSave until stop is called, what the
+// runners delivered to the stored progress (Run: the runners do not change).
+func (p *Pipeline) saveProgressEvery(ctx context.Context, runners []*consumer.Runner) (stop func()) {
+	p.resetProgress()
+	done, quit := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(p.progressEvery())
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			p.saveLatencies(ctx)
+			p.addProgress(ctx, p.runnerTotals(runners, nil))
+		}
+	}()
+	return func() {
+		close(quit)
+		<-done
+	}
 }

@@ -44,8 +44,8 @@ func NewProducer(name string, opts ...PipelineOption) (*Pipeline, error) {
 //
 // data and the run options are those of Run (OnProgress reports Read and
 // Produced). With ResumeKey, a Produce after a crash carries on with the
-// crashed load and publishes nothing twice; once its input is all stored, a
-// Produce or Run with the same key publishes nothing again.
+// crashed load and publishes nothing twice; once a Produce has published its
+// input, the same key starts a new load.
 //
 // The error wraps ErrBadInput when input records could not be read (the
 // others are published) and queue errors when the server could not store a
@@ -132,17 +132,19 @@ func (p *Pipeline) Serve(ctx context.Context, opts ...RunOption) (*ServeInfo, er
 	// Until ctx ends, a runner fails, or a table stops (TableSequential).
 	// A runner that lost its lease (TableSequential) stands by again.
 	retired := make([][]*consumer.Runner, len(runners))
+	p.resetProgress()
 	tick := time.NewTicker(serveCheck)
-	lastLat := time.Now()
+	lastSave := time.Now()
 	for ctx.Err() == nil && !stopped(runners) {
 		select {
 		case <-ctx.Done():
 		case <-tick.C:
 		}
 		p.replaceLost(ctx, runners, retired)
-		if time.Since(lastLat) >= latencySave {
+		if time.Since(lastSave) >= p.progressEvery() {
 			p.saveLatencies(ctx)
-			lastLat = time.Now()
+			p.addProgress(ctx, p.runnerTotals(runners, retired))
+			lastSave = time.Now()
 		}
 	}
 	tick.Stop()
@@ -170,9 +172,6 @@ func (p *Pipeline) Serve(ctx context.Context, opts ...RunOption) (*ServeInfo, er
 	}
 	return info, nil
 }
-
-// latencySave is how often Serve saves its latency summaries for Status.
-const latencySave = 10 * time.Second
 
 // ServeInfo is what Serve did.
 type ServeInfo struct {

@@ -573,3 +573,74 @@ func TestKill9WorkerThreeTimes(t *testing.T) {
 		t.Logf("duplicates after 3 kills: %d rows", dups)
 	})
 }
+
+// A Produce that published its input frees its resume key: the same input
+// produced again is a new load (a crashed one is carried on instead, see
+// the rerun tests).
+func TestProduceTwiceIsTwoLoads(t *testing.T) {
+	e := newEnv(t, backends[0])
+	var rec recorder
+	w := e.open(NewDestination("d", rec.fn, BatchSize(10)))
+	prod, err := NewProducer(e.name, e.b.opts(t, e.dir)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	ctx := ctxT(t)
+	first, err := prod.Produce(ctx, faultItems(30), TableName("t"), ResumeKey("same-file"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := prod.Produce(ctx, faultItems(30), TableName("t"), ResumeKey("same-file"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.LoadID == first.LoadID || second.AlreadyStored || second.Produced["t"].Items != 30 {
+		t.Fatalf("second produce: load %s (first %s), already stored %v, produced %+v: want a new load of 30 rows",
+			second.LoadID, first.LoadID, second.AlreadyStored, second.Produced)
+	}
+	if _, err := serveUntil(t, w, func() bool { return len(rec.byTable()["t"]) >= 60 }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Status counts what a serving worker delivered while it serves, not only
+// once it stops.
+func TestStatusCountsWhileServing(t *testing.T) {
+	e := newEnv(t, backends[0])
+	var rec recorder
+	w := e.open(NewDestination("d", rec.fn, BatchSize(10)))
+	w.cfg.progressEvery = 100 * time.Millisecond
+	prod, err := NewProducer(e.name, e.b.opts(t, e.dir)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	ctx := ctxT(t)
+	if _, err := prod.Produce(ctx, faultItems(50), TableName("t")); err != nil {
+		t.Fatal(err)
+	}
+	var seen atomic.Int64
+	_, err = serveUntil(t, w, func() bool {
+		if len(rec.byTable()["t"]) < 50 {
+			return false
+		}
+		st, err := prod.Status(ctx)
+		if err != nil || len(st.Destinations) == 0 {
+			return false
+		}
+		seen.Store(st.Destinations[0].Delivered.Items)
+		return seen.Load() == 50
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seen.Load() != 50 {
+		t.Fatalf("status counted %d items while serving, want 50", seen.Load())
+	}
+	// Stopping adds nothing twice.
+	st, err := prod.Status(ctx)
+	if err != nil || st.Destinations[0].Delivered.Items != 50 {
+		t.Fatalf("status after the serve: %+v, %v", st.Destinations, err)
+	}
+}

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/fanoutbridge/bridge/producer"
+	"github.com/fanoutbridge/bridge/sink"
 )
 
 // burstSource hands out bursts of records, a little apart, then io.EOF. At
@@ -50,7 +52,28 @@ func (s *burstSource) Commit(ctx context.Context) error {
 	if len(s.commits) == 1 {
 		defer close(s.first)
 	}
-	return s.check(ctx, s.read)
+	if err := s.check(ctx, s.read); err != nil {
+		return err
+	}
+	return saveCursor(ctx, s.opened.Cursors, "burst", s.read)
+}
+
+// saveCursor stores n under key with compare-and-set, as a source keeps
+// its position.
+func saveCursor(ctx context.Context, kv sink.KV, key string, n int) error {
+	v := []byte(strconv.Itoa(n))
+	for {
+		_, rev, err := kv.Get(ctx, key)
+		switch {
+		case errors.Is(err, sink.ErrNotFound):
+			_, err = kv.Create(ctx, key, v)
+		case err == nil:
+			_, err = kv.Update(ctx, key, v, rev)
+		}
+		if !errors.Is(err, sink.ErrRevisionMismatch) {
+			return err
+		}
+	}
 }
 
 func (s *burstSource) Close(ctx context.Context) error {
@@ -130,5 +153,20 @@ func TestSourceCommitsAfterStore(t *testing.T) {
 	}
 	if src.opened.Cursors == nil || src.opened.Pipeline != e.name || !src.closed {
 		t.Errorf("source opened with %+v, closed %v", src.opened, src.closed)
+	}
+	// The cursor lives in the pipeline's state: another pipeline object
+	// (another process, a wiped data directory) reads it back.
+	p.Close()
+	other, err := NewProducer(e.name, e.b.opts(t, e.dir)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	next := &burstSource{}
+	if _, err := other.Produce(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	if v, _, err := next.opened.Cursors.Get(ctx, "burst"); err != nil || string(v) != "31" {
+		t.Errorf("cursor read back by another pipeline: %q, %v; want 31", v, err)
 	}
 }

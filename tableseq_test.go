@@ -3,6 +3,7 @@ package bridge
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -12,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fanoutbridge/bridge/state"
 )
 
 // recordCalls is a destination that appends one line per call, once it is
@@ -183,4 +186,35 @@ func TestTableSequentialAcrossProcesses(t *testing.T) {
 			t.Error("no standby delivered after the kill")
 		}
 	})
+}
+
+// A worker started with another strategy beside a TableSequential one that
+// serves the destination is refused, saying how to start it: taking batches
+// beside it would break its order.
+func TestMixedStrategyWorkerRefused(t *testing.T) {
+	e := newEnv(t, backends[0])
+	ctx, cancel := context.WithCancel(ctxT(t))
+	defer cancel()
+	var rec recorder
+	ts := e.open(NewDestination("d", rec.fn, LoaderParallelismStrategy(TableSequential)))
+	served := make(chan error, 1)
+	go func() {
+		_, err := ts.Serve(ctx)
+		served <- err
+	}()
+	par := e.open(NewDestination("d", rec.fn))
+	waitFor(t, 20*time.Second, "the table-sequential worker to take the lease", func() bool {
+		h, err := state.LeaseHolder(ctx, par.q, "dest.d")
+		return err == nil && h != ""
+	})
+	sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
+	defer scancel()
+	_, err := par.Serve(sctx)
+	if !errors.Is(err, ErrInvalidOption) || !strings.Contains(err.Error(), "--strategy table-sequential") {
+		t.Fatalf("Serve beside a table-sequential worker: %v", err)
+	}
+	cancel()
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
 }

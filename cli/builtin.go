@@ -18,7 +18,9 @@ import (
 	"github.com/fanoutbridge/bridge/sinks/exec"
 	httpsink "github.com/fanoutbridge/bridge/sinks/http"
 	"github.com/fanoutbridge/bridge/sinks/postgres"
+	httpsource "github.com/fanoutbridge/bridge/sources/http"
 	kafkasource "github.com/fanoutbridge/bridge/sources/kafka"
+	natssource "github.com/fanoutbridge/bridge/sources/nats"
 )
 
 var builtinsOnce sync.Once
@@ -31,7 +33,7 @@ var stdoutSink = struct {
 }{w: os.Stdout}
 
 // registerBuiltins registers the built-in destinations: null, stdout, exec,
-// file, nats, postgres, kafka; and sources: kafka.
+// file, nats, postgres, kafka; and the sources kafka://, nats:// and http://.
 func registerBuiltins() {
 	builtinsOnce.Do(func() {
 		must(bridge.Register("null", func(arg string, opts ...bridge.Option) (*bridge.Destination, error) {
@@ -49,6 +51,10 @@ func registerBuiltins() {
 		must(bridge.Register("nats", newNATSDestination))
 		must(bridge.Register("kafka", newKafkaDestination))
 		must(bridge.RegisterSource("kafka", newKafkaSource))
+		must(bridge.RegisterSource("nats", func(u *url.URL) (bridge.Source, error) { return natssource.FromURL(u, logger()) }))
+		must(bridge.RegisterSource("http", func(u *url.URL) (bridge.Source, error) {
+			return httpsource.FromURL(u, os.Getenv, logger())
+		}))
 	})
 }
 

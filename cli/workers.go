@@ -114,8 +114,16 @@ func cmdProduce(ctx context.Context, args []string, stdin io.Reader, stdout, std
 				pluralN(len(info.Produced), "table", "tables"), info.Elapsed.Seconds())
 		}
 		if len(info.Unserved) == 0 && items > 0 {
-			fmt.Fprintf(stderr, "no destination holds it: a destination receives the loads published after it joined; start one with\n  %s\n",
-				c.command("serve", "--destination", "stdout"))
+			if members, merr := p.Destinations(ctx); merr == nil && len(members) > 0 {
+				names := make([]string, len(members))
+				for i, m := range members {
+					names[i] = quoteName(m.Name)
+				}
+				fmt.Fprintf(stderr, "its destinations (%s) have delivered it already: no batch of it is pending\n", strings.Join(names, ", "))
+			} else if merr == nil {
+				fmt.Fprintf(stderr, "no destination holds it: a destination receives the loads published after it joined; start one with\n  %s\n",
+					c.command("serve", "--destination", "stdout"))
+			}
 		}
 		for _, dest := range slices.Sorted(maps.Keys(info.Unserved)) {
 			fmt.Fprintf(stderr, "  destination %s holds %s; workers deliver them: %s\n", quoteName(dest),

@@ -199,3 +199,25 @@ func (l *Lease) Release(ctx context.Context) {
 	defer cancel()
 	_ = l.kv.Delete(actx, l.key, jetstream.LastRevision(rev))
 }
+
+// LeaseHolder returns who holds the lease name of q's pipeline ("" for
+// nobody, or when there is no lease bucket), without creating anything.
+func LeaseHolder(ctx context.Context, q *queue.Queue, name string) (string, error) {
+	actx, cancel := context.WithTimeout(ctx, apiTimeout)
+	defer cancel()
+	kv, err := q.JetStream().KeyValue(actx, leaseBucket(q))
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("lease bucket: %w", err)
+	}
+	e, err := kv.Get(actx, queue.Token(name))
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("lease %s: %w", name, err)
+	}
+	return string(e.Value()), nil
+}

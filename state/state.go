@@ -578,7 +578,9 @@ func (s *Store) Resumable(ctx context.Context, key string) (l Load, ok bool, err
 	if _, err := s.get(ctx, resumeKey(key), &l); err != nil {
 		return Load{}, false, err
 	}
-	if l.LoadID == "" || l.Status == "completed" {
+	// A completed load (Run) or one whose producer published it all
+	// (Produce) is done with its key: the same input again is a new load.
+	if l.LoadID == "" || l.Status == "completed" || l.Status == "published" {
 		return Load{}, false, nil
 	}
 	return l, true, nil
