@@ -232,9 +232,36 @@ func newFlagSet(name, synopsis, about string, stdout, stderr io.Writer) *flagSet
 // help prints the command's help (synopsis, text, options) to stdout.
 func (fs *flagSet) help() {
 	fmt.Fprintf(fs.stdout, "Usage: %s\n\n%s\n\nOptions:\n", fs.synopsis, strings.TrimSpace(fs.about))
-	fs.SetOutput(fs.stdout)
-	fs.PrintDefaults()
-	fs.SetOutput(io.Discard)
+	printOptions(fs.stdout, fs.FlagSet)
+}
+
+// printOptions lists the flags of fs as flag.PrintDefaults does, but with
+// two dashes, as they are written everywhere else: "--batch-size rows".
+func printOptions(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		var b strings.Builder
+		fmt.Fprintf(&b, "  --%s", f.Name)
+		name, usage := flag.UnquoteUsage(f)
+		if name != "" {
+			b.WriteString(" " + name)
+		}
+		if b.Len() <= 5 { // "  --x": the text fits on the same line
+			b.WriteString("\t")
+		} else {
+			b.WriteString("\n    \t")
+		}
+		b.WriteString(strings.ReplaceAll(usage, "\n", "\n    \t"))
+		switch f.DefValue {
+		case "", "0", "false", "0s", "[]":
+		default:
+			if g, ok := f.Value.(flag.Getter); ok && isString(g.Get()) {
+				fmt.Fprintf(&b, " (default %q)", f.DefValue)
+			} else {
+				fmt.Fprintf(&b, " (default %v)", f.DefValue)
+			}
+		}
+		fmt.Fprintln(w, b.String())
+	})
 }
 
 // parseFlags parses args; help is true when --help was asked for (the help
@@ -257,6 +284,8 @@ func parseFlags(fs *flagSet, args []string) (help bool, err error) {
 	}
 	return false, nil
 }
+
+func isString(v any) bool { _, ok := v.(string); return ok }
 
 // flagValueError matches the flag package's error for a value its flag
 // does not take: the value (quoted), the flag's name, the reason.

@@ -154,6 +154,13 @@ func TestHelpGoesToStdout(t *testing.T) {
 			if code != 0 || errOut != "" || !strings.HasPrefix(out, "Usage: bridge "+name) || !strings.Contains(out, "Examples:\n  bridge "+name) {
 				t.Fatalf("%s --help: exit %d\nstdout %q\nstderr %q", name, code, out, errOut)
 			}
+			// Options are listed as they are written: --flag.
+			_, opts, _ := strings.Cut(out, "\nOptions:\n")
+			for _, line := range strings.Split(opts, "\n") {
+				if strings.HasPrefix(line, "  -") && !strings.HasPrefix(line, "  --") {
+					t.Errorf("%s --help lists %q: want --flag", name, line)
+				}
+			}
 			code, helpOut, errOut := runCLI(t, "", "help", name)
 			if code != 0 || errOut != "" || helpOut != out {
 				t.Fatalf("help %s: exit %d, stderr %q; stdout differs from %s --help:\n%s", name, code, errOut, name, helpOut)
