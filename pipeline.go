@@ -418,6 +418,10 @@ func (p *Pipeline) open() error {
 	}
 	nc, err := nats.Connect(url, nopts...)
 	if err != nil {
+		if p.cfg.natsURL != "" && errors.Is(err, nats.ErrNoServers) {
+			return fmt.Errorf("pipeline %q: connect to NATS %s: %w; check that a NATS server runs there and this machine reaches it, or drop --nats-url (Go: WithNATSURL) to use the embedded server",
+				p.name, redactURL(url), redactConnectError(url, err))
+		}
 		return fmt.Errorf("pipeline %q: connect to NATS %s: %w", p.name, redactURL(url), redactConnectError(url, err))
 	}
 	p.nc = nc

@@ -186,7 +186,7 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 				return err
 			}
 			if errors.Is(err, normalize.ErrTooManyColumns) {
-				err = fmt.Errorf("%w (raise the limit with --max-columns or MaxColumns if the table is that wide by design)", err)
+				err = fmt.Errorf("%w (raise the limit with --max-columns (Go: MaxColumns) if the table is that wide by design)", err)
 			}
 			// One bad item loses nothing else.
 			pr.badRecord(&producer.LineError{Line: line, Err: err})
@@ -387,7 +387,7 @@ const badRecordsLogged = 10
 
 func (pr *production) badRecord(e *producer.LineError) {
 	if errors.Is(e.Err, producer.ErrRecordTooLarge) {
-		e = &producer.LineError{Line: e.Line, Err: fmt.Errorf("%w (raise the limit with --max-record-size or MaxRecordSize)", e.Err)}
+		e = &producer.LineError{Line: e.Line, Err: fmt.Errorf("%w (raise the limit with --max-record-size (Go: MaxRecordSize))", e.Err)}
 	}
 	pr.mu.Lock()
 	defer pr.mu.Unlock()

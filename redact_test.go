@@ -94,3 +94,46 @@ func TestRedactConnectError(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// A source URL in an error keeps what says which source was meant (scheme,
+// brokers, topic, options) and hides only the password and secret-looking
+// query values.
+func TestRedactSourceURL(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"kafka://127.0.0.1:1/t", "kafka://127.0.0.1:1/t"},
+		{"kafka://b1:9092,b2:9092/a,b?group=g&start=first", "kafka://b1:9092,b2:9092/a,b?group=g&start=first"},
+		{"kafka://alice:s3cretPW@127.0.0.1:1/t?group=g", "kafka://alice:REDACTED@127.0.0.1:1/t?group=g"},
+		{"kafka://alice@127.0.0.1:1/t", "kafka://alice@127.0.0.1:1/t"},
+		{"kafka://h:1/t?group=g&password=s3cretPW&api_key=s3cretPW&sasl_token=s3cretPW&client_secret=s3cretPW", "kafka://h:1/t?group=g&password=REDACTED&api_key=REDACTED&sasl_token=REDACTED&client_secret=REDACTED"},
+		{"kafka://h:1/t?Token=s3cretPW#s3cretPW", "kafka://h:1/t?Token=REDACTED"},
+	} {
+		u, err := url.Parse(tc.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := redactSourceURL(u); got != tc.want {
+			t.Errorf("redactSourceURL(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// LookupSource's errors show the URL so redacted, and a URL that does not
+// parse not at all when it has user info.
+func TestLookupSourceErrorShowsURL(t *testing.T) {
+	if err := RegisterSource("redacttest", func(u *url.URL) (Source, error) { return nil, errors.New("no broker answers") }); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LookupSource("redacttest://alice:s3cretPW@127.0.0.1:1/topic?group=g&token=s3cretPW")
+	if want := "source redacttest://alice:REDACTED@127.0.0.1:1/topic?group=g&token=REDACTED: no broker answers"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("LookupSource: %v, want %q in it", err, want)
+	}
+	for _, in := range []string{"redacttest://alice:s3c/retPW@127.0.0.1:1/t", "redacttest://alice:s3cret PW@127.0.0.1:1/t"} {
+		_, err := LookupSource(in)
+		if err == nil || strings.Contains(err.Error(), "s3c") || !strings.Contains(err.Error(), "does not parse") {
+			t.Errorf("LookupSource(%q): %v, want \"does not parse\" without the password", in, err)
+		}
+	}
+	if _, err := LookupSource("redacttest://127.0.0.1:1/t%zz"); err == nil || !strings.Contains(err.Error(), `invalid URL escape "%zz"`) {
+		t.Errorf("LookupSource with a bad escape: %v, want the reason", err)
+	}
+}

@@ -239,7 +239,7 @@ func (p *Pipeline) Run(ctx context.Context, data any, opts ...RunOption) (*LoadI
 		errs = append(errs, waitErr)
 	}
 	if len(info.DeadLetters) > 0 {
-		errs = append(errs, deadLetteredError(info.DeadLetters))
+		errs = append(errs, deadLetteredError(p.name, info.DeadLetters))
 	}
 	errs = append(errs, p.finishProduction(info, lr, prod)...)
 	if err := errors.Join(stopErrs...); err != nil && len(errs) == 0 {
@@ -810,7 +810,9 @@ func countsOf(m map[string]TableInfo) map[string]state.TableCount {
 	return out
 }
 
-func deadLetteredError(dead []DeadLetter) error {
+// deadLetteredError lists the first dead letters of a run and says how to
+// see and replay them, on the command line and in Go: the text reaches both.
+func deadLetteredError(pipeline string, dead []DeadLetter) error {
 	var b strings.Builder
 	for i, d := range dead {
 		if i == 3 {
@@ -822,8 +824,8 @@ func deadLetteredError(dead []DeadLetter) error {
 		}
 		fmt.Fprintf(&b, "destination %q table %q batch %s: %v", d.Destination, d.Table, d.BatchID, d.Err)
 	}
-	return fmt.Errorf("%w: %d %s (see them with Pipeline.DeadLetters, bring them back with ReplayDeadLetters): %s",
-		ErrDeadLettered, len(dead), plural(len(dead), "batch", "batches"), b.String())
+	return fmt.Errorf("%w: %d %s: %s; list them with `bridge dlq list --pipeline %s` (Go: Pipeline.DeadLetters), replay them once the cause is fixed with `bridge dlq replay --pipeline %s` (Go: Pipeline.ReplayDeadLetters)",
+		ErrDeadLettered, len(dead), plural(len(dead), "batch", "batches"), b.String(), pipeline, pipeline)
 }
 
 func badInputError(bad []*producer.LineError, count int) error {

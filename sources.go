@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -52,11 +53,20 @@ func IsSourceURL(input string) bool {
 	return ok && schemeName.MatchString(scheme)
 }
 
-// LookupSource makes the source an input URL names.
+// LookupSource makes the source an input URL names. Its errors show the URL
+// with its password and secret-looking query values hidden (see
+// redactSourceURL).
 func LookupSource(input string) (Source, error) {
 	u, err := url.Parse(input)
 	if err != nil {
-		return nil, invalid("source %q: %v", redactURL(input), err)
+		// net/url quotes the URL, and its reason may quote a part of the
+		// user info (`invalid port ":pa" after host` for a password with a
+		// '/'): show the reason only when there is no user info.
+		var ue *url.Error
+		if !strings.Contains(input, "@") && errors.As(err, &ue) {
+			return nil, invalid("source URL does not parse: %v", ue.Err)
+		}
+		return nil, invalid("source URL does not parse (not shown: it may hold a password)")
 	}
 	sources.RLock()
 	f, ok := sources.m[u.Scheme]
@@ -71,7 +81,37 @@ func LookupSource(input string) (Source, error) {
 	}
 	s, err := f(u)
 	if err != nil {
-		return nil, fmt.Errorf("%w: source %s: %w", ErrInvalidOption, redactURL(input), err)
+		return nil, fmt.Errorf("%w: source %s: %w", ErrInvalidOption, redactSourceURL(u), err)
 	}
 	return s, nil
+}
+
+// secretQueryKey matches the query keys whose values redactSourceURL hides.
+var secretQueryKey = regexp.MustCompile(`(?i)pass|pwd|token|secret|key|credential|signature|auth`)
+
+// redactSourceURL returns a source URL fit for an error or a log line: the
+// password of its user info and the values of its secret-looking query
+// keys (password, token, secret, key, ...) are REDACTED, its fragment is
+// dropped; the scheme, user, hosts, path and other options stay, so the
+// user sees which broker and topic were meant.
+func redactSourceURL(u *url.URL) string {
+	r := *u
+	if r.User != nil {
+		if _, ok := r.User.Password(); ok {
+			r.User = url.UserPassword(r.User.Username(), redacted)
+		}
+	}
+	if r.RawQuery != "" {
+		parts := strings.Split(r.RawQuery, "&")
+		for i, kv := range parts {
+			k, _, hasValue := strings.Cut(kv, "=")
+			name, err := url.QueryUnescape(k)
+			if err != nil || hasValue && secretQueryKey.MatchString(name) {
+				parts[i] = k + "=" + redacted
+			}
+		}
+		r.RawQuery = strings.Join(parts, "&")
+	}
+	r.Fragment, r.RawFragment = "", ""
+	return r.String()
 }

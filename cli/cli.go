@@ -163,20 +163,22 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		return exitUsage
 	}
 	name := args[0]
-	switch name {
-	case "-h", "--help", "-help":
+	switch {
+	case isHelpFlag(name):
 		fmt.Fprint(stdout, usage)
 		return exitOK
-	case "help":
-		if len(args) == 1 {
+	case name == "help":
+		// bridge help --help and bridge help run --help ask for help too.
+		topics := slices.DeleteFunc(slices.Clone(args[1:]), isHelpFlag)
+		if len(topics) == 0 {
 			fmt.Fprint(stdout, usage)
 			return exitOK
 		}
-		if _, ok := commands[args[1]]; !ok || len(args) > 2 {
-			fmt.Fprintf(stderr, "bridge help: no command %q; commands: %s\n", strings.Join(args[1:], " "), commandList())
+		if _, ok := commands[topics[0]]; !ok || len(topics) > 1 {
+			fmt.Fprintf(stderr, "bridge help: no command %q; commands: %s\n", strings.Join(topics, " "), commandList())
 			return exitUsage
 		}
-		name, args = args[1], []string{args[1], "--help"}
+		name, args = topics[0], []string{topics[0], "--help"}
 	}
 	cmd, ok := commands[name]
 	if !ok {
@@ -184,6 +186,15 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		return exitUsage
 	}
 	return exitCode(cmd(ctx, args[1:], stdin, stdout, stderr), name, stderr)
+}
+
+// isHelpFlag reports whether arg asks for help: -h, -help or --help.
+func isHelpFlag(arg string) bool {
+	switch arg {
+	case "-h", "--help", "-help":
+		return true
+	}
+	return false
 }
 
 // exitCode prints err (when its message was not printed yet) and returns

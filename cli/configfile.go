@@ -94,7 +94,7 @@ var fileSections = map[string]map[string]fileKey{
 		"skip_dlt_columns": {flag: "skip-dlt-columns", kind: kindBool},
 		"format":           {flag: "format"},
 		"flush_interval":   {flag: "flush-interval", kind: kindDuration},
-		"batch_bytes":      {flag: "batch-bytes", kind: kindInt},
+		"batch_bytes":      {flag: "batch-bytes", kind: kindSize},
 	},
 	// delivery: defaults for every destination of the file.
 	"delivery": destKeys,
@@ -223,9 +223,6 @@ func (pf *pipelineFile) check() error {
 		if err := checkNATSURL(v.text); err != nil {
 			return pf.errf(v.line, v.key, "%s", strings.TrimPrefix(err.Error(), "--nats-url: "))
 		}
-		if err := checkNATSScheme(v.text); err != nil {
-			return pf.errf(v.line, v.key, "%v", err)
-		}
 	}
 	if v, ok := pf.values["metrics-addr"]; ok {
 		if err := checkMetricsAddr(v.text); err != nil {
@@ -242,24 +239,6 @@ func (pf *pipelineFile) check() error {
 		if _, ok := pf.extra["nats_user"]; !ok {
 			v := pf.extra["nats_password"]
 			return pf.errf(v.line, v.key, "needs nats_user too")
-		}
-	}
-	return nil
-}
-
-// checkNATSScheme checks that every server of a NATS URL list has a scheme
-// nats.go takes.
-func checkNATSScheme(s string) error {
-	for i, srv := range strings.Split(s, ",") {
-		srv = strings.TrimSpace(srv)
-		scheme, _, ok := strings.Cut(srv, "://")
-		if !ok {
-			continue // nats:// is assumed
-		}
-		switch scheme {
-		case "nats", "tls", "ws", "wss":
-		default:
-			return fmt.Errorf("server %d has scheme %q: want nats://, tls://, ws:// or wss:// (e.g. nats://127.0.0.1:4222)", i+1, scheme)
 		}
 	}
 	return nil
@@ -439,7 +418,7 @@ func (pf *pipelineFile) value(key string, line int, v any, fk fileKey, secrets *
 		case int64:
 			fv.text = strconv.FormatInt(x, 10)
 		case string:
-			if _, err := parseSize(x); err != nil {
+			if _, err := parseSizeMin(x, 0); err != nil { // the flag checks its least
 				return fileValue{}, pf.errf(line, key, "%v", err)
 			}
 			fv.text = x
@@ -555,9 +534,12 @@ func (pf *pipelineFile) explain(err error) error {
 	return err
 }
 
-// parseSize reads a size: bytes, or a number with KiB, MiB, GiB, KB, MB or
-// GB.
-func parseSize(s string) (int, error) {
+// parseSize reads a size of at least 1 byte: bytes, or a number with KiB,
+// MiB, GiB, KB, MB or GB.
+func parseSize(s string) (int, error) { return parseSizeMin(s, 1) }
+
+// parseSizeMin is parseSize for sizes of at least min (0 or 1) bytes.
+func parseSizeMin(s string, min int64) (int, error) {
 	t := strings.TrimSpace(s)
 	units := []struct {
 		suffix string
@@ -571,8 +553,12 @@ func parseSize(s string) (int, error) {
 		}
 	}
 	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n < 1 || n > (1<<40)/mult {
-		return 0, fmt.Errorf("%q: want a size such as 16777216, 64MiB or 1GiB (at least 1 byte)", s)
+	if err != nil || n < min || n > (1<<40)/mult {
+		least := "at least 1 byte"
+		if min == 0 {
+			least = "0 or more bytes"
+		}
+		return 0, fmt.Errorf("%q: want a size such as 16777216, 64MiB or 1GiB (%s)", s, least)
 	}
 	return int(n * mult), nil
 }

@@ -116,7 +116,7 @@ func TestConfigFileErrors(t *testing.T) {
 		{"wrong type", "[input]\npath = \"-\"\n[normalize]\nmax_nesting = \"one\"\n", ":4: normalize.max_nesting: want an integer, got a string"},
 		{"wrong type bool", "[normalize]\nskip_dlt_columns = \"no\"\n[input]\npath = \"-\"\n", ":2: normalize.skip_dlt_columns: want true or false"},
 		{"bad value", "[input]\npath = \"-\"\n[normalize]\nnaming = \"camel\"\n", ":4: normalize.naming: \"camel\": want direct or snake_case"},
-		{"bad url scheme", "nats_url = \"http://127.0.0.1:4222\"\n[input]\npath = \"-\"\n", ":1: nats_url: server 1 has scheme \"http\""},
+		{"bad url scheme", "nats_url = \"http://127.0.0.1:4222\"\n[input]\npath = \"-\"\n", ":1: nats_url: server 1 of 1 has scheme \"http\": want nats://"},
 		{"bad url", "nats_url = \"nats://a b:4222/%zz\"\n[input]\npath = \"-\"\n", ":1: nats_url: server 1 of 1 does not parse"},
 		{"bad metrics addr", "metrics_addr = \"9090\"\n[input]\npath = \"-\"\n", ":1: metrics_addr:"},
 		{"unknown destination", "[input]\npath = \"-\"\n\n[[destination]]\nspec = \"nosuch:x\"\n", ":5: destination[0].spec: no destination \"nosuch\""},

@@ -7,7 +7,9 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
@@ -178,11 +180,12 @@ func (c *common) options(stderr io.Writer) ([]bridge.PipelineOption, *zap.Logger
 	return opts, log, nil
 }
 
-// checkNATSURL checks that every server of a --nats-url list parses as
-// nats.go reads it (nats:// when there is no scheme). Its error shows
-// neither the URL nor net/url's reason, either of which may quote a
-// password.
+// checkNATSURL checks that every server of a --nats-url list is a URL
+// nats.go takes: nats://, tls://, ws:// or wss:// with a host, or host:port
+// (nats:// is then assumed). Its error shows neither the URL nor net/url's
+// reason, either of which may quote a password; only a scheme it refuses.
 func checkNATSURL(s string) error {
+	const want = "want nats://, tls://, ws:// or wss:// URLs or host:port, comma-separated (e.g. nats://127.0.0.1:4222)"
 	servers := strings.Split(s, ",")
 	for i, srv := range servers {
 		srv = strings.TrimSpace(srv)
@@ -192,8 +195,17 @@ func checkNATSURL(s string) error {
 		if !strings.Contains(srv, "://") {
 			srv = "nats://" + srv
 		}
-		if _, err := url.Parse(srv); err != nil {
-			return fmt.Errorf("--nats-url: server %d of %d does not parse as a URL (not shown: it may hold a password)", i+1, len(servers))
+		u, err := url.Parse(srv)
+		if err != nil {
+			return fmt.Errorf("--nats-url: server %d of %d does not parse as a URL (not shown: it may hold a password); %s", i+1, len(servers), want)
+		}
+		switch u.Scheme {
+		case "nats", "tls", "ws", "wss":
+		default:
+			return fmt.Errorf("--nats-url: server %d of %d has scheme %q: %s", i+1, len(servers), u.Scheme, want)
+		}
+		if u.Host == "" || u.Opaque != "" {
+			return fmt.Errorf("--nats-url: server %d of %d has no host (not shown: it may hold a password); %s", i+1, len(servers), want)
 		}
 	}
 	return nil
@@ -212,22 +224,49 @@ type flagSet struct {
 // stderr with a pointer to --help; --help prints the whole help to stdout.
 func newFlagSet(name, synopsis, about string, stdout, stderr io.Writer) *flagSet {
 	fs := &flagSet{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError), synopsis: synopsis, about: about, stdout: stdout, stderr: stderr}
-	fs.SetOutput(stderr)
-	fs.Usage = func() {} // parseFlags prints what is needed
+	fs.SetOutput(io.Discard) // parseFlags says what is wrong, in its words
+	fs.Usage = func() {}     // parseFlags prints what is needed
 	return fs
 }
 
 // help prints the command's help (synopsis, text, options) to stdout.
 func (fs *flagSet) help() {
 	fmt.Fprintf(fs.stdout, "Usage: %s\n\n%s\n\nOptions:\n", fs.synopsis, strings.TrimSpace(fs.about))
-	fs.SetOutput(fs.stdout)
-	fs.PrintDefaults()
-	fs.SetOutput(fs.stderr)
+	printOptions(fs.stdout, fs.FlagSet)
+}
+
+// printOptions lists the flags of fs as flag.PrintDefaults does, but with
+// two dashes, as they are written everywhere else: "--batch-size rows".
+func printOptions(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		var b strings.Builder
+		fmt.Fprintf(&b, "  --%s", f.Name)
+		name, usage := flag.UnquoteUsage(f)
+		if name != "" {
+			b.WriteString(" " + name)
+		}
+		if b.Len() <= 5 { // "  --x": the text fits on the same line
+			b.WriteString("\t")
+		} else {
+			b.WriteString("\n    \t")
+		}
+		b.WriteString(strings.ReplaceAll(usage, "\n", "\n    \t"))
+		switch f.DefValue {
+		case "", "0", "false", "0s", "[]":
+		default:
+			if g, ok := f.Value.(flag.Getter); ok && isString(g.Get()) {
+				fmt.Fprintf(&b, " (default %q)", f.DefValue)
+			} else {
+				fmt.Fprintf(&b, " (default %v)", f.DefValue)
+			}
+		}
+		fmt.Fprintln(w, b.String())
+	})
 }
 
 // parseFlags parses args; help is true when --help was asked for (the help
-// is printed to stdout), and err is errUsage for bad flags (the flag
-// package printed what was wrong). A boolean flag also takes its value as
+// is printed to stdout), and err is errUsage for bad flags (what was wrong
+// is printed, with the synopsis). A boolean flag also takes its value as
 // the next argument: --quiet false, --backfill true.
 func parseFlags(fs *flagSet, args []string) (help bool, err error) {
 	if err := fs.Parse(joinBoolValues(fs.FlagSet, args)); err != nil {
@@ -235,7 +274,7 @@ func parseFlags(fs *flagSet, args []string) (help bool, err error) {
 			fs.help()
 			return true, nil
 		}
-		fmt.Fprintf(fs.stderr, "usage: %s\nsee bridge %s --help\n", fs.synopsis, fs.Name())
+		fmt.Fprintf(fs.stderr, "bridge %s: %s\nusage: %s\nsee bridge %s --help\n", fs.Name(), flagError(fs.FlagSet, err), fs.synopsis, fs.Name())
 		return false, errUsage
 	}
 	for _, f := range fs.after {
@@ -244,6 +283,53 @@ func parseFlags(fs *flagSet, args []string) (help bool, err error) {
 		}
 	}
 	return false, nil
+}
+
+func isString(v any) bool { _, ok := v.(string); return ok }
+
+// flagValueError matches the flag package's error for a value its flag
+// does not take: the value (quoted), the flag's name, the reason.
+var flagValueError = regexp.MustCompile(`^invalid (?:boolean )?value ("(?:[^"\\]|\\.)*") for (?:flag )?-(\S+): (.*)$`)
+
+// flagError rewrites an error of the flag package in the words of the rest
+// of the command line: --flag (two dashes), the value given and what the
+// flag wants (`--flush-interval "soon": want a duration such as 200ms or
+// 1s`), instead of `invalid value "soon" for flag -flush-interval: parse
+// error`.
+func flagError(fs *flag.FlagSet, err error) string {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		return fmt.Sprintf("unknown flag --%s", strings.TrimLeft(name, "-"))
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
+		return fmt.Sprintf("--%s needs a value", strings.TrimLeft(name, "-"))
+	}
+	m := flagValueError.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	value, name, why := m[1], m[2], m[3]
+	want := why // a flag of its own type says what it wants
+	if f := fs.Lookup(name); f != nil {
+		if g, ok := f.Value.(flag.Getter); ok {
+			switch g.Get().(type) {
+			case time.Duration:
+				want = "want a duration such as 200ms, 1s or 5m"
+			case int, int64:
+				want = "want a whole number such as 10"
+			case uint, uint64:
+				want = "want a whole number, 0 or more"
+			case float64:
+				want = "want a number such as 0.5"
+			case bool:
+				want = "want true or false"
+			}
+		}
+	}
+	if strings.Contains(why, "out of range") {
+		want += " (this one is out of range)"
+	}
+	return fmt.Sprintf("--%s %s: %s", name, value, want)
 }
 
 // joinBoolValues rewrites "--flag VALUE" as "--flag=VALUE" where flag is a

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/fanoutbridge/bridge"
 	"github.com/fanoutbridge/bridge/internal/queuetest"
@@ -40,7 +41,13 @@ func TestInvalidFlagValuesExit2(t *testing.T) {
 		{"max nesting", []string{"run", "--max-nesting", "-1"}, "--max-nesting"},
 		{"max retries", []string{"run", "--max-retries", "0"}, "--max-retries"},
 		{"retention", []string{"run", "--retention", "soon"}, "--retention"},
-		{"not a number", []string{"run", "--batch-size", "ten"}, "batch-size"},
+		{"not a number", []string{"run", "--batch-size", "ten"}, `--batch-size "ten": want a whole number`},
+		{"not a duration", []string{"run", "--flush-interval", "soon"}, `--flush-interval "soon": want a duration such as 200ms`},
+		{"serve not a duration", []string{"serve", "--max-idle", "5"}, `--max-idle "5": want a duration such as 200ms`},
+		{"not a boolean", []string{"run", "--backfill=maybe"}, `--backfill "maybe": want true or false`},
+		{"unknown flag", []string{"run", "--nosuch"}, "unknown flag --nosuch"},
+		{"batch bytes", []string{"run", "--batch-bytes", "1KiBs"}, `--batch-bytes "1KiBs": want a size such as`},
+		{"batch bytes negative", []string{"run", "--batch-bytes", "-1"}, `--batch-bytes "-1": want a size`},
 		{"produce format", []string{"produce", "--format", "csv"}, "--format"},
 		{"produce keep loads", []string{"produce", "--keep-loads", "0"}, "--keep-loads"},
 		{"serve max parallel", []string{"serve", "--max-parallel", "0"}, "--max-parallel"},
@@ -49,6 +56,9 @@ func TestInvalidFlagValuesExit2(t *testing.T) {
 		{"status pipeline", []string{"status", "--pipeline", "bad.name"}, "--pipeline"},
 		{"dlq log level", []string{"dlq", "list", "--log-level", "loud"}, "--log-level"},
 		{"schema pipeline", []string{"schema", "show", "--pipeline", "bad.name"}, "--pipeline"},
+		{"nats url http", []string{"run", "--nats-url", "http://127.0.0.1:4222"}, `--nats-url: server 1 of 1 has scheme "http"`},
+		{"nats url foo", []string{"status", "--nats-url", "foo://127.0.0.1:4222"}, `--nats-url: server 1 of 1 has scheme "foo"`},
+		{"nats url list", []string{"serve", "--nats-url", "nats://127.0.0.1:4222,https://127.0.0.1:4222"}, `--nats-url: server 2 of 2 has scheme "https"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := slices.Clone(tc.args)
@@ -66,8 +76,17 @@ func TestInvalidFlagValuesExit2(t *testing.T) {
 			if strings.Contains(errOut, "bridge: bridge:") || strings.Contains(errOut, "NewFileDestination") {
 				t.Errorf("%v: stderr stutters or names Go code: %q", args, errOut)
 			}
+			if strings.Contains(errOut, "invalid value") || strings.Contains(errOut, " -"+strings.TrimLeft(tc.args[1], "-")) {
+				t.Errorf("%v: stderr shows the flag package's words: %q", args, errOut)
+			}
 		})
 	}
+	t.Run("flag without value", func(t *testing.T) {
+		code, _, errOut := runCLI(t, "", "status", "--pipeline")
+		if code != 2 || !strings.HasPrefix(errOut, "bridge status: --pipeline needs a value\n") {
+			t.Fatalf("status --pipeline: exit %d, stderr %q; want 2 and \"--pipeline needs a value\"", code, errOut)
+		}
+	})
 	t.Run("no arguments", func(t *testing.T) {
 		code, out, errOut := runCLI(t, "")
 		if code != 2 || out != "" || !strings.Contains(errOut, "Usage:") {
@@ -135,19 +154,50 @@ func TestHelpGoesToStdout(t *testing.T) {
 			if code != 0 || errOut != "" || !strings.HasPrefix(out, "Usage: bridge "+name) || !strings.Contains(out, "Examples:\n  bridge "+name) {
 				t.Fatalf("%s --help: exit %d\nstdout %q\nstderr %q", name, code, out, errOut)
 			}
+			// Options are listed as they are written: --flag.
+			_, opts, _ := strings.Cut(out, "\nOptions:\n")
+			for _, line := range strings.Split(opts, "\n") {
+				if strings.HasPrefix(line, "  -") && !strings.HasPrefix(line, "  --") {
+					t.Errorf("%s --help lists %q: want --flag", name, line)
+				}
+			}
 			code, helpOut, errOut := runCLI(t, "", "help", name)
 			if code != 0 || errOut != "" || helpOut != out {
 				t.Fatalf("help %s: exit %d, stderr %q; stdout differs from %s --help:\n%s", name, code, errOut, name, helpOut)
 			}
+			code, helpOut, errOut = runCLI(t, "", "help", name, "--help")
+			if code != 0 || errOut != "" || helpOut != out {
+				t.Fatalf("help %s --help: exit %d, stderr %q; stdout differs from %s --help:\n%s", name, code, errOut, name, helpOut)
+			}
 		})
 	}
-	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}} {
+	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}, {"help", "--help"}, {"help", "-h"}} {
 		if code, out, errOut := runCLI(t, "", args...); code != 0 || errOut != "" || !strings.Contains(out, "Exit status:") {
 			t.Errorf("%v: exit %d, stderr %q, stdout %q", args, code, errOut, out)
 		}
 	}
 	if code, _, errOut := runCLI(t, "", "help", "nosuch"); code != 2 || !strings.Contains(errOut, `no command "nosuch"`) {
 		t.Errorf("help nosuch: exit %d, %q", code, errOut)
+	}
+}
+
+// A missing or unreadable --input is a usage error (exit 2) that shows the
+// path and what the system said.
+func TestMissingInputExit2(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing.jsonl")
+	for _, tc := range []struct {
+		cmd, path, why string
+	}{
+		{"run", missing, "no such file or directory"},
+		{"produce", missing, "no such file or directory"},
+		{"run", dir, "is a directory"},
+	} {
+		code, _, errOut := runCLI(t, "", tc.cmd, "--input", tc.path, "--data-dir", filepath.Join(dir, "data"), "--quiet")
+		want := fmt.Sprintf("bridge %s: --input %q: %s", tc.cmd, tc.path, tc.why)
+		if code != 2 || !strings.Contains(errOut, want) {
+			t.Errorf("%s --input %s: exit %d, stderr %q; want 2 and %q", tc.cmd, tc.path, code, errOut, want)
+		}
 	}
 }
 
@@ -249,6 +299,11 @@ func TestDeadLetterShowStatusJSONPurge(t *testing.T) {
 			code, _, errOut := runCLI(t, lines(100, 125, 113), run...)
 			if code != 1 || !strings.Contains(errOut, "dead-letter") {
 				t.Fatalf("second run: exit %d, want 1 with a dead letter: %s", code, errOut)
+			}
+			// Its last line says how to list and replay them, on the command line.
+			last := errOut[strings.LastIndex(strings.TrimSpace(errOut), "\n")+1:]
+			if !strings.Contains(last, "`bridge dlq list --pipeline dead`") || !strings.Contains(last, "`bridge dlq replay --pipeline dead`") {
+				t.Errorf("second run's last line %q: want the bridge dlq commands", last)
 			}
 			s = statusJSONFor(t, common)
 			d = s.Destinations[0]
@@ -406,5 +461,52 @@ func TestJSONLogsHideNATSPassword(t *testing.T) {
 	code, _, errOut := runCLI(t, "", append([]string{"status", "--log-format", "console"}, common...)...)
 	if code != 0 || strings.Contains(errOut, pw) || strings.HasPrefix(errOut, "{") {
 		t.Fatalf("status --log-format console: exit %d: %s", code, errOut)
+	}
+}
+
+// An unreachable --nats-url says what to do: check the server, or drop the
+// flag for the embedded server.
+func TestUnreachableNATSSaysWhatToDo(t *testing.T) {
+	for _, args := range [][]string{
+		{"status"},
+		{"run", "--input", "-", "--table", "t", "--destination", "null", "--quiet"},
+	} {
+		code, _, errOut := runCLI(t, "{\"id\":1}\n", append(args, "--nats-url", "nats://127.0.0.1:1")...)
+		if code != 1 || !strings.Contains(errOut, "connect to NATS nats://127.0.0.1:1") ||
+			!strings.Contains(errOut, "check that a NATS server runs there") || !strings.Contains(errOut, "drop --nats-url") {
+			t.Errorf("%s with an unreachable --nats-url: exit %d, stderr %q; want 1, the URL and what to do", args[0], code, errOut)
+		}
+	}
+}
+
+// --batch-bytes takes units, as --max-record-size does: 50 rows of about
+// 110 bytes cut at 1KiB make several batches, not one.
+func TestBatchBytesTakesUnits(t *testing.T) {
+	var in strings.Builder
+	for i := range 50 {
+		fmt.Fprintf(&in, `{"id":%d,"pad":%q}`+"\n", i, strings.Repeat("x", 100))
+	}
+	code, out, errOut := runCLI(t, in.String(), "run", "--input", "-", "--table", "t", "--destination", "null", "--batch-size", "1000",
+		"--batch-bytes", "1KiB", "--data-dir", t.TempDir(), "--quiet")
+	if code != 0 {
+		t.Fatalf("--batch-bytes 1KiB: exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(out+errOut, "published 50 items in ") || strings.Contains(out+errOut, "published 50 items in 1 batch ") {
+		t.Fatalf("--batch-bytes 1KiB: want 50 items in several batches:\n%s\n%s", out, errOut)
+	}
+}
+
+// serve's summary separates destinations with "; " and ends without one.
+func TestServeSummary(t *testing.T) {
+	info := &bridge.ServeInfo{Elapsed: 65600 * time.Millisecond, Destinations: map[string]bridge.DestinationInfo{
+		"stdout": {Delivered: map[string]bridge.TableInfo{"a": {Items: 100, Batches: 30}, "b": {Items: 59, Batches: 12}}},
+		"crm":    {Delivered: map[string]bridge.TableInfo{"a": {Items: 1, Batches: 1, DeadLetters: 2}}},
+	}}
+	want := `served 65.6s: destination "crm" delivered 1 item in 1 batch (2 dead-lettered); destination "stdout" delivered 159 items in 42 batches`
+	if got := serveSummary(info); got != want {
+		t.Errorf("serveSummary:\n got %s\nwant %s", got, want)
+	}
+	if got := serveSummary(&bridge.ServeInfo{Elapsed: time.Second}); got != "served 1.0s" {
+		t.Errorf("serveSummary without destinations: %q", got)
 	}
 }

@@ -190,7 +190,7 @@ type producerFlags struct {
 	skip                         *bool
 	maxRecord, tableField        *string
 	flush                        *time.Duration
-	batchBytes                   *int
+	batchBytes                   *string
 }
 
 func (pf *producerFlags) register(fs *flag.FlagSet) {
@@ -204,7 +204,7 @@ func (pf *producerFlags) register(fs *flag.FlagSet) {
 	pf.maxRecord = fs.String("max-record-size", "16MiB", "longest JSON line `size` read (bytes, or e.g. 64MiB); a longer line is skipped as bad input with its line number")
 	pf.tableField = fs.String("table-field", "", "route each item to the table its top-level `field` names (a string); items without it go to --table")
 	pf.flush = fs.Duration("flush-interval", 0, "cut a table's batch once its oldest row is this `old`, full or not (default 0 for files, 1s when --input - is a pipe or terminal: a stream)")
-	pf.batchBytes = fs.Int("batch-bytes", 0, "cut a table's batch once its rows reach about this many `bytes` (0: by rows only)")
+	pf.batchBytes = fs.String("batch-bytes", "", "cut a table's batch once its rows reach about this `size` (bytes, or e.g. 1MiB; default 0: by rows only)")
 }
 
 // streamFlush is the flush interval of stdin when it is a stream.
@@ -244,10 +244,11 @@ func (pf *producerFlags) options(set map[string]bool, stdin io.Reader) ([]bridge
 		opts = append(opts, bridge.FlushInterval(streamFlush))
 	}
 	if set["batch-bytes"] {
-		if *pf.batchBytes < 0 {
-			return nil, usagef("--batch-bytes %d: want 0 or more", *pf.batchBytes)
+		n, err := parseSizeMin(*pf.batchBytes, 0)
+		if err != nil {
+			return nil, usagef("--batch-bytes %v", err)
 		}
-		opts = append(opts, bridge.BatchBytes(*pf.batchBytes))
+		opts = append(opts, bridge.BatchBytes(n))
 	}
 	if set["format"] {
 		switch f := bridge.FileFormat(*pf.format); f {
@@ -307,11 +308,26 @@ func (pf *producerFlags) open(stdin io.Reader) (in any, key string, closeIn func
 		}
 		return src, "", func() {}, nil
 	}
+	// A file that is missing, unreadable or a directory is a usage error.
+	bad := func(err error) error {
+		if pe := (*os.PathError)(nil); errors.As(err, &pe) {
+			err = pe.Err // its text repeats the path
+		}
+		return usagef("--input %q: %v; give a readable JSON lines file, - for stdin, or a source URL", *pf.input, err)
+	}
 	f, err := os.Open(*pf.input)
 	if err != nil {
-		return nil, "", nil, fmt.Errorf("--input: %w", err)
+		return nil, "", nil, bad(err)
 	}
-	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+	st, err := f.Stat()
+	if err == nil && st.IsDir() {
+		err = errors.New("is a directory")
+	}
+	if err != nil {
+		f.Close()
+		return nil, "", nil, bad(err)
+	}
+	if st.Mode().IsRegular() {
 		abs, _ := filepath.Abs(*pf.input)
 		key = fmt.Sprintf("%s:%d:%d", abs, st.Size(), st.ModTime().UnixNano())
 	}

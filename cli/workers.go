@@ -151,8 +151,11 @@ A batch that fails --max-retries times stops the worker (exit 1) and stays
 pending: fix the destination, or set the batch aside with bridge dlq
 dead-letter (the message says how), and start the worker again.
 
-With --strategy table-sequential, order within a table holds inside one
-worker process: serve such a destination with one worker.
+With --strategy table-sequential, order within a table holds across all
+the workers of the destination: they share a lease in NATS, so one serves it
+(all its tables) and the others stand by; when it stops or dies, one of them
+takes over (within a second, or 15 s after a kill -9). More workers give
+failover, not throughput, for such a destination (see README, Scaling out).
 
 Exit status: 0 stopped by --max-idle; 1 something failed; 2 bad command line or
 configuration; 130 or 143 stopped by SIGINT or SIGTERM.
@@ -232,21 +235,30 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	info, err := p.Serve(serveCtx, ropts...)
 	con.done()
 	if info != nil {
-		fmt.Fprintf(stderr, "served %.1fs:", info.Elapsed.Seconds())
-		for _, name := range slices.Sorted(maps.Keys(info.Destinations)) {
-			var items, calls, dead int
-			for _, t := range info.Destinations[name].Delivered {
-				items, calls, dead = items+t.Items, calls+t.Batches, dead+t.DeadLetters
-			}
-			fmt.Fprintf(stderr, " destination %s delivered %s in %s", quoteName(name), pluralN(items, "item", "items"), pluralN(calls, "batch", "batches"))
-			if dead > 0 {
-				fmt.Fprintf(stderr, " (%d dead-lettered)", dead)
-			}
-			fmt.Fprint(stderr, ";")
-		}
-		fmt.Fprintln(stderr)
+		fmt.Fprintln(stderr, serveSummary(info))
 	}
 	return err
+}
+
+// serveSummary is serve's last line: what each destination got, separated
+// by "; ".
+func serveSummary(info *bridge.ServeInfo) string {
+	var parts []string
+	for _, name := range slices.Sorted(maps.Keys(info.Destinations)) {
+		var items, calls, dead int
+		for _, t := range info.Destinations[name].Delivered {
+			items, calls, dead = items+t.Items, calls+t.Batches, dead+t.DeadLetters
+		}
+		part := fmt.Sprintf("destination %s delivered %s in %s", quoteName(name), pluralN(items, "item", "items"), pluralN(calls, "batch", "batches"))
+		if dead > 0 {
+			part += fmt.Sprintf(" (%d dead-lettered)", dead)
+		}
+		parts = append(parts, part)
+	}
+	if len(parts) == 0 {
+		return fmt.Sprintf("served %.1fs", info.Elapsed.Seconds())
+	}
+	return fmt.Sprintf("served %.1fs: %s", info.Elapsed.Seconds(), strings.Join(parts, "; "))
 }
 
 // idleWatch cancels once the delivered count has not moved for max.

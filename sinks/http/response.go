@@ -16,7 +16,7 @@ import (
 // with a Retry-After; match it with errors.As.
 type StatusError struct {
 	Method string
-	URL    string // without password and query string
+	URL    string // the URL called ({table} filled in), without password and query string
 	Code   int
 	Status string // "400 Bad Request"
 	// Body is the start of the response body (up to MaxErrorBody bytes).

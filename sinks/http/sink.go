@@ -178,12 +178,16 @@ func (s *Sink) Write(ctx context.Context, b sink.Batch) error {
 		req.Header.Set("Bridge-Batch-Id", id)
 	}
 	req.Header.Set("Bridge-Table", b.Table.Name)
+	called := s.set.logURL // the URL called, redacted, for errors
+	if target != s.set.url {
+		called = redactURL(target)
+	}
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return s.transportError(ctx, rctx, err)
+		return s.transportError(ctx, rctx, called, err)
 	}
 	defer resp.Body.Close()
-	return s.answer(ctx, resp)
+	return s.answer(ctx, resp, called)
 }
 
 // keepMethod follows the redirects that keep the method and the body (307
@@ -202,28 +206,30 @@ func keepMethod(req *http.Request, via []*http.Request) error {
 
 var contentType = map[string]string{BodyJSON: "application/json", BodyJSONL: "application/x-ndjson"}
 
-// transportError describes a request that got no answer: retried.
-func (s *Sink) transportError(ctx, rctx context.Context, err error) error {
+// transportError describes a request to called (the URL, redacted) that
+// got no answer: retried.
+func (s *Sink) transportError(ctx, rctx context.Context, called string, err error) error {
 	if ue := (*url.Error)(nil); errors.As(err, &ue) {
 		err = ue.Err // its text holds the URL, query string and all
 	}
 	switch {
 	case ctx.Err() != nil:
-		return fmt.Errorf("%s %s: %w", s.set.method, s.set.logURL, ctx.Err())
+		return fmt.Errorf("%s %s: %w", s.set.method, called, ctx.Err())
 	case rctx.Err() != nil:
-		return fmt.Errorf("%s %s: no answer within the timeout of %v: %w", s.set.method, s.set.logURL, s.set.timeout, rctx.Err())
+		return fmt.Errorf("%s %s: no answer within the timeout of %v: %w", s.set.method, called, s.set.timeout, rctx.Err())
 	}
-	return fmt.Errorf("%s %s: %s", s.set.method, s.set.logURL, s.scrub(err.Error()))
+	return fmt.Errorf("%s %s: %s", s.set.method, called, s.scrub(err.Error()))
 }
 
-// answer maps a response to the sink contract.
-func (s *Sink) answer(ctx context.Context, resp *http.Response) error {
+// answer maps a response from called (the URL, redacted) to the sink
+// contract.
+func (s *Sink) answer(ctx context.Context, resp *http.Response, called string) error {
 	code := resp.StatusCode
 	if code >= 200 && code < 300 {
 		drain(resp.Body)
 		return nil
 	}
-	se := &StatusError{Method: s.set.method, URL: s.set.logURL, Code: code, Status: resp.Status, Body: s.scrub(excerpt(resp.Body))}
+	se := &StatusError{Method: s.set.method, URL: called, Code: code, Status: resp.Status, Body: s.scrub(excerpt(resp.Body))}
 	drain(resp.Body)
 	switch {
 	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:

@@ -379,3 +379,35 @@ func TestEncodeError(t *testing.T) {
 		t.Errorf("body %s (%v)", rec.requests()[0].body, err)
 	}
 }
+
+// Errors name the URL called ({table} filled in), not the template, still
+// without password or query string.
+func TestErrorShowsURLCalled(t *testing.T) {
+	rec := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "boom", http.StatusInternalServerError)
+	})
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close()
+	for _, tc := range []struct{ name, base string }{
+		{"status", rec.srv.URL},
+		{"no answer", gone.URL},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u := strings.Replace(tc.base, "http://", "http://user:urlpass@", 1) + "/ingest/{table}?key=querysecret"
+			s := newSink(t, Config{URL: u, Timeout: time.Second})
+			err := s.Write(ctxT(t), testBatch())
+			if err == nil {
+				t.Fatal("Write succeeded")
+			}
+			want := "POST " + strings.Replace(tc.base, "http://", "http://user@", 1) + "/ingest/orders:"
+			if msg := err.Error(); !strings.Contains(msg, want) || strings.Contains(msg, "{table}") ||
+				strings.Contains(msg, "querysecret") || strings.Contains(msg, "urlpass") {
+				t.Errorf("error %q: want %q in it, no template and no secret", msg, want)
+			}
+			var se *StatusError
+			if errors.As(err, &se) && se.URL != strings.TrimSuffix(strings.TrimPrefix(want, "POST "), ":") {
+				t.Errorf("StatusError.URL = %q", se.URL)
+			}
+		})
+	}
+}

@@ -150,6 +150,10 @@ func (s *Sink) Connect(ctx context.Context, env sink.Env) error {
 		opts = append(opts, nats.UserCredentials(s.cfg.Creds))
 	}
 	nc, err := nats.Connect(s.cfg.URL, opts...)
+	if errors.Is(err, nats.ErrNoServers) {
+		return fmt.Errorf("connect to NATS at %s: %w; check that a NATS server runs there and this machine reaches it, or fix nats_url of destination %q",
+			s.url(), err, env.Destination)
+	}
 	if err != nil {
 		return fmt.Errorf("connect to NATS at %s: %w", s.url(), err)
 	}

@@ -387,12 +387,16 @@ func TestConnectErrorHidesSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = s.Connect(ctx, sink.Env{})
+	err = s.Connect(ctx, sink.Env{Destination: "out"})
 	if err == nil {
 		t.Fatal("Connect to a closed port succeeded")
 	}
 	if strings.Contains(err.Error(), "s3cretPW") || strings.Contains(err.Error(), "pw-secret") || !strings.Contains(err.Error(), "127.0.0.1:1") {
 		t.Fatalf("error %q: want the server named without its secrets", err)
+	}
+	// It says what to do.
+	if !strings.Contains(err.Error(), "check that a NATS server runs there") || !strings.Contains(err.Error(), `nats_url of destination "out"`) {
+		t.Fatalf("error %q: want what to check (the server, nats_url of the destination)", err)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 
@@ -123,8 +124,7 @@ func (s *Sink) Connect(ctx context.Context, env sink.Env) error {
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return fmt.Errorf("postgres: cannot reach %s (database %q, user %q) within %v: %s; check that the server runs and postgres_dsn",
-			s.addr(), s.pcfg.ConnConfig.Database, s.pcfg.ConnConfig.User, s.cfg.ConnectTimeout, redact(err.Error(), s.cfg.DSN))
+		return s.connectError(err)
 	}
 	if err := s.setup(ctx, pool); err != nil {
 		pool.Close()
@@ -135,6 +135,20 @@ func (s *Sink) Connect(ctx context.Context, env sink.Env) error {
 	s.mu.Unlock()
 	s.log.Info("postgres sink connected", zap.String("server", s.addr()), zap.String("schema", s.schema))
 	return nil
+}
+
+// connectError says why the first connection failed: the server answered
+// and refused (a role or database that does not exist, a wrong password:
+// its message and SQLSTATE), or it could not be reached in time.
+func (s *Sink) connectError(err error) error {
+	db, user := s.pcfg.ConnConfig.Database, s.pcfg.ConnConfig.User
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("postgres: %s (database %q, user %q) reached but refused: %s (SQLSTATE %s); check the user, password and database in postgres_dsn",
+			s.addr(), db, user, redact(pe.Message, s.cfg.DSN), pe.Code)
+	}
+	return fmt.Errorf("postgres: cannot reach %s (database %q, user %q) within %v: %s; check that the server runs and postgres_dsn",
+		s.addr(), db, user, s.cfg.ConnectTimeout, redact(err.Error(), s.cfg.DSN))
 }
 
 // addr is host:port of the DSN, without credentials.

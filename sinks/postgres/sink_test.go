@@ -259,6 +259,41 @@ func TestConnectErrorNamesServerNotPassword(t *testing.T) {
 	t.Log(err)
 }
 
+// A server that answers and refuses (no such role, no such database) is
+// reported as reached but refused, with its message and SQLSTATE, at once;
+// not as unreachable.
+func TestConnectRefusedSaysWhy(t *testing.T) {
+	newDB(t) // skips (fails under CI) without a server
+	for _, tc := range []struct {
+		name, dsn, want string
+	}{
+		{"no role", "postgres://nosuch@127.0.0.1:5432/test?sslmode=disable", `role "nosuch" does not exist (SQLSTATE 28000)`},
+		{"no database", "postgres://postgres@127.0.0.1:5432/nodb?sslmode=disable", `database "nodb" does not exist (SQLSTATE 3D000)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if os.Getenv("BRIDGE_TEST_POSTGRES_DSN") != "" {
+				t.Skip("needs the local test server (127.0.0.1:5432, trust auth)")
+			}
+			s, err := postgres.New(postgres.Config{DSN: tc.dsn}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			err = s.Connect(ctxT(t), sink.Env{Destination: "a"})
+			if err == nil {
+				t.Fatal("Connect succeeded")
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, "127.0.0.1:5432") || !strings.Contains(msg, "reached but refused: "+tc.want) || strings.Contains(msg, "cannot reach") {
+				t.Fatalf("error %q: want the address and \"reached but refused: %s\"", msg, tc.want)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Fatalf("Connect took %v to report a refusal", d)
+			}
+		})
+	}
+}
+
 // configs/postgres.toml, used as .bridge/config.toml, resolves: the DSN
 // from the file (shown as ***), the rest from the defaults.
 func TestExampleConfigResolves(t *testing.T) {
