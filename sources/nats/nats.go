@@ -158,6 +158,9 @@ func (s *Source) Open(ctx context.Context, _ producer.Env) error {
 	}, s.cfg.Options...)
 	nc, err := nats.Connect(s.cfg.URL, opts...)
 	if err != nil {
+		if errors.Is(err, nats.ErrNoServers) {
+			return fmt.Errorf("connect %s: %w; check that a NATS server runs there and this machine reaches it, or fix the --input URL", redact(s.cfg.URL), err)
+		}
 		return fmt.Errorf("connect %s: %w", redact(s.cfg.URL), err)
 	}
 	s.nc = nc
