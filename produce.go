@@ -353,32 +353,44 @@ func (pr *production) flushDue(ctx context.Context, bat *batcher.Batcher, mu *sy
 	if period <= 0 {
 		return func() error { return nil }
 	}
-	done, quit := make(chan struct{}), make(chan struct{})
 	var err error
+	end := every(ctx, min(max(period/8, time.Millisecond), 50*time.Millisecond), func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		_, err = bat.FlushDue(time.Now())
+		return err == nil
+	})
+	return func() error {
+		end()
+		return err
+	}
+}
+
+// every calls fn every d on a goroutine of its own until fn returns false,
+// ctx ends or stop is called; stop returns once the goroutine has ended.
+func every(ctx context.Context, d time.Duration, fn func() bool) (stop func()) {
+	done, quit := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
-		tick := time.NewTicker(min(max(period/8, time.Millisecond), 50*time.Millisecond))
-		defer tick.Stop()
+		t := time.NewTicker(d)
+		defer t.Stop()
 		for {
 			select {
 			case <-quit:
 				return
 			case <-ctx.Done():
 				return
-			case <-tick.C:
+			case <-t.C:
 			}
-			mu.Lock()
-			_, err = bat.FlushDue(time.Now())
-			mu.Unlock()
-			if err != nil {
+			if !fn() {
 				return
 			}
 		}
 	}()
-	return func() error {
-		close(quit)
+	var once sync.Once
+	return func() {
+		once.Do(func() { close(quit) })
 		<-done
-		return err
 	}
 }
 

@@ -984,26 +984,10 @@ func (p *Pipeline) resetProgress() {
 // runners delivered to the stored progress (Run: the runners do not change).
 func (p *Pipeline) saveProgressEvery(ctx context.Context, runners []*consumer.Runner) (stop func()) {
 	p.resetProgress()
-	done, quit := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(p.progressEvery())
-		defer t.Stop()
-		for {
-			select {
-			case <-quit:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			p.savePeriodic(ctx, p.runnerTotals(runners, nil))
-		}
-	}()
-	return func() {
-		close(quit)
-		<-done
-	}
+	return every(ctx, p.progressEvery(), func() bool {
+		p.savePeriodic(ctx, p.runnerTotals(runners, nil))
+		return true
+	})
 }
 
 // savePeriodic adds totals to the stored progress and saves the latency
