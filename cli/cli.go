@@ -23,9 +23,9 @@ import (
 const usage = `bridge pushes normalized data out of a pipeline, through NATS JetStream.
 
 Usage:
-  bridge run    --input FILE|- [--table NAME] [--destination SPEC]... [options]
+  bridge run    --input FILE|-|URL [--table NAME] [--destination SPEC]... [options]
   bridge run    --config FILE [options]
-  bridge produce --input FILE|- [--table NAME] [options]
+  bridge produce --input FILE|-|URL [--table NAME] [options]
   bridge serve   [--destination SPEC]... [options]
   bridge status [--json] [--pipeline NAME]
   bridge dlq    list|show|replay [--destination NAME] [--table NAME] [--batch ID] [--pipeline NAME]
