@@ -157,33 +157,56 @@ func (c *Consumer) Progress(ctx context.Context) (Progress, error) {
 
 // Fetch asks for up to n batches, waiting at most wait for them, and calls fn
 // with each as it arrives. When Fetch returns, no batch of this request is
-// still on its way: stopping the caller's loop between calls leaves nothing
-// in limbo.
+// left in limbo: stopping the caller's loop between calls is safe.
 //
-// A ctx done before the call makes no request; once made, the request runs
-// its course (see below).
+// The server ends the request when it expires (wait). A batch it sent just
+// before may reach a loaded client late, and some servers (2.9) end a request
+// that got some batches without saying so; so Fetch listens a little past
+// the expiry (fetchGrace), then returns, and hands every batch that still
+// arrives for the request straight back (a nak: it is delivered again at
+// once) instead of leaving it unseen until its ack wait. A ctx that ends
+// does the same at once.
 func (c *Consumer) Fetch(ctx context.Context, n int, wait time.Duration, fn func(*Delivery)) error {
 	if ctx.Err() != nil {
 		return nil
 	}
-	// The server ends the request at its expiry (status 408) and the
-	// client listens until then and a second more. A client that gave up
-	// first (a context deadline close to the expiry, on a loaded machine)
-	// would drop batches the server had just sent it, and the server would
-	// hold them until their ack wait: ctx therefore does not cut a fetch
-	// short; it lasts at most wait plus a second.
 	batch, err := c.cons.Fetch(n, jetstream.FetchMaxWait(wait))
 	if err != nil {
 		return fmt.Errorf("fetch from %s: %w", c.name, err)
 	}
-	for m := range batch.Messages() {
-		fn(c.q.delivery(m))
+	msgs := batch.Messages()
+	grace := time.NewTimer(wait + fetchGrace(wait))
+	defer grace.Stop()
+	for {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) &&
+					!errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+					return fmt.Errorf("fetch from %s: %w", c.name, err)
+				}
+				return nil
+			}
+			fn(c.q.delivery(m))
+		case <-grace.C:
+			go handBack(msgs)
+			return nil
+		case <-ctx.Done():
+			go handBack(msgs)
+			return nil
+		}
 	}
-	if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) &&
-		!errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("fetch from %s: %w", c.name, err)
+}
+
+// fetchGrace is how long Fetch listens past a request's expiry.
+func fetchGrace(wait time.Duration) time.Duration { return wait/4 + 50*time.Millisecond }
+
+// handBack naks every batch still arriving for a request Fetch stopped
+// listening to, until the request ends (at most its expiry plus a second).
+func handBack(msgs <-chan jetstream.Msg) {
+	for m := range msgs {
+		_ = m.Nak()
 	}
-	return nil
 }
 
 // Delivery is one batch handed to a consumer. It answers the server through
