@@ -41,7 +41,9 @@ const (
 	// Parallel: any batches at once, up to MaxParallelLoadJobs.
 	Parallel Strategy = consumer.Parallel
 	// TableSequential: at most one call per table at a time, tables in
-	// parallel, order within a table kept.
+	// parallel, order within a table kept, across processes too: the
+	// workers of the destination share a lease in NATS, one serves and
+	// the others stand by.
 	TableSequential Strategy = consumer.TableSequential
 	// Sequential: one call at a time, on one goroutine.
 	Sequential Strategy = consumer.Sequential
