@@ -129,9 +129,13 @@ func newExecDestination(command string, opts ...bridge.Option) (*bridge.Destinat
 			crashes = c.MaxCrashes
 		}
 		cfg := exec.Config{Argv: argv, Timeout: c.Timeout, MaxCrashes: crashes, Logger: logger()}
-		if err := cfg.Validate(); err != nil {
+		// Check the settings and that the program exists now, before the
+		// pipeline opens (exec.New starts nothing).
+		probe, err := exec.New(cfg)
+		if err != nil {
 			return nil, err
 		}
+		_ = probe.Close()
 		return &execSink{cfg: cfg, processes: c.Processes, dest: &dest}, nil
 	}, opts...)
 	return dest, nil // a bad setting fails NewPipeline, before anything moves

@@ -326,3 +326,16 @@ with open(sys.argv[1], "a") as f:
 		})
 	}
 }
+
+// An exec destination whose program does not exist is a bad command line:
+// exit 2 before anything is created.
+func TestExecMissingProgramExit2(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	code, _, errOut := runCLI(t, "", "run", "--input", "-", "--destination", "exec:no-such-program-here --x", "--data-dir", dir, "--quiet")
+	if code != 2 || !strings.Contains(errOut, "no-such-program-here") {
+		t.Fatalf("code %d, want 2 naming the program: %s", code, errOut)
+	}
+	if _, err := os.Stat(dir); err == nil {
+		t.Errorf("the data directory was created for a command line that is wrong")
+	}
+}
