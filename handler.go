@@ -215,17 +215,14 @@ func (b *rowBatch) DeadRows(i int, rows []int) (*queue.DeadPart, error) {
 	}
 	lo, hi := partBounds(i, b.size, len(all))
 	part := all[lo:hi]
-	dead := make([]Row, len(rows))
+	idx, dead := make([]int, len(rows)), make([]Row, len(rows))
 	for k, j := range rows {
-		dead[k] = part[b.RowIndex(i, j)]
+		idx[k] = b.RowIndex(i, j)
+		dead[k] = part[idx[k]]
 	}
 	enc, err := batcher.Encode(nil, b.format, t, dead)
 	if err != nil {
 		return nil, err
-	}
-	idx := make([]int, len(rows))
-	for k, j := range rows {
-		idx[k] = b.RowIndex(i, j)
 	}
 	id := partID(b.d.MsgID, i, b.Parts()) + rowsSuffix(idx)
 	return &queue.DeadPart{BatchID: id, Rows: len(dead), Format: string(b.format), Payload: enc}, nil

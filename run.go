@@ -739,7 +739,7 @@ func (p *Pipeline) saveProgress(ctx context.Context, info *LoadInfo) {
 	for name, di := range info.Destinations {
 		var t deliveredTotals
 		for _, c := range di.Delivered {
-			t.items, t.batches, t.dead = t.items+int64(c.Items), t.batches+int64(c.Batches), t.dead+int64(c.DeadLetters)
+			t.add(c.Items, c.Batches, c.DeadLetters)
 		}
 		totals[name] = t
 	}
@@ -748,6 +748,10 @@ func (p *Pipeline) saveProgress(ctx context.Context, info *LoadInfo) {
 
 // deliveredTotals is what a destination delivered in this run or serve.
 type deliveredTotals struct{ items, batches, dead int64 }
+
+func (t *deliveredTotals) add(items, batches, dead int) {
+	t.items, t.batches, t.dead = t.items+int64(items), t.batches+int64(batches), t.dead+int64(dead)
+}
 
 // addProgress adds to each destination's stored progress what totals (of
 // this run or serve so far) hold beyond what was added already, so that
@@ -784,7 +788,7 @@ func (p *Pipeline) runnerTotals(runners []*consumer.Runner, retired [][]*consume
 		var t deliveredTotals
 		for _, r := range all {
 			for _, s := range r.Stats() {
-				t.items, t.batches, t.dead = t.items+int64(s.Items), t.batches+int64(s.Batches), t.dead+int64(s.DeadLetters)
+				t.add(s.Items, s.Batches, s.DeadLetters)
 			}
 		}
 		out[p.dests[i].dest.name] = t

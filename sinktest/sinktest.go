@@ -311,7 +311,7 @@ func (r *run) check(got map[string][]Got, n int, missing map[string][]int64, dup
 		if dupsOK {
 			ids = dedupe(ids)
 		}
-		if r.h.Unordered || dupsOK && r.h.Unordered {
+		if r.h.Unordered {
 			slices.Sort(ids)
 		}
 		if !slices.Equal(ids, want) {
@@ -325,23 +325,25 @@ func (r *run) check(got map[string][]Got, n int, missing map[string][]int64, dup
 // the id of a call that wrote it.
 func (r *run) checkBatchIDs(table string, got []Got) {
 	r.t.Helper()
-	ids := map[string]map[string]bool{} // row -> batch ids written with
+	type written struct {
+		id    int64
+		batch string
+	}
+	calls := map[written]bool{} // each row of table with each batch id it was written with
 	for _, c := range r.f.snapshot() {
+		if c.Table.Name != table {
+			continue
+		}
 		for _, row := range c.Rows {
-			k := fmt.Sprint(row["id"])
-			if ids[k] == nil {
-				ids[k] = map[string]bool{}
-			}
-			if c.Table.Name == table {
-				ids[k][c.ID] = true
-			}
+			id, _ := row["id"].(int64)
+			calls[written{id, c.ID}] = true
 		}
 	}
 	for _, g := range got {
 		if g.BatchID == "" {
 			continue
 		}
-		if !ids[fmt.Sprint(g.ID)][g.BatchID] {
+		if !calls[written{g.ID, g.BatchID}] {
 			r.t.Errorf("table %s: row %d holds batch id %q, which no call with that row had", table, g.ID, g.BatchID)
 		}
 	}
