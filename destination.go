@@ -54,6 +54,7 @@ type destConfig struct {
 	retryInitial  time.Duration
 	retryMax      time.Duration
 	backfill      bool
+	reuseRows     bool
 	// config is set while NewConfiguredDestination applies its options.
 	config  *configInput
 	onClose []func() error

@@ -321,6 +321,64 @@ func TestTableSequentialStopsFailingTable(t *testing.T) {
 	}
 }
 
+// A batch handed back by a stopped run that the server hands to a pull
+// request nobody reads any more comes back only after the ack wait. The next
+// run, which receives the batches after it first, holds them for it: the
+// stopped run noted where each table stood (consumer.Order).
+func TestTableSequentialHandoffKeepsOrder(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b)
+		rec := &recorder{}
+		var failing sync.Map
+		failing.Store("on", true)
+		rec.setFail(func(items []Row, table Table) error {
+			if on, _ := failing.Load("on"); on == true && items[0]["id"].(int64) >= 20 {
+				return errors.New("down")
+			}
+			return nil
+		})
+		dest := NewDestination("d", rec.fn, BatchSize(1), MaxRetries(1), RetryBackoff(time.Millisecond, time.Millisecond),
+			LoaderParallelismStrategy(TableSequential))
+		p := e.open(dest)
+		var data []any
+		for i := range 40 {
+			data = append(data, map[string]any{"id": i})
+		}
+		if _, err := p.Run(ctxT(t), data, TableName("t")); err == nil {
+			t.Fatal("first Run: no error, want table t stopped at id 20")
+		}
+		failing.Store("on", false)
+		p.Close()
+		p2 := e.open(dest)
+		// Play the pull request nobody reads: take the first batch handed
+		// back (id 20) and neither ack nor nak it.
+		cons, err := p2.q.JetStream().Consumer(ctxT(t), p2.q.StreamName(), queue.DurableName("d"))
+		if err != nil {
+			t.Fatalf("consumer: %v", err)
+		}
+		got, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			t.Fatalf("fetch: %v", err)
+		}
+		var stolen jetstream.Msg
+		for m := range got.Messages() {
+			stolen = m
+		}
+		if stolen == nil {
+			t.Fatal("no batch was handed back to take")
+		}
+		if seq := stolen.Headers().Get(queue.HdrSeq); seq != "21" {
+			t.Fatalf("took batch seq %s, want 21 (id 20), the first handed back", seq)
+		}
+		if _, err := p2.Run(ctxT(t), nil); err != nil {
+			t.Fatalf("second Run: %v", err)
+		}
+		if ids := idsOf(rec.byTable()["t"]); !isRange(ids, 40) {
+			t.Fatalf("t got ids %v over both runs, want 0..39 in order, once each", ids)
+		}
+	})
+}
+
 func idsOf(rows []Row) []int64 {
 	out := make([]int64, len(rows))
 	for i, r := range rows {

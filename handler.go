@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 
 	"github.com/fanoutbridge/bridge/batcher"
 	"github.com/fanoutbridge/bridge/consumer"
@@ -45,7 +46,14 @@ func (h handler) Prepare(ctx context.Context, d *queue.Delivery) (consumer.Batch
 		return nil, err
 	}
 	b.payload = func() ([]byte, error) { return payload, nil }
-	if b.table, b.rows, err = batcher.DecodeWith(format, payload, b.resolve); err != nil {
+	if h.d.cfg.reuseRows {
+		b.dec = rowDecoders.Get().(*batcher.RowDecoder)
+		b.table, b.rows, err = b.dec.Decode(format, payload, b.resolve)
+	} else {
+		b.table, b.rows, err = batcher.DecodeWith(format, payload, b.resolve)
+	}
+	if err != nil {
+		b.Release()
 		return nil, decodeError(d, err)
 	}
 	return b, nil
@@ -80,6 +88,9 @@ func partsOf(rows, size int) int {
 	return max(1, (rows+size-1)/size)
 }
 
+// rowDecoders holds the decoders of ReuseRows destinations between batches.
+var rowDecoders = sync.Pool{New: func() any { return new(batcher.RowDecoder) }}
+
 // rowBatch calls a row destination with the rows of a delivered batch, size
 // at a time.
 type rowBatch struct {
@@ -95,6 +106,9 @@ type rowBatch struct {
 	// sel holds, for a part cut down by row errors, the indices (into
 	// the part) of the rows its next call gets; nil: all of them.
 	sel [][]int
+	// dec decoded rows into memory it reuses (ReuseRows): it goes back to
+	// the destination's pool when the batch is done.
+	dec *batcher.RowDecoder
 }
 
 var _ consumer.RowBatch = (*rowBatch)(nil)
@@ -245,7 +259,13 @@ func (b *rowBatch) DeadPart(i int) (*queue.DeadPart, error) {
 	return &queue.DeadPart{BatchID: partID(b.d.MsgID, i, b.Parts()), Rows: hi - lo, Format: string(b.format), Payload: enc}, nil
 }
 
-func (b *rowBatch) Release() {}
+func (b *rowBatch) Release() {
+	if b.dec != nil {
+		b.rows = nil
+		rowDecoders.Put(b.dec)
+		b.dec = nil
+	}
+}
 
 // prepareFile makes the load files of a file-mode destination: one per
 // FileMaxItems rows, in the destination's format. A delivered batch that

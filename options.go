@@ -225,6 +225,23 @@ func MaxRetries(n int) Option {
 	}
 }
 
+// ReuseRows promises that the destination's function keeps nothing of the
+// rows it is given once it returns: not the slice, not a row, not a map,
+// slice or interface value inside one. Bridge then decodes the next batch
+// into the same memory (the rule of bufio.Scanner.Bytes), which makes a
+// worker that reads batches from the stream about twice as fast at turning
+// them into rows and leaves next to nothing for the garbage collector. A
+// value taken out of its interface is a copy and may be kept: s :=
+// row["name"].(string) stays valid. A function that must keep rows copies
+// them (maps.Clone is not enough for nested json values). The built-in
+// destinations use it.
+func ReuseRows() Option {
+	return func(c *destConfig) error {
+		c.reuseRows = true
+		return nil
+	}
+}
+
 // MaxRetryAfter sets how many waits one batch may ask for with
 // sink.RetryAfter (an API's "slow down, try in 30 s") before such answers
 // count as failed attempts (default 100). Each wait lasts exactly what the

@@ -37,6 +37,7 @@ type pipelineConfig struct {
 	shutdown  time.Duration
 	producer  []Option
 	keepLoads int
+	rowCache  int
 	replicas  int // 0: an existing pipeline keeps its own, a new one gets 1
 	// progressEvery is how often a run or serve saves its progress (tests).
 	progressEvery time.Duration
@@ -56,6 +57,26 @@ func WithLoadHistory(n int) PipelineOption {
 			return invalid("load history %d: keep at least 1", n)
 		}
 		c.keepLoads = n
+		return nil
+	}
+}
+
+// DefaultRowCache is how many rows of the batches it just published a
+// pipeline object keeps for its own workers (see WithRowCache).
+const DefaultRowCache = 16 << 10
+
+// WithRowCache sets how many rows of the batches it just published a
+// pipeline object keeps in memory, so that its own workers take them on
+// their first delivery without decoding the stored payload (default
+// DefaultRowCache; the bound is also 64 values a row). 0 turns the cache
+// off: every batch is decoded from the stream, as a worker in another
+// process does, which is how to measure that path in one process.
+func WithRowCache(rows int) PipelineOption {
+	return func(c *pipelineConfig) error {
+		if rows < 0 {
+			return invalid("row cache %d: want 0 or more", rows)
+		}
+		c.rowCache = rows
 		return nil
 	}
 }
@@ -323,7 +344,7 @@ func openPipeline(name string, dest *Destination, producer bool, opts []Pipeline
 	if err := queue.ValidPipelineName(name); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidOption, err)
 	}
-	cfg := pipelineConfig{logger: zap.NewNop(), prefix: "bridge", shutdown: DefaultShutdownTimeout, keepLoads: DefaultLoadHistory}
+	cfg := pipelineConfig{logger: zap.NewNop(), prefix: "bridge", shutdown: DefaultShutdownTimeout, keepLoads: DefaultLoadHistory, rowCache: DefaultRowCache}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
 			return nil, fmt.Errorf("pipeline %q: %w", name, err)
@@ -372,7 +393,7 @@ func openPipeline(name string, dest *Destination, producer bool, opts []Pipeline
 		}
 	}
 	p.files = filepath.Join(cfg.dataDir, "load_files")
-	p.cache = newRowCache(16 << 10)
+	p.cache = newRowCache(cfg.rowCache)
 	if err := p.open(); err != nil {
 		p.Close()
 		return nil, err
@@ -550,6 +571,7 @@ func (p *Pipeline) consumerConfig(d *Destination) consumer.Config {
 	c := d.cfg
 	return consumer.Config{
 		Positions:     p.st.Positions(d.name),
+		Order:         p.st.Order(d.name),
 		Destination:   d.name,
 		Strategy:      c.strategy,
 		MaxParallel:   c.maxParallel,

@@ -72,3 +72,7 @@ type TimeOfDay = schema.TimeOfDay
 
 // ParseDecimal parses an exact decimal such as "12.50".
 func ParseDecimal(s string) (Decimal, error) { return schema.ParseDecimal(s) }
+
+// CloneRows returns deep copies of rows, every value boxed afresh: what a
+// ReuseRows destination keeps of the rows it is given must be such a copy.
+func CloneRows(rows []Row) []Row { return schema.CloneRows(rows) }

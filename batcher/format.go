@@ -63,7 +63,7 @@ func Decode(f Format, payload []byte) (*schema.Table, []schema.Row, error) {
 func DecodeWith(f Format, payload []byte, resolve Resolver) (*schema.Table, []schema.Row, error) {
 	switch f {
 	case TypedJSONL:
-		return decodeJSONL(payload, resolve)
+		return decodeJSONL(payload, resolve, nil)
 	case Parquet:
 		return decodeParquet(payload)
 	}

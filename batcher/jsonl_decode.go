@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,7 +17,8 @@ import (
 )
 
 // decodeJSONL restores the table and rows of a typed JSON-lines payload.
-func decodeJSONL(payload []byte, resolve Resolver) (*schema.Table, []schema.Row, error) {
+// With rd, it reuses the row maps and value boxes of rd's last decode.
+func decodeJSONL(payload []byte, resolve Resolver, rd *RowDecoder) (*schema.Table, []schema.Row, error) {
 	s := string(payload) // decoded strings are substrings of this one copy
 	line, rest, _ := strings.Cut(s, "\n")
 	t, err := jsonlDecodeHeader(line, resolve)
@@ -24,14 +26,31 @@ func decodeJSONL(payload []byte, resolve Resolver) (*schema.Table, []schema.Row,
 		return nil, nil, err
 	}
 	d := newJSONLDecoder(t)
-	rows := make([]schema.Row, 0, strings.Count(rest, "\n")+1)
+	var old []schema.Row
+	n := strings.Count(rest, "\n") + 1
+	if rd != nil {
+		d.box = &rd.box
+		old = rd.rows
+		rd.rows = nil // until this decode succeeds
+		if cap(old) < n {
+			old = slices.Grow(old, n-len(old))
+		}
+	}
+	rows := make([]schema.Row, 0, n)
+	if old != nil {
+		rows = old[:0:cap(old)]
+	}
 	for n := 2; rest != ""; n++ {
 		line, rest, _ = strings.Cut(rest, "\n")
 		line = strings.TrimSuffix(line, "\r")
 		if strings.TrimLeft(line, " \t") == "" {
 			continue
 		}
-		row, ok := d.fast(line)
+		var reuse schema.Row
+		if i := len(rows); i < len(old) {
+			reuse = old[i]
+		}
+		row, ok := d.fast(line, reuse)
 		if !ok {
 			if row, err = jsonlDecodeRow(t, line); err != nil {
 				return nil, nil, fmt.Errorf("%w: typed-jsonl: line %d: %w", ErrFormat, n, err)
@@ -39,7 +58,35 @@ func decodeJSONL(payload []byte, resolve Resolver) (*schema.Table, []schema.Row,
 		}
 		rows = append(rows, row)
 	}
+	if rd != nil {
+		// Keep every map for the next decode, those past this one's rows
+		// included.
+		rd.rows = rows[:max(len(rows), len(old))]
+	}
 	return t, rows, nil
+}
+
+// A RowDecoder decodes payloads like DecodeWith, into rows it owns: each
+// Decode of a typed JSON-lines payload reuses the row maps, and the memory
+// of the strings, numbers and timestamps in them, of the rows it returned
+// before. So those rows, and the maps, slices and interface values in them,
+// must no longer be used when Decode is called again (the rule of
+// bufio.Scanner.Bytes). A value taken out of its interface (row["name"].(string))
+// is a copy and may be kept: the bytes of strings are never written over. A
+// RowDecoder is not safe for concurrent use; Parquet payloads are decoded
+// afresh.
+type RowDecoder struct {
+	rows []schema.Row // the last decode's row maps, to fill again
+	box  jsonv.Boxer
+}
+
+// Decode is DecodeWith into reused rows (see RowDecoder).
+func (rd *RowDecoder) Decode(f Format, payload []byte, resolve Resolver) (*schema.Table, []schema.Row, error) {
+	if f != TypedJSONL {
+		return DecodeWith(f, payload, resolve)
+	}
+	rd.box.Reuse()
+	return decodeJSONL(payload, resolve, rd)
 }
 
 // jsonlDecodeHeader returns the table of a header line: the one it carries,
@@ -85,11 +132,11 @@ type jsonlDecoder struct {
 	keys []string // per column, `"name":` as encodeJSONL writes it
 	cols []int    // scratch: the columns of the values of the current line
 	vals []any
-	box  jsonv.Boxer // one per payload: the rows live and die together
+	box  *jsonv.Boxer // one per payload: the rows live and die together
 }
 
 func newJSONLDecoder(t *schema.Table) *jsonlDecoder {
-	d := &jsonlDecoder{t: t, keys: make([]string, len(t.Columns))}
+	d := &jsonlDecoder{t: t, keys: make([]string, len(t.Columns)), box: new(jsonv.Boxer)}
 	for j, c := range t.Columns {
 		d.keys[j] = string(append(jsonv.AppendString(nil, c.Name), ':'))
 	}
@@ -97,8 +144,9 @@ func newJSONLDecoder(t *schema.Table) *jsonlDecoder {
 }
 
 // fast decodes line if it is in the form encodeJSONL writes, and reports
-// whether it was. It gives the same row as jsonlDecodeRow.
-func (d *jsonlDecoder) fast(line string) (schema.Row, bool) {
+// whether it was. It gives the same row as jsonlDecodeRow, in the map reuse
+// (cleared) if it is not nil.
+func (d *jsonlDecoder) fast(line string, reuse schema.Row) (schema.Row, bool) {
 	if len(line) < 2 || line[0] != '{' {
 		return nil, false
 	}
@@ -141,7 +189,12 @@ func (d *jsonlDecoder) fast(line string) (schema.Row, bool) {
 	if i != len(line)-1 {
 		return nil, false
 	}
-	row := make(schema.Row, len(d.vals))
+	row := reuse
+	if row == nil {
+		row = make(schema.Row, len(d.vals))
+	} else {
+		clear(row)
+	}
 	for n, k := range d.cols {
 		row[d.t.Columns[k].Name] = d.vals[n]
 	}
@@ -209,6 +262,10 @@ func (d *jsonlDecoder) value(dt schema.DataType, line string, i int) (v any, end
 	s, end, ok := d.str(line, i)
 	if !ok {
 		return nil, 0, false
+	}
+	if dt == schema.TypeTimestamp {
+		ts, ok := jsonlParseTimestamp(s)
+		return d.box.Time(ts), end, ok
 	}
 	v, err := jsonlConvertString(dt, s)
 	return v, end, err == nil

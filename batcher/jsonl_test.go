@@ -384,6 +384,54 @@ func TestLoadFile(t *testing.T) {
 	}
 }
 
+// A RowDecoder gives the rows Decode gives while it fills the maps of the
+// batch before, whether the next batch has fewer rows, more, or other
+// columns, and a value taken out of a row stays as it was.
+func TestRowDecoderReuse(t *testing.T) {
+	tab, rows := jsonlEventRows(t, 300)
+	all := jsonlAllTypes(t)
+	other := []schema.Row{
+		{"text": "a", "bigint": int64(1), "double": 1.5, "bool": true, "json": []any{int64(1)}},
+		{"timestamp": time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC), "date": schema.Date{Year: 2026, Month: 1, Day: 2}},
+	}
+	var rd RowDecoder
+	var kept string
+	var cloned []schema.Row
+	for step, c := range []struct {
+		t    *schema.Table
+		rows []schema.Row
+	}{{tab, rows[:100]}, {tab, rows[100:110]}, {all, other}, {tab, rows}, {tab, rows[:1]}, {tab, nil}, {tab, rows[5:250]}} {
+		payload, err := Encode(nil, TypedJSONL, c.t, c.rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, got, err := rd.Decode(TypedJSONL, payload, nil)
+		if err != nil {
+			t.Fatalf("step %d: %v", step, err)
+		}
+		if len(got) != len(c.rows) {
+			t.Fatalf("step %d: %d rows, want %d", step, len(got), len(c.rows))
+		}
+		for i := range got {
+			if !jsonlEqual(got[i], c.rows[i]) {
+				t.Fatalf("step %d, row %d: %#v, want %#v", step, i, got[i], c.rows[i])
+			}
+		}
+		if step == 0 {
+			kept = got[7]["user_name"].(string)
+			cloned = schema.CloneRows(got)
+		}
+	}
+	if kept != rows[7]["user_name"] {
+		t.Fatalf("a string taken out of a reused row changed: %q, want %q", kept, rows[7]["user_name"])
+	}
+	for i, r := range cloned {
+		if !jsonlEqual(r, rows[i]) {
+			t.Fatalf("row %d cloned from a reused row changed: %#v, want %#v", i, r, rows[i])
+		}
+	}
+}
+
 func FuzzDecodeJSONL(f *testing.F) {
 	tab := jsonlAllTypes(f)
 	for _, rows := range [][]schema.Row{
@@ -399,8 +447,34 @@ func FuzzDecodeJSONL(f *testing.F) {
 		}
 		f.Add(payload)
 	}
+	var warm [][]byte // payloads a RowDecoder decodes before the fuzzed one
+	for _, n := range []int{3, 40} {
+		_, rows := jsonlEventRows(f, n)
+		tab, _ := jsonlEventRows(f, 0)
+		p, err := Encode(nil, TypedJSONL, tab, rows)
+		if err != nil {
+			f.Fatal(err)
+		}
+		warm = append(warm, p)
+	}
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		tab, rows, err := Decode(TypedJSONL, payload)
+		// A RowDecoder that decoded other payloads before gives the same.
+		var rd RowDecoder
+		for _, w := range warm {
+			if _, _, err := rd.Decode(TypedJSONL, w, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, reused, rerr := rd.Decode(TypedJSONL, payload, nil)
+		if (err == nil) != (rerr == nil) || len(reused) != len(rows) {
+			t.Fatalf("RowDecoder: %d rows, %v; Decode: %d rows, %v", len(reused), rerr, len(rows), err)
+		}
+		for i := range rows {
+			if !jsonlEqual(rows[i], reused[i]) {
+				t.Fatalf("row %d: RowDecoder gave %#v, Decode %#v", i, reused[i], rows[i])
+			}
+		}
 		if err != nil {
 			if !errors.Is(err, ErrFormat) {
 				t.Fatalf("error %v does not wrap ErrFormat", err)
@@ -487,6 +561,18 @@ func BenchmarkJSONL(b *testing.B) {
 		}
 		perRow(b)
 	})
+	// A worker that reuses its rows (batcher.RowDecoder, bridge.ReuseRows).
+	b.Run("decode-reuse", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(payload)))
+		var rd RowDecoder
+		for b.Loop() {
+			if _, _, err := rd.Decode(TypedJSONL, payload, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+		perRow(b)
+	})
 	b.Run("encode+decode", func(b *testing.B) {
 		b.ReportAllocs()
 		var buf []byte
@@ -552,7 +638,7 @@ func FuzzJSONLFastPath(f *testing.F) {
 	f.Add("{\"text\":\"\xff\"}")
 	f.Fuzz(func(t *testing.T, line string) {
 		d := newJSONLDecoder(tab)
-		fast, ok := d.fast(line)
+		fast, ok := d.fast(line, nil)
 		if !ok {
 			return
 		}

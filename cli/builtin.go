@@ -39,10 +39,10 @@ func registerBuiltins() {
 		must(bridge.Register("null", func(arg string, opts ...bridge.Option) (*bridge.Destination, error) {
 			return bridge.NewDestination("null", func(context.Context, []bridge.Row, bridge.Table) error {
 				return nil
-			}, opts...), nil
+			}, append([]bridge.Option{bridge.ReuseRows()}, opts...)...), nil
 		}))
 		must(bridge.Register("stdout", func(arg string, opts ...bridge.Option) (*bridge.Destination, error) {
-			return bridge.NewDestination("stdout", writeStdout, opts...), nil
+			return bridge.NewDestination("stdout", writeStdout, append([]bridge.Option{bridge.ReuseRows()}, opts...)...), nil
 		}))
 		must(bridge.Register("exec", newExecDestination))
 		must(bridge.Register("http", newHTTPDestination))
@@ -119,7 +119,7 @@ func newExecDestination(command string, opts ...bridge.Option) (*bridge.Destinat
 	crashes := execMaxCrashes.n
 	execMaxCrashes.Unlock()
 	var dest *bridge.Destination
-	opts = append([]bridge.Option{bridge.MaxParallelLoadJobs(execWorkers)}, opts...)
+	opts = append([]bridge.Option{bridge.MaxParallelLoadJobs(execWorkers), bridge.ReuseRows()}, opts...)
 	// Named by its command: two programs are two destinations.
 	dest = bridge.NewConfiguredSink("exec:"+command, func(c execConfig) (sink.Sink, error) {
 		if c.Processes < 0 {

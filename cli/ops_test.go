@@ -36,6 +36,7 @@ func TestInvalidFlagValuesExit2(t *testing.T) {
 		{"file without dir", []string{"run", "--destination", "file:"}, "--destination"},
 		{"max parallel", []string{"run", "--max-parallel", "0"}, "--max-parallel"},
 		{"keep loads", []string{"run", "--keep-loads", "0"}, "--keep-loads"},
+		{"row cache", []string{"run", "--row-cache", "-1"}, "--row-cache"},
 		{"shutdown timeout", []string{"run", "--shutdown-timeout", "-1s"}, "--shutdown-timeout"},
 		{"max columns", []string{"run", "--max-columns", "-1"}, "--max-columns"},
 		{"max nesting", []string{"run", "--max-nesting", "-1"}, "--max-nesting"},

@@ -115,6 +115,7 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	keepLoads := registerKeepLoads(fs.FlagSet)
 	quiet := fs.Bool("quiet", false, "no progress line")
 	cpuProfile := fs.String("cpu-profile", "", "write a CPU profile to `file` (for go tool pprof)")
+	rowCache := fs.Int("row-cache", bridge.DefaultRowCache, "`rows` of just-published batches kept for this process's workers; 0 decodes every batch from the stream, as a worker in another process does (for measurements)")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
@@ -127,6 +128,9 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 	if err := errors.Join(checkKeepLoads(*keepLoads), checkShutdown(*shutdown), of.check()); err != nil {
 		return err
+	}
+	if *rowCache < 0 {
+		return usagef("--row-cache %d: want 0 or more", *rowCache)
 	}
 	set := visited(fs.FlagSet)
 	popts, err := pf.options(set, stdin)
@@ -159,7 +163,8 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		return err
 	}
 	defer stopProfile()
-	copts = append(copts, bridge.WithDestinations(dests[1:]...), bridge.WithShutdownTimeout(*shutdown), bridge.WithLoadHistory(*keepLoads))
+	copts = append(copts, bridge.WithDestinations(dests[1:]...), bridge.WithShutdownTimeout(*shutdown), bridge.WithLoadHistory(*keepLoads),
+		bridge.WithRowCache(*rowCache))
 	if *retention != "" {
 		d, err := parseRetention(*retention)
 		if err != nil {

@@ -109,7 +109,11 @@ type Config struct {
 	SetAside SetAside
 	// Lease, when set, is a lock the runner must hold to take batches
 	// (see Lease): TableSequential across processes. nil: none.
-	Lease  Lease
+	Lease Lease
+	// Order, under TableSequential, carries from one runner to the next
+	// the batch each load and table expects next (see Order). nil: a new
+	// runner learns it from the batches it receives.
+	Order  Order
 	Logger *zap.Logger
 	// OnDeadLetter, if set, hears of each dead letter the runner sends,
 	// with its reason (for metrics).
@@ -132,6 +136,23 @@ type Lease interface {
 // ErrLeaseLost is wrapped by the error of a runner that lost its lease:
 // another process may serve the destination now, so it stopped its calls.
 var ErrLeaseLost = errors.New("lost the lease of the destination")
+
+// Order keeps, between the runners of a TableSequential destination, the
+// batch each load and table expects next. A runner that stops hands its
+// unfinished batches back to the server; one handed to a pull request still
+// open on the server is seen again only after the ack wait, and a new runner
+// that received the batches after it first would deliver them ahead of it.
+// So a runner notes, as it stops, the first batch it hands back of each load
+// and table, and the next runner, before its first fetch, holds later
+// batches of those tables for it (up to GapWait). Keys are load and table
+// joined by a NUL byte; values are batch sequence numbers.
+type Order interface {
+	// TakeExpected returns what the last runner noted and forgets it, so
+	// that a note outlives no more than one runner.
+	TakeExpected(ctx context.Context) (map[string]int, error)
+	// SetExpected replaces the note (an empty map clears it).
+	SetExpected(ctx context.Context, next map[string]int) error
+}
 
 // SetAside knows the batches of a destination set aside by hand, by stream
 // sequence (see queue.SetAside).
@@ -217,6 +238,7 @@ type Runner struct {
 	parked  int              // batches of stopped tables held back, in toNak
 
 	leased    atomic.Bool  // the runner took its lease (Config.Lease)
+	serving   atomic.Bool  // the runner began to fetch
 	active    atomic.Int64 // unix nanoseconds of the last batch fetched or finished
 	lastFetch atomic.Int64 // unix nanoseconds the last fetch request started
 }
@@ -262,6 +284,8 @@ func (r *Runner) Start(ctx context.Context) {
 		if r.cfg.Lease != nil && !r.acquire() {
 			return
 		}
+		r.serving.Store(true)
+		r.takeOrder()
 		r.fetch()
 	}()
 }
@@ -955,6 +979,7 @@ func (r *Runner) Stop(ctx context.Context, idle bool) error {
 			}
 		}
 	}
+	r.noteOrder(ctx, naks)
 	slices.SortFunc(naks, func(a, b *queue.Delivery) int {
 		switch {
 		case a.StreamSeq < b.StreamSeq:
@@ -975,6 +1000,50 @@ func (r *Runner) Stop(ctx context.Context, idle bool) error {
 		cancel()
 	}
 	return err
+}
+
+// orderTimeout bounds each read and write of Config.Order.
+const orderTimeout = 5 * time.Second
+
+// takeOrder seeds the scheduler with what the runner before this one noted
+// (see Order).
+func (r *Runner) takeOrder() {
+	if r.cfg.Strategy != TableSequential || r.cfg.Order == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.fetchCtx, orderTimeout)
+	defer cancel()
+	next, err := r.cfg.Order.TakeExpected(ctx)
+	if err != nil {
+		r.log.Warn("could not read which batch each table expects next; a batch handed back by the last worker "+
+			"may be delivered after later ones of its table", zap.Error(err))
+		return
+	}
+	r.sched.expectAtLeast(next)
+}
+
+// noteOrder notes, for the next runner, the first batch of each load and
+// table among those handed back (see Order). A runner that never served
+// (it stood by for the lease) leaves the note alone.
+func (r *Runner) noteOrder(ctx context.Context, naks []*queue.Delivery) {
+	if r.cfg.Strategy != TableSequential || r.cfg.Order == nil || !r.serving.Load() {
+		return
+	}
+	next := make(map[string]int)
+	for _, d := range naks {
+		if d.Seq == 0 || d.Target != "" {
+			continue
+		}
+		if k := seqKey(d); next[k] == 0 || d.Seq < next[k] {
+			next[k] = d.Seq
+		}
+	}
+	octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), orderTimeout)
+	defer cancel()
+	if err := r.cfg.Order.SetExpected(octx, next); err != nil {
+		r.log.Warn("could not note which batch each table expects next; the next worker may deliver a batch "+
+			"handed back now after later ones of its table", zap.Error(err))
+	}
 }
 
 // answerCtx is the context of answers to the server (acks, dead letters):

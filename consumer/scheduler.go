@@ -209,6 +209,18 @@ func (s *scheduler) gapHeld(d *queue.Delivery) bool {
 	return false
 }
 
+// expectAtLeast raises the batch expected next per load and table to
+// next's (see Order).
+func (s *scheduler) expectAtLeast(next map[string]int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, seq := range next {
+		if seq > s.expect[k] {
+			s.expect[k] = seq
+		}
+	}
+}
+
 // done releases a batch a worker has finished with.
 func (s *scheduler) done(d *queue.Delivery) {
 	s.mu.Lock()

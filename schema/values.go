@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math/big"
@@ -227,4 +228,57 @@ func TypeOf(v any) (DataType, bool) {
 		return TypeJSON, true
 	}
 	return "", false
+}
+
+// CloneRows returns deep copies of rows: new maps, lists and byte slices,
+// and every value boxed afresh, so that they stay valid when the memory of
+// rows is reused (a destination made with bridge.ReuseRows keeps rows only
+// through CloneRows).
+func CloneRows(rows []Row) []Row {
+	out := make([]Row, len(rows))
+	for i, r := range rows {
+		if r != nil {
+			out[i] = cloneValue(r).(map[string]any)
+		}
+	}
+	return out
+}
+
+// cloneValue copies v. Converting a string, number or time back to an
+// interface boxes it in new memory.
+func cloneValue(v any) any {
+	switch x := v.(type) {
+	case string:
+		return x
+	case int64:
+		return x
+	case float64:
+		return x
+	case time.Time:
+		return x
+	case []byte:
+		if x == nil {
+			return x
+		}
+		return bytes.Clone(x)
+	case map[string]any:
+		if x == nil {
+			return x
+		}
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[k] = cloneValue(e)
+		}
+		return m
+	case []any:
+		if x == nil {
+			return x
+		}
+		l := make([]any, len(x))
+		for i, e := range x {
+			l[i] = cloneValue(e)
+		}
+		return l
+	}
+	return v
 }

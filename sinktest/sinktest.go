@@ -32,6 +32,11 @@
 //   - the batch id is stable across retries and, when the target keeps it,
 //     is the one each row arrived with.
 //
+// The destination is made with bridge.ReuseRows, as the built-in sinks'
+// are: rows decoded from the stream reuse the memory of the batch before, so
+// a sink that keeps rows after Write returns must keep bridge.CloneRows
+// copies.
+//
 // The suite writes rows with the columns id (bigint, 1..N per table), name
 // (text), amount (double), ok (bool) and at (timestamp) into the tables
 // conf_orders, conf_users and conf_events.
@@ -138,7 +143,7 @@ func (f *faulty) Close(ctx context.Context) error {
 func (f *faulty) Write(ctx context.Context, b sink.Batch) error {
 	f.mu.Lock()
 	c := b
-	c.Rows = slices.Clone(b.Rows)
+	c.Rows = bridge.CloneRows(b.Rows)
 	f.calls = append(f.calls, c)
 	var a action
 	if f.fault != nil {
@@ -226,7 +231,7 @@ func newRun(t *testing.T, h Harness) *run {
 
 func (r *run) open() {
 	r.t.Helper()
-	dest := bridge.NewSinkDestination("conformance", r.f, bridge.BatchSize(r.h.BatchSize),
+	dest := bridge.NewSinkDestination("conformance", r.f, bridge.ReuseRows(), bridge.BatchSize(r.h.BatchSize),
 		bridge.LoaderParallelismStrategy(bridge.TableSequential), bridge.MaxRetries(5),
 		bridge.RetryBackoff(5*time.Millisecond, 20*time.Millisecond))
 	p, err := bridge.NewPipeline(r.name, dest, bridge.WithDataDir(r.dir))

@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -67,6 +68,9 @@ func (s *Store) Members(ctx context.Context) ([]Member, error) {
 func (s *Store) RemoveMember(ctx context.Context, name string) error {
 	if err := s.kv.Delete(ctx, memberKey(name)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return fmt.Errorf("state: delete %s: %w", memberKey(name), err)
+	}
+	if err := s.kv.Purge(ctx, orderKey(name)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("state: delete %s: %w", orderKey(name), err)
 	}
 	keys, err := s.keys(ctx, positionPrefix(name))
 	if err != nil {
@@ -137,6 +141,56 @@ func (p *Positions) SetPosition(ctx context.Context, batchID string, part int) e
 func (p *Positions) ClearPosition(ctx context.Context, batchID string) error {
 	if err := p.s.kv.Purge(ctx, p.key(batchID)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return fmt.Errorf("state: delete position: %w", err)
+	}
+	return nil
+}
+
+func orderKey(dest string) string { return "order." + queue.Token(dest) }
+
+// Order keeps, for one TableSequential destination, the batch each load and
+// table expects next when a worker stopped with batches handed back. It
+// implements consumer.Order.
+type Order struct {
+	s    *Store
+	dest string
+}
+
+// Order returns the order note of the destination dest.
+func (s *Store) Order(dest string) *Order { return &Order{s: s, dest: dest} }
+
+// TakeExpected returns the note and deletes it.
+func (o *Order) TakeExpected(ctx context.Context) (map[string]int, error) {
+	e, err := o.s.kv.Get(ctx, orderKey(o.dest))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state: get %s: %w", orderKey(o.dest), err)
+	}
+	var next map[string]int
+	if err := json.Unmarshal(e.Value(), &next); err != nil {
+		return nil, fmt.Errorf("state: %s: %w", orderKey(o.dest), err)
+	}
+	if err := o.s.kv.Purge(ctx, orderKey(o.dest)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, fmt.Errorf("state: delete %s: %w", orderKey(o.dest), err)
+	}
+	return next, nil
+}
+
+// SetExpected replaces the note; an empty one is deleted.
+func (o *Order) SetExpected(ctx context.Context, next map[string]int) error {
+	if len(next) == 0 {
+		if err := o.s.kv.Purge(ctx, orderKey(o.dest)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return fmt.Errorf("state: delete %s: %w", orderKey(o.dest), err)
+		}
+		return nil
+	}
+	b, err := json.Marshal(next)
+	if err != nil {
+		return fmt.Errorf("state: %s: %w", orderKey(o.dest), err)
+	}
+	if _, err := o.s.kv.Put(ctx, orderKey(o.dest), b); err != nil {
+		return fmt.Errorf("state: put %s: %w", orderKey(o.dest), err)
 	}
 	return nil
 }

@@ -1,6 +1,9 @@
 package jsonv
 
-import "unsafe"
+import (
+	"time"
+	"unsafe"
+)
 
 // Boxing a string, int64 or float64 into an interface allocates a small
 // object per value, which is most of the allocations of a typical JSON event.
@@ -20,6 +23,8 @@ var (
 	stringType  = typeOf("")
 	int64Type   = typeOf(int64(0))
 	float64Type = typeOf(float64(0))
+	timeType    = typeOf(time.Time{})
+	listType    = typeOf([]any(nil))
 )
 
 func typeOf(v any) unsafe.Pointer { return (*eface)(unsafe.Pointer(&v)).typ }
@@ -45,20 +50,167 @@ func (b *Boxer) Int64(n int64) any { return b.boxInt64(n) }
 // Float64 returns f as an interface value.
 func (b *Boxer) Float64(f float64) any { return b.boxFloat64(f) }
 
-// slabs holds the current slabs of one Parse call.
-type slabs struct {
-	strs []string
-	nums []uint64
+// Time returns t as an interface value.
+func (b *Boxer) Time(t time.Time) any {
+	if len(b.times) == cap(b.times) {
+		b.times = b.nextTimes()
+	}
+	b.times = append(b.times, t)
+	return *(*any)(unsafe.Pointer(&eface{timeType, unsafe.Pointer(&b.times[len(b.times)-1])}))
 }
 
-func (b *slabs) reset() { b.strs, b.nums = nil, nil }
+// Reuse lets b box new values over the ones it boxed before: call it only
+// when none of those values, nor any copy of their interfaces, is used any
+// more. A Boxer that is reused keeps its slabs instead of making new ones.
+func (b *Boxer) Reuse() {
+	if !b.keep {
+		b.keep = true
+		b.reset()
+		return
+	}
+	b.strs, b.nums, b.times, b.lists, b.heads = nil, nil, nil, nil, nil
+	b.freeHeads = append(b.freeHeads, b.usedHeads...)
+	clear(b.usedHeads)
+	b.usedHeads = b.usedHeads[:0]
+	b.freeMaps = append(b.freeMaps, b.usedMaps...)
+	b.freeLists = append(b.freeLists, b.usedLists...)
+	clear(b.usedMaps)
+	clear(b.usedLists)
+	b.usedMaps, b.usedLists = b.usedMaps[:0], b.usedLists[:0]
+	b.freeStrs = append(b.freeStrs, b.usedStrs...)
+	b.freeNums = append(b.freeNums, b.usedNums...)
+	b.freeTimes = append(b.freeTimes, b.usedTimes...)
+	clear(b.usedStrs)
+	clear(b.usedNums)
+	clear(b.usedTimes)
+	b.usedStrs, b.usedNums, b.usedTimes = b.usedStrs[:0], b.usedNums[:0], b.usedTimes[:0]
+}
+
+// slabs holds the current slabs of one Parse call. With keep (a Boxer that
+// is reused), it also remembers the slabs it filled (used*) and those it may
+// fill again (free*).
+type slabs struct {
+	strs  []string
+	nums  []uint64
+	times []time.Time
+
+	lists []any
+	heads [][]any // slice headers of boxed lists (keep only)
+
+	keep                 bool
+	usedMaps, freeMaps   []map[string]any
+	usedLists, freeLists [][]any
+	usedHeads, freeHeads [][][]any
+	usedStrs, freeStrs   [][]string
+	usedNums, freeNums   [][]uint64
+	usedTimes, freeTimes [][]time.Time
+}
+
+func (b *slabs) reset() { b.strs, b.nums, b.times, b.lists, b.heads = nil, nil, nil, nil, nil }
+
+// boxList returns a as an interface value: in a reused Boxer, its header
+// lives in a slab, as the values of Time do.
+func (b *slabs) boxList(a []any) any {
+	if !b.keep {
+		return a
+	}
+	if len(b.heads) == cap(b.heads) {
+		if k := len(b.freeHeads); k > 0 {
+			b.heads, b.freeHeads = b.freeHeads[k-1][:0], b.freeHeads[:k-1]
+		} else {
+			b.heads = make([][]any, 0, maxSlab)
+		}
+		b.usedHeads = append(b.usedHeads, b.heads)
+	}
+	b.heads = append(b.heads, a)
+	return *(*any)(unsafe.Pointer(&eface{listType, unsafe.Pointer(&b.heads[len(b.heads)-1])}))
+}
+
+// newMap returns an empty map for n keys: a new one, or, in a reused Boxer,
+// one it made before.
+func (b *slabs) newMap(n int) map[string]any {
+	if !b.keep {
+		return make(map[string]any, n)
+	}
+	var m map[string]any
+	if k := len(b.freeMaps); k > 0 {
+		m, b.freeMaps = b.freeMaps[k-1], b.freeMaps[:k-1]
+		clear(m)
+	} else {
+		m = make(map[string]any, n)
+	}
+	b.usedMaps = append(b.usedMaps, m)
+	return m
+}
+
+// newList returns a list of n elements: new, or, in a reused Boxer, cut
+// from a slab (full-capacity slicing: an append to it reallocates).
+func (b *slabs) newList(n int) []any {
+	if !b.keep || n > maxSlab/4 {
+		return make([]any, n)
+	}
+	if cap(b.lists)-len(b.lists) < n {
+		if k := len(b.freeLists); k > 0 {
+			b.lists, b.freeLists = b.freeLists[k-1][:0], b.freeLists[:k-1]
+		} else {
+			b.lists = make([]any, 0, maxSlab)
+		}
+		b.usedLists = append(b.usedLists, b.lists)
+	}
+	i := len(b.lists)
+	b.lists = b.lists[:i+n]
+	return b.lists[i : i+n : i+n]
+}
+
+// nextStrs returns an empty slab for strings: a free one, or a new one.
+func (b *slabs) nextStrs() []string {
+	if !b.keep {
+		return make([]string, 0, grow(cap(b.strs)))
+	}
+	var s []string
+	if n := len(b.freeStrs); n > 0 {
+		s, b.freeStrs = b.freeStrs[n-1][:0], b.freeStrs[:n-1]
+	} else {
+		s = make([]string, 0, maxSlab)
+	}
+	b.usedStrs = append(b.usedStrs, s)
+	return s
+}
+
+func (b *slabs) nextNums() []uint64 {
+	if !b.keep {
+		return make([]uint64, 0, grow(cap(b.nums)))
+	}
+	var s []uint64
+	if n := len(b.freeNums); n > 0 {
+		s, b.freeNums = b.freeNums[n-1][:0], b.freeNums[:n-1]
+	} else {
+		s = make([]uint64, 0, maxSlab)
+	}
+	b.usedNums = append(b.usedNums, s)
+	return s
+}
+
+func (b *slabs) nextTimes() []time.Time {
+	if !b.keep {
+		return make([]time.Time, 0, grow(cap(b.times)))
+	}
+	var s []time.Time
+	if n := len(b.freeTimes); n > 0 {
+		s, b.freeTimes = b.freeTimes[n-1][:0], b.freeTimes[:n-1]
+	} else {
+		s = make([]time.Time, 0, maxSlab)
+	}
+	b.usedTimes = append(b.usedTimes, s)
+	return s
+}
 
 func (b *slabs) boxString(s string) any {
 	if s == "" {
 		return s // no allocation for the empty string
 	}
 	if len(b.strs) == cap(b.strs) {
-		b.strs = make([]string, 0, grow(cap(b.strs)))
+		b.strs = b.nextStrs()
 	}
 	b.strs = append(b.strs, s)
 	return *(*any)(unsafe.Pointer(&eface{stringType, unsafe.Pointer(&b.strs[len(b.strs)-1])}))
@@ -77,7 +229,7 @@ func (b *slabs) boxFloat64(f float64) any {
 
 func (b *slabs) boxBits(typ unsafe.Pointer, bits uint64) any {
 	if len(b.nums) == cap(b.nums) {
-		b.nums = make([]uint64, 0, grow(cap(b.nums)))
+		b.nums = b.nextNums()
 	}
 	b.nums = append(b.nums, bits)
 	return *(*any)(unsafe.Pointer(&eface{typ, unsafe.Pointer(&b.nums[len(b.nums)-1])}))

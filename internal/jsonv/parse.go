@@ -151,7 +151,7 @@ func (p *parser) object() (any, error) {
 	if p.s[p.i] == '}' {
 		p.i++
 		p.depth--
-		return map[string]any{}, nil
+		return p.box.newMap(0), nil
 	}
 	base, kbase := len(p.vals), len(p.keys)
 	for {
@@ -194,7 +194,7 @@ func (p *parser) object() (any, error) {
 		}
 	}
 	keys, vals := p.keys[kbase:], p.vals[base:]
-	m := make(map[string]any, len(keys))
+	m := p.box.newMap(len(keys))
 	for j, k := range keys {
 		m[k] = vals[j]
 	}
@@ -217,7 +217,7 @@ func (p *parser) array() (any, error) {
 	if p.s[p.i] == ']' {
 		p.i++
 		p.depth--
-		return []any{}, nil
+		return p.box.boxList(p.box.newList(0)), nil
 	}
 	base := len(p.vals)
 	for {
@@ -240,12 +240,12 @@ func (p *parser) array() (any, error) {
 		}
 	}
 	vals := p.vals[base:]
-	a := make([]any, len(vals))
+	a := p.box.newList(len(vals))
 	copy(a, vals)
 	clear(vals)
 	p.vals = p.vals[:base]
 	p.depth--
-	return a, nil
+	return p.box.boxList(a), nil
 }
 
 func (p *parser) literal(word string, v any) (any, error) {

@@ -121,6 +121,8 @@ func New(cfg Config) (*Sink, error) {
 // environment (DESTINATION__<NAME>__FILE_DIR, ...) and .bridge/config.toml
 // [destination.<name>].
 func Destination(name string, opts ...bridge.Option) *bridge.Destination {
+	// The sink encodes rows before Write returns and keeps none.
+	opts = append([]bridge.Option{bridge.ReuseRows()}, opts...)
 	return bridge.NewConfiguredSink(name, func(cfg Config) (sink.Sink, error) {
 		return New(cfg)
 	}, opts...)

@@ -52,6 +52,8 @@ func Destination(name string, opts ...bridge.Option) *bridge.Destination {
 // DestinationWithLogger is Destination with the sink's logger (as the other
 // built-in sinks take it); Config.Logger, if set, wins.
 func DestinationWithLogger(name string, log *zap.Logger, opts ...bridge.Option) *bridge.Destination {
+	// The sink encodes rows before Write returns and keeps none.
+	opts = append([]bridge.Option{bridge.ReuseRows()}, opts...)
 	return bridge.NewConfiguredSink(name, func(cfg Config) (sink.Sink, error) {
 		if cfg.Logger == nil {
 			cfg.Logger = log

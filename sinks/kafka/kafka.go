@@ -99,7 +99,7 @@ func Destination(name string, opts ...bridge.Option) *bridge.Destination {
 
 // DestinationWithLogger is Destination with a logger for the sink.
 func DestinationWithLogger(name string, log *zap.Logger, opts ...bridge.Option) *bridge.Destination {
-	opts = append([]bridge.Option{bridge.LoaderParallelismStrategy(bridge.TableSequential)}, opts...)
+	opts = append([]bridge.Option{bridge.LoaderParallelismStrategy(bridge.TableSequential), bridge.ReuseRows()}, opts...)
 	return bridge.NewConfiguredSink(name, func(cfg Config) (sink.Sink, error) {
 		return New(cfg, log)
 	}, opts...)

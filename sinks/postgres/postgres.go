@@ -102,6 +102,8 @@ func Destination(name string, opts ...bridge.Option) *bridge.Destination {
 
 // DestinationWithLogger is Destination with a logger for the sink.
 func DestinationWithLogger(name string, log *zap.Logger, opts ...bridge.Option) *bridge.Destination {
+	// The sink encodes rows before Write returns and keeps none.
+	opts = append([]bridge.Option{bridge.ReuseRows()}, opts...)
 	return bridge.NewConfiguredSink(name, func(cfg Config) (sink.Sink, error) {
 		return New(cfg, log)
 	}, opts...)

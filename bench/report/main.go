@@ -1,0 +1,195 @@
+// Command report runs the reference benchmark and prints every figure in
+// one go: the encoding/json baseline, bridge in one process, bridge with
+// every batch decoded from the stream (as a worker in another process reads
+// it), Parquet in transit, and peak memory for the short and the long input.
+// Each configuration runs rounds times, the rounds interleaved so that the
+// machine's noise falls on all of them alike; it prints the medians and the
+// ratios to the baseline of the same run. bench/run.sh builds the binaries
+// and calls it.
+//
+//	report [-rounds 3] BRIDGE BASELINE SHORT.jsonl LONG.jsonl WORKDIR
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// config is one thing measured.
+type config struct {
+	name  string
+	input int      // 0 short, 1 long
+	args  []string // extra flags of bridge run; nil: the baseline
+}
+
+// result is one run of a config.
+type result struct {
+	items   int
+	perSec  float64
+	peakMiB float64
+}
+
+var (
+	reLoad     = regexp.MustCompile(`published (\d+) items in .*\(([\d.]+) items/s\)`)
+	rePeak     = regexp.MustCompile(`peak memory ([\d.]+) MiB`)
+	reBaseline = regexp.MustCompile(`: (\d+) items in .*\(([\d.]+) items/s\), peak memory ([\d.]+) MiB`)
+)
+
+func main() {
+	rounds := flag.Int("rounds", 3, "runs of each configuration (the median is printed)")
+	flag.Usage = func() {
+		fmt.Fprintln(os.Stderr, "usage: report [-rounds N] BRIDGE BASELINE SHORT.jsonl LONG.jsonl WORKDIR")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if flag.NArg() != 5 || *rounds < 1 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	bridge, baseline, work := flag.Arg(0), flag.Arg(1), flag.Arg(4)
+	inputs := []string{flag.Arg(2), flag.Arg(3)}
+	lines := make([]int, len(inputs))
+	for i, in := range inputs {
+		n, err := countLines(in)
+		if err != nil {
+			fail(err)
+		}
+		lines[i] = n
+	}
+	configs := []config{
+		{name: "baseline", input: 0},
+		{name: "baseline", input: 1},
+		{name: "one process", input: 0, args: []string{}},
+		{name: "one process", input: 1, args: []string{}},
+		{name: "decoded from the stream", input: 1, args: []string{"--row-cache", "0"}},
+		{name: "parquet in transit", input: 1, args: []string{"--format", "parquet"}},
+	}
+	got := make([][]result, len(configs))
+	for r := range *rounds {
+		fmt.Fprintf(os.Stderr, "round %d of %d\n", r+1, *rounds)
+		for i, c := range configs {
+			res, err := runOnce(bridge, baseline, work, inputs[c.input], c)
+			if err != nil {
+				fail(fmt.Errorf("%s, %d lines: %w", c.name, lines[c.input], err))
+			}
+			got[i] = append(got[i], res)
+		}
+	}
+	med := make([]result, len(configs))
+	for i := range configs {
+		med[i] = median(got[i])
+	}
+	base := []float64{med[0].perSec, med[1].perSec}
+	fmt.Printf("\nmedian of %d interleaved rounds; ratios are to the encoding/json baseline of this run\n\n", *rounds)
+	fmt.Printf("%-36s %10s %12s %8s %12s\n", "configuration", "events", "items/s", "ratio", "peak memory")
+	for i, c := range configs {
+		label := c.name
+		if c.args == nil {
+			label = "baseline (encoding/json decode only)"
+		}
+		fmt.Printf("%-36s %10d %12.0f %7.2fx %8.1f MiB\n", label, lines[c.input], med[i].perSec, med[i].perSec/base[c.input], med[i].peakMiB)
+	}
+	fmt.Println()
+	fmt.Printf("decoded from the stream / one process: %.2f\n", med[4].perSec/med[3].perSec)
+	fmt.Printf("parquet / typed jsonl in transit:      %.2f\n", med[5].perSec/med[3].perSec)
+	fmt.Printf("peak memory, %d vs %d events: %.2f\n", lines[1], lines[0], med[3].peakMiB/med[2].peakMiB)
+}
+
+// runOnce runs c once and reads its figures from what it prints.
+func runOnce(bridge, baseline, work, input string, c config) (result, error) {
+	var cmd *exec.Cmd
+	data := filepath.Join(work, "data")
+	if c.args == nil {
+		cmd = exec.Command(baseline, input)
+	} else {
+		if err := os.RemoveAll(data); err != nil {
+			return result{}, err
+		}
+		args := append([]string{"run", "--input", input, "--table", "events", "--destination", "null",
+			"--batch-size", "1000", "--data-dir", data, "--quiet"}, c.args...)
+		cmd = exec.Command(bridge, args...)
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.WaitDelay = time.Second
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		return result{}, err
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return result{}, fmt.Errorf("%v: %w\n%s", cmd.Args, err, out.String())
+		}
+	case <-time.After(10 * time.Minute):
+		_ = cmd.Process.Kill()
+		<-done
+		return result{}, fmt.Errorf("%v: no end after 10 minutes; is the machine busy?", cmd.Args)
+	}
+	text := out.String()
+	if c.args == nil {
+		m := reBaseline.FindStringSubmatch(text)
+		if m == nil {
+			return result{}, fmt.Errorf("no figures in the baseline's output:\n%s", text)
+		}
+		return result{items: atoi(m[1]), perSec: atof(m[2]), peakMiB: atof(m[3])}, nil
+	}
+	m, p := reLoad.FindStringSubmatch(text), rePeak.FindStringSubmatch(text)
+	if m == nil || p == nil {
+		return result{}, fmt.Errorf("no figures in bridge's output:\n%s", text)
+	}
+	return result{items: atoi(m[1]), perSec: atof(m[2]), peakMiB: atof(p[1])}, nil
+}
+
+// median returns, per figure, the median of rs.
+func median(rs []result) result {
+	pick := func(f func(result) float64) float64 {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = f(r)
+		}
+		slices.Sort(v)
+		if len(v)%2 == 1 {
+			return v[len(v)/2]
+		}
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	return result{
+		items:   rs[0].items,
+		perSec:  pick(func(r result) float64 { return r.perSec }),
+		peakMiB: pick(func(r result) float64 { return r.peakMiB }),
+	}
+}
+
+func countLines(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	return bytes.Count(b, []byte("\n")), nil
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
+func atof(s string) float64 {
+	f, _ := strconv.ParseFloat(strings.ReplaceAll(s, ",", ""), 64)
+	return f
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "report:", err)
+	os.Exit(1)
+}
