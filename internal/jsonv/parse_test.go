@@ -345,6 +345,18 @@ func FuzzParse(f *testing.F) {
 		if err != nil || !equalValues(back, got) {
 			t.Fatalf("round trip of %q via %q = %#v, %v", data, enc, back, err)
 		}
+		// A reused Boxer, which writes over the values of the document
+		// before, gives the same value.
+		var b Boxer
+		b.Reuse()
+		if _, err := b.ParseString(`{"x":["a",1,2.5,{"y":"z"},[]],"n":123456}`); err != nil {
+			t.Fatal(err)
+		}
+		b.Reuse()
+		again, err := b.ParseString(string(data))
+		if err != nil || !equalValues(again, got) {
+			t.Fatalf("reused Boxer: ParseString(%q) = %#v, %v; want %#v", data, again, err, got)
+		}
 	})
 }
 
