@@ -73,8 +73,7 @@ func decodeJSONL(payload []byte, resolve Resolver, rd *RowDecoder) (*schema.Tabl
 // must no longer be used when Decode is called again (the rule of
 // bufio.Scanner.Bytes). A value taken out of its interface (row["name"].(string))
 // is a copy and may be kept: the bytes of strings are never written over. A
-// RowDecoder is not safe for concurrent use; Parquet payloads are decoded
-// afresh.
+// RowDecoder is not safe for concurrent use.
 type RowDecoder struct {
 	rows []schema.Row // the last decode's row maps, to fill again
 	box  jsonv.Boxer
@@ -82,11 +81,15 @@ type RowDecoder struct {
 
 // Decode is DecodeWith into reused rows (see RowDecoder).
 func (rd *RowDecoder) Decode(f Format, payload []byte, resolve Resolver) (*schema.Table, []schema.Row, error) {
-	if f != TypedJSONL {
-		return DecodeWith(f, payload, resolve)
+	switch f {
+	case TypedJSONL:
+		rd.box.Reuse()
+		return decodeJSONL(payload, resolve, rd)
+	case Parquet:
+		rd.box.Reuse()
+		return decodeParquetInto(payload, rd)
 	}
-	rd.box.Reuse()
-	return decodeJSONL(payload, resolve, rd)
+	return DecodeWith(f, payload, resolve)
 }
 
 // jsonlDecodeHeader returns the table of a header line: the one it carries,

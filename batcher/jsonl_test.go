@@ -388,6 +388,12 @@ func TestLoadFile(t *testing.T) {
 // batch before, whether the next batch has fewer rows, more, or other
 // columns, and a value taken out of a row stays as it was.
 func TestRowDecoderReuse(t *testing.T) {
+	for _, f := range []Format{TypedJSONL, Parquet} {
+		t.Run(string(f), func(t *testing.T) { testRowDecoderReuse(t, f) })
+	}
+}
+
+func testRowDecoderReuse(t *testing.T, f Format) {
 	tab, rows := jsonlEventRows(t, 300)
 	all := jsonlAllTypes(t)
 	other := []schema.Row{
@@ -401,11 +407,11 @@ func TestRowDecoderReuse(t *testing.T) {
 		t    *schema.Table
 		rows []schema.Row
 	}{{tab, rows[:100]}, {tab, rows[100:110]}, {all, other}, {tab, rows}, {tab, rows[:1]}, {tab, nil}, {tab, rows[5:250]}} {
-		payload, err := Encode(nil, TypedJSONL, c.t, c.rows)
+		payload, err := Encode(nil, f, c.t, c.rows)
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, got, err := rd.Decode(TypedJSONL, payload, nil)
+		_, got, err := rd.Decode(f, payload, nil)
 		if err != nil {
 			t.Fatalf("step %d: %v", step, err)
 		}

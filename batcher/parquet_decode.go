@@ -50,6 +50,28 @@ func decodeParquetTable(payload []byte) (t *schema.Table, err error) {
 // decodeParquet restores the table and rows of a payload made by
 // encodeParquet.
 func decodeParquet(payload []byte) (t *schema.Table, rows []schema.Row, err error) {
+	return decodeParquetInto(payload, nil)
+}
+
+// decodeParquetInto is decodeParquet; with rd, it reuses the row maps and
+// value boxes of rd's last decode (see RowDecoder).
+func decodeParquetInto(payload []byte, rd *RowDecoder) (t *schema.Table, rows []schema.Row, err error) {
+	var old []schema.Row
+	var box *jsonv.Boxer
+	if rd != nil {
+		old, box = rd.rows, &rd.box
+		rd.rows = nil // until this decode succeeds
+		defer func() {
+			if err == nil {
+				// Keep every map for the next decode, those past this
+				// one's rows included.
+				rd.rows = rows
+				if len(old) > len(rows) {
+					rd.rows = append(rows, old[len(rows):]...)
+				}
+			}
+		}()
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			t, rows, err = nil, nil, fmt.Errorf("%w: parquet: %v", ErrFormat, r)
@@ -63,17 +85,24 @@ func decodeParquet(payload []byte) (t *schema.Table, rows []schema.Row, err erro
 	if err != nil {
 		return nil, nil, err
 	}
+	rows = make([]schema.Row, 0, max(numRows, len(old)))
+	newRow := func(i int) schema.Row {
+		if i < len(old) {
+			clear(old[i])
+			return old[i]
+		}
+		return make(schema.Row, len(t.Columns))
+	}
 	if len(t.Columns) == 0 {
-		rows = make([]schema.Row, numRows)
-		for i := range rows {
-			rows[i] = schema.Row{}
+		for i := range numRows {
+			rows = append(rows, newRow(i))
 		}
 		return t, rows, nil
 	}
 	leaves := f.Root().Columns()
 	decs := make([]parquetDecoder, len(t.Columns))
 	for j, c := range t.Columns {
-		if decs[j], err = parquetDecoderFor(c, leaves[j]); err != nil {
+		if decs[j], err = parquetDecoderFor(c, leaves[j], box); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -91,7 +120,7 @@ func decodeParquet(payload []byte) (t *schema.Table, rows []schema.Row, err erro
 					if i != len(rows) || i >= numRows {
 						return fmt.Errorf("%w: parquet: more rows than the %d announced", ErrFormat, numRows)
 					}
-					rows = append(rows, make(schema.Row, len(t.Columns)))
+					rows = append(rows, newRow(i))
 				} else if i >= len(rows) {
 					return fmt.Errorf("%w: parquet: column %q has more values than rows", ErrFormat, c.Name)
 				}
@@ -218,7 +247,9 @@ type parquetDecoder func(parquet.Value) (any, error)
 
 // parquetDecoderFor checks that the Parquet leaf fits column c and returns
 // the decoder of its values.
-func parquetDecoderFor(c schema.Column, leaf *parquet.Column) (parquetDecoder, error) {
+// With box, values are boxed there and json values parsed into its reused
+// maps and lists.
+func parquetDecoderFor(c schema.Column, leaf *parquet.Column, box *jsonv.Boxer) (parquetDecoder, error) {
 	if !leaf.Leaf() || leaf.Repeated() || leaf.MaxDefinitionLevel() > 1 {
 		return nil, fmt.Errorf("%w: parquet: column %q is not a flat leaf", ErrFormat, c.Name)
 	}
@@ -230,6 +261,9 @@ func parquetDecoderFor(c schema.Column, leaf *parquet.Column) (parquetDecoder, e
 	switch c.DataType {
 	case schema.TypeText:
 		want, dec = parquet.ByteArray, func(v parquet.Value) (any, error) { return string(v.ByteArray()), nil }
+		if box != nil {
+			dec = func(v parquet.Value) (any, error) { return box.String(string(v.ByteArray())), nil }
+		}
 	case schema.TypeDecimal:
 		want, dec = parquet.ByteArray, func(v parquet.Value) (any, error) {
 			// The encoder writes plain digits; refuse exponents, which
@@ -246,11 +280,17 @@ func parquetDecoderFor(c schema.Column, leaf *parquet.Column) (parquetDecoder, e
 			return append(make([]byte, 0, len(b)), b...), nil
 		}
 	case schema.TypeJSON:
-		want, dec = parquet.ByteArray, func(v parquet.Value) (any, error) { return parquetDecodeJSON(v.ByteArray()) }
+		want, dec = parquet.ByteArray, func(v parquet.Value) (any, error) { return parquetDecodeJSON(v.ByteArray(), box) }
 	case schema.TypeBigInt:
 		want, dec = parquet.Int64, func(v parquet.Value) (any, error) { return v.Int64(), nil }
+		if box != nil {
+			dec = func(v parquet.Value) (any, error) { return box.Int64(v.Int64()), nil }
+		}
 	case schema.TypeDouble:
 		want, dec = parquet.Double, func(v parquet.Value) (any, error) { return v.Double(), nil }
+		if box != nil {
+			dec = func(v parquet.Value) (any, error) { return box.Float64(v.Double()), nil }
+		}
 	case schema.TypeBool:
 		want, dec = parquet.Boolean, func(v parquet.Value) (any, error) { return v.Boolean(), nil }
 	case schema.TypeDate:
@@ -282,6 +322,9 @@ func parquetDecoderFor(c schema.Column, leaf *parquet.Column) (parquetDecoder, e
 		switch {
 		case ts != nil && parquetIsUnit[*format.NanoSeconds](ts.Unit):
 			dec = func(v parquet.Value) (any, error) { return time.Unix(0, v.Int64()).UTC(), nil }
+			if box != nil {
+				dec = func(v parquet.Value) (any, error) { return box.Time(time.Unix(0, v.Int64()).UTC()), nil }
+			}
 		case ts != nil && parquetIsUnit[*format.MicroSeconds](ts.Unit):
 			dec = func(v parquet.Value) (any, error) { return time.UnixMicro(v.Int64()).UTC(), nil }
 		default:
@@ -302,9 +345,15 @@ func parquetIsUnit[T format.TimeUnitValue](u format.TimeUnit) bool {
 }
 
 // parquetDecodeJSON decodes a json value, an object or an array, as
-// internal/jsonv parses it, like the rest of bridge.
-func parquetDecodeJSON(b []byte) (any, error) {
-	v, err := jsonv.Parse(b)
+// internal/jsonv parses it, like the rest of bridge (into box if not nil).
+func parquetDecodeJSON(b []byte, box *jsonv.Boxer) (any, error) {
+	var v any
+	var err error
+	if box != nil {
+		v, err = box.ParseString(string(b))
+	} else {
+		v, err = jsonv.Parse(b)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -586,6 +586,20 @@ func FuzzDecodeParquet(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		tb, rows, err := decodeParquet(payload)
+		// A RowDecoder that decoded the seed before gives the same.
+		var rd RowDecoder
+		if _, _, err := rd.Decode(Parquet, seed, nil); err != nil {
+			t.Fatal(err)
+		}
+		_, reused, rerr := rd.Decode(Parquet, payload, nil)
+		if (err == nil) != (rerr == nil) || len(reused) != len(rows) {
+			t.Fatalf("RowDecoder: %d rows, %v; decodeParquet: %d rows, %v", len(reused), rerr, len(rows), err)
+		}
+		for i := range rows {
+			if !jsonlEqual(rows[i], reused[i]) {
+				t.Fatalf("row %d: RowDecoder gave %#v, decodeParquet %#v", i, reused[i], rows[i])
+			}
+		}
 		if err != nil {
 			if !errors.Is(err, ErrFormat) {
 				t.Fatalf("error %v does not wrap ErrFormat", err)
@@ -678,6 +692,9 @@ func BenchmarkParquetCodec(b *testing.B) {
 		if _, ok := c.codec.(*zstd.Codec); ok {
 			continue
 		}
+		perRow := func(b *testing.B) {
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(rows)), "ns/row")
+		}
 		b.Run(c.name+"/decode", func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
@@ -685,6 +702,17 @@ func BenchmarkParquetCodec(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			perRow(b)
+		})
+		b.Run(c.name+"/decode-reuse", func(b *testing.B) {
+			b.ReportAllocs()
+			var rd RowDecoder
+			for b.Loop() {
+				if _, _, err := rd.Decode(Parquet, payload, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			perRow(b)
 		})
 	}
 }
