@@ -438,6 +438,27 @@ func testRowDecoderReuse(t *testing.T, f Format) {
 	}
 }
 
+// checkRowDecoder checks that a RowDecoder that decoded the warm payloads
+// first decodes payload to rows (or fails, as err says a fresh decode did).
+func checkRowDecoder(t *testing.T, f Format, warm [][]byte, payload []byte, rows []schema.Row, err error) {
+	t.Helper()
+	var rd RowDecoder
+	for _, w := range warm {
+		if _, _, err := rd.Decode(f, w, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, reused, rerr := rd.Decode(f, payload, nil)
+	if (err == nil) != (rerr == nil) || len(reused) != len(rows) {
+		t.Fatalf("RowDecoder: %d rows, %v; a fresh decode: %d rows, %v", len(reused), rerr, len(rows), err)
+	}
+	for i := range rows {
+		if !jsonlEqual(rows[i], reused[i]) {
+			t.Fatalf("row %d: RowDecoder gave %#v, a fresh decode %#v", i, reused[i], rows[i])
+		}
+	}
+}
+
 func FuzzDecodeJSONL(f *testing.F) {
 	tab := jsonlAllTypes(f)
 	for _, rows := range [][]schema.Row{
@@ -466,21 +487,7 @@ func FuzzDecodeJSONL(f *testing.F) {
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		tab, rows, err := Decode(TypedJSONL, payload)
 		// A RowDecoder that decoded other payloads before gives the same.
-		var rd RowDecoder
-		for _, w := range warm {
-			if _, _, err := rd.Decode(TypedJSONL, w, nil); err != nil {
-				t.Fatal(err)
-			}
-		}
-		_, reused, rerr := rd.Decode(TypedJSONL, payload, nil)
-		if (err == nil) != (rerr == nil) || len(reused) != len(rows) {
-			t.Fatalf("RowDecoder: %d rows, %v; Decode: %d rows, %v", len(reused), rerr, len(rows), err)
-		}
-		for i := range rows {
-			if !jsonlEqual(rows[i], reused[i]) {
-				t.Fatalf("row %d: RowDecoder gave %#v, Decode %#v", i, reused[i], rows[i])
-			}
-		}
+		checkRowDecoder(t, TypedJSONL, warm, payload, rows, err)
 		if err != nil {
 			if !errors.Is(err, ErrFormat) {
 				t.Fatalf("error %v does not wrap ErrFormat", err)

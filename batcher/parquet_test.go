@@ -587,19 +587,7 @@ func FuzzDecodeParquet(f *testing.F) {
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		tb, rows, err := decodeParquet(payload)
 		// A RowDecoder that decoded the seed before gives the same.
-		var rd RowDecoder
-		if _, _, err := rd.Decode(Parquet, seed, nil); err != nil {
-			t.Fatal(err)
-		}
-		_, reused, rerr := rd.Decode(Parquet, payload, nil)
-		if (err == nil) != (rerr == nil) || len(reused) != len(rows) {
-			t.Fatalf("RowDecoder: %d rows, %v; decodeParquet: %d rows, %v", len(reused), rerr, len(rows), err)
-		}
-		for i := range rows {
-			if !jsonlEqual(rows[i], reused[i]) {
-				t.Fatalf("row %d: RowDecoder gave %#v, decodeParquet %#v", i, reused[i], rows[i])
-			}
-		}
+		checkRowDecoder(t, Parquet, [][]byte{seed}, payload, rows, err)
 		if err != nil {
 			if !errors.Is(err, ErrFormat) {
 				t.Fatalf("error %v does not wrap ErrFormat", err)

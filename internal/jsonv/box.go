@@ -53,7 +53,7 @@ func (b *Boxer) Float64(f float64) any { return b.boxFloat64(f) }
 // Time returns t as an interface value.
 func (b *Boxer) Time(t time.Time) any {
 	if len(b.times) == cap(b.times) {
-		b.times = b.nextTimes()
+		b.times = b.timeSlabs.next(b.keep, b.times)
 	}
 	b.times = append(b.times, t)
 	return *(*any)(unsafe.Pointer(&eface{timeType, unsafe.Pointer(&b.times[len(b.times)-1])}))
@@ -68,22 +68,15 @@ func (b *Boxer) Reuse() {
 		b.reset()
 		return
 	}
-	b.strs, b.nums, b.times, b.lists, b.heads = nil, nil, nil, nil, nil
-	b.freeHeads = append(b.freeHeads, b.usedHeads...)
-	clear(b.usedHeads)
-	b.usedHeads = b.usedHeads[:0]
+	b.reset()
 	b.freeMaps = append(b.freeMaps, b.usedMaps...)
-	b.freeLists = append(b.freeLists, b.usedLists...)
 	clear(b.usedMaps)
-	clear(b.usedLists)
-	b.usedMaps, b.usedLists = b.usedMaps[:0], b.usedLists[:0]
-	b.freeStrs = append(b.freeStrs, b.usedStrs...)
-	b.freeNums = append(b.freeNums, b.usedNums...)
-	b.freeTimes = append(b.freeTimes, b.usedTimes...)
-	clear(b.usedStrs)
-	clear(b.usedNums)
-	clear(b.usedTimes)
-	b.usedStrs, b.usedNums, b.usedTimes = b.usedStrs[:0], b.usedNums[:0], b.usedTimes[:0]
+	b.usedMaps = b.usedMaps[:0]
+	b.strSlabs.recycle()
+	b.numSlabs.recycle()
+	b.timeSlabs.recycle()
+	b.listSlabs.recycle()
+	b.headSlabs.recycle()
 }
 
 // slabs holds the current slabs of one Parse call. With keep (a Boxer that
@@ -97,13 +90,40 @@ type slabs struct {
 	lists []any
 	heads [][]any // slice headers of boxed lists (keep only)
 
-	keep                 bool
-	usedMaps, freeMaps   []map[string]any
-	usedLists, freeLists [][]any
-	usedHeads, freeHeads [][][]any
-	usedStrs, freeStrs   [][]string
-	usedNums, freeNums   [][]uint64
-	usedTimes, freeTimes [][]time.Time
+	keep               bool
+	usedMaps, freeMaps []map[string]any
+	strSlabs           pool[string]
+	numSlabs           pool[uint64]
+	timeSlabs          pool[time.Time]
+	listSlabs          pool[any]
+	headSlabs          pool[[]any]
+}
+
+// pool keeps, in a reused Boxer, the slabs of one element type: those filled
+// since the last Reuse, and those free to fill again.
+type pool[T any] struct{ used, free [][]T }
+
+// next returns an empty slab to follow cur: without keep a new one, grown;
+// with keep a free one, or a new one, noted as used.
+func (p *pool[T]) next(keep bool, cur []T) []T {
+	if !keep {
+		return make([]T, 0, grow(cap(cur)))
+	}
+	var s []T
+	if n := len(p.free); n > 0 {
+		s, p.free = p.free[n-1][:0], p.free[:n-1]
+	} else {
+		s = make([]T, 0, maxSlab)
+	}
+	p.used = append(p.used, s)
+	return s
+}
+
+// recycle makes every used slab free to fill again.
+func (p *pool[T]) recycle() {
+	p.free = append(p.free, p.used...)
+	clear(p.used)
+	p.used = p.used[:0]
 }
 
 func (b *slabs) reset() { b.strs, b.nums, b.times, b.lists, b.heads = nil, nil, nil, nil, nil }
@@ -115,12 +135,7 @@ func (b *slabs) boxList(a []any) any {
 		return a
 	}
 	if len(b.heads) == cap(b.heads) {
-		if k := len(b.freeHeads); k > 0 {
-			b.heads, b.freeHeads = b.freeHeads[k-1][:0], b.freeHeads[:k-1]
-		} else {
-			b.heads = make([][]any, 0, maxSlab)
-		}
-		b.usedHeads = append(b.usedHeads, b.heads)
+		b.heads = b.headSlabs.next(true, b.heads)
 	}
 	b.heads = append(b.heads, a)
 	return *(*any)(unsafe.Pointer(&eface{listType, unsafe.Pointer(&b.heads[len(b.heads)-1])}))
@@ -150,59 +165,11 @@ func (b *slabs) newList(n int) []any {
 		return make([]any, n)
 	}
 	if cap(b.lists)-len(b.lists) < n {
-		if k := len(b.freeLists); k > 0 {
-			b.lists, b.freeLists = b.freeLists[k-1][:0], b.freeLists[:k-1]
-		} else {
-			b.lists = make([]any, 0, maxSlab)
-		}
-		b.usedLists = append(b.usedLists, b.lists)
+		b.lists = b.listSlabs.next(true, b.lists)
 	}
 	i := len(b.lists)
 	b.lists = b.lists[:i+n]
 	return b.lists[i : i+n : i+n]
-}
-
-// nextStrs returns an empty slab for strings: a free one, or a new one.
-func (b *slabs) nextStrs() []string {
-	if !b.keep {
-		return make([]string, 0, grow(cap(b.strs)))
-	}
-	var s []string
-	if n := len(b.freeStrs); n > 0 {
-		s, b.freeStrs = b.freeStrs[n-1][:0], b.freeStrs[:n-1]
-	} else {
-		s = make([]string, 0, maxSlab)
-	}
-	b.usedStrs = append(b.usedStrs, s)
-	return s
-}
-
-func (b *slabs) nextNums() []uint64 {
-	if !b.keep {
-		return make([]uint64, 0, grow(cap(b.nums)))
-	}
-	var s []uint64
-	if n := len(b.freeNums); n > 0 {
-		s, b.freeNums = b.freeNums[n-1][:0], b.freeNums[:n-1]
-	} else {
-		s = make([]uint64, 0, maxSlab)
-	}
-	b.usedNums = append(b.usedNums, s)
-	return s
-}
-
-func (b *slabs) nextTimes() []time.Time {
-	if !b.keep {
-		return make([]time.Time, 0, grow(cap(b.times)))
-	}
-	var s []time.Time
-	if n := len(b.freeTimes); n > 0 {
-		s, b.freeTimes = b.freeTimes[n-1][:0], b.freeTimes[:n-1]
-	} else {
-		s = make([]time.Time, 0, maxSlab)
-	}
-	b.usedTimes = append(b.usedTimes, s)
-	return s
 }
 
 func (b *slabs) boxString(s string) any {
@@ -210,7 +177,7 @@ func (b *slabs) boxString(s string) any {
 		return s // no allocation for the empty string
 	}
 	if len(b.strs) == cap(b.strs) {
-		b.strs = b.nextStrs()
+		b.strs = b.strSlabs.next(b.keep, b.strs)
 	}
 	b.strs = append(b.strs, s)
 	return *(*any)(unsafe.Pointer(&eface{stringType, unsafe.Pointer(&b.strs[len(b.strs)-1])}))
@@ -229,7 +196,7 @@ func (b *slabs) boxFloat64(f float64) any {
 
 func (b *slabs) boxBits(typ unsafe.Pointer, bits uint64) any {
 	if len(b.nums) == cap(b.nums) {
-		b.nums = b.nextNums()
+		b.nums = b.numSlabs.next(b.keep, b.nums)
 	}
 	b.nums = append(b.nums, bits)
 	return *(*any)(unsafe.Pointer(&eface{typ, unsafe.Pointer(&b.nums[len(b.nums)-1])}))
