@@ -68,9 +68,10 @@ const DefaultRowCache = 16 << 10
 // WithRowCache sets how many rows of the batches it just published a
 // pipeline object keeps in memory, so that its own workers take them on
 // their first delivery without decoding the stored payload (default
-// DefaultRowCache; the bound is also 64 values a row). 0 turns the cache
-// off: every batch is decoded from the stream, as a worker in another
-// process does, which is how to measure that path in one process.
+// DefaultRowCache). The cache also holds at most rows x 64 values, so it
+// keeps fewer rows of tables wider than 64 columns. 0 turns the cache off:
+// every batch is decoded from the stream, as a worker in another process
+// does, which is how to measure that path in one process.
 func WithRowCache(rows int) PipelineOption {
 	return func(c *pipelineConfig) error {
 		if rows < 0 {

@@ -72,8 +72,9 @@ func decodeJSONL(payload []byte, resolve Resolver, rd *RowDecoder) (*schema.Tabl
 // before. So those rows, and the maps, slices and interface values in them,
 // must no longer be used when Decode is called again (the rule of
 // bufio.Scanner.Bytes). A value taken out of its interface (row["name"].(string))
-// is a copy and may be kept: the bytes of strings are never written over. A
-// RowDecoder is not safe for concurrent use.
+// is a copy and may be kept: the bytes of strings are never written over.
+// The zero value is ready to use; a RowDecoder is not safe for concurrent
+// use.
 type RowDecoder struct {
 	rows []schema.Row // the last decode's row maps, to fill again
 	box  jsonv.Boxer

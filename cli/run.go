@@ -123,14 +123,14 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		return err
 	}
 	defer func() { err = c.file.explain(err) }()
+	if *rowCache < 0 {
+		return usagef("--row-cache %d: want 0 or more", *rowCache)
+	}
 	if err := pf.requireInput("run", stderr); err != nil {
 		return err
 	}
 	if err := errors.Join(checkKeepLoads(*keepLoads), checkShutdown(*shutdown), of.check()); err != nil {
 		return err
-	}
-	if *rowCache < 0 {
-		return usagef("--row-cache %d: want 0 or more", *rowCache)
 	}
 	set := visited(fs.FlagSet)
 	popts, err := pf.options(set, stdin)

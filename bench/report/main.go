@@ -1,13 +1,15 @@
 // Command report runs the reference benchmark and prints every figure in
 // one go: the encoding/json baseline, bridge in one process, bridge with
 // every batch decoded from the stream (as a worker in another process reads
-// it), Parquet in transit, and peak memory for the short and the long input.
-// Each configuration runs rounds times, the rounds interleaved so that the
-// machine's noise falls on all of them alike; it prints the medians and the
-// ratios to the baseline of the same run. bench/run.sh builds the binaries
-// and calls it.
+// it), Parquet in transit, and peak memory; with -prefix, also the baseline
+// and one process on the prefix, and the peak memory of the input against
+// the prefix. Each configuration runs rounds times, the rounds interleaved
+// so that the machine's noise falls on all of them alike; it prints the
+// medians and the ratios to the baseline of the same run and input.
+// bench/run.sh builds the binaries and calls it. WORKDIR holds the
+// pipeline's store: report empties it before every run.
 //
-//	report [-rounds 3] BRIDGE BASELINE SHORT.jsonl LONG.jsonl WORKDIR
+//	report [-rounds 3] [-prefix PREFIX.jsonl] BRIDGE BASELINE INPUT.jsonl WORKDIR
 package main
 
 import (
@@ -27,7 +29,7 @@ import (
 // config is one thing measured.
 type config struct {
 	name  string
-	input int      // 0 short, 1 long
+	input int      // index into the inputs: 0 the input, 1 the prefix
 	args  []string // extra flags of bridge run; nil: the baseline
 }
 
@@ -46,62 +48,79 @@ var (
 
 func main() {
 	rounds := flag.Int("rounds", 3, "runs of each configuration (the median is printed)")
+	prefix := flag.String("prefix", "", "a shorter input (a prefix of INPUT) to measure too, for the memory ratio")
 	flag.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: report [-rounds N] BRIDGE BASELINE SHORT.jsonl LONG.jsonl WORKDIR")
+		fmt.Fprintln(os.Stderr, "usage: report [-rounds N] [-prefix PREFIX.jsonl] BRIDGE BASELINE INPUT.jsonl WORKDIR")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
-	if flag.NArg() != 5 || *rounds < 1 {
+	if flag.NArg() != 4 || *rounds < 1 {
 		flag.Usage()
 		os.Exit(2)
 	}
-	bridge, baseline, work := flag.Arg(0), flag.Arg(1), flag.Arg(4)
-	inputs := []string{flag.Arg(2), flag.Arg(3)}
-	lines := make([]int, len(inputs))
-	for i, in := range inputs {
-		n, err := countLines(in)
-		if err != nil {
-			fail(err)
-		}
-		lines[i] = n
+	bridge, baseline, work := flag.Arg(0), flag.Arg(1), flag.Arg(3)
+	inputs := []string{flag.Arg(2)}
+	if *prefix != "" {
+		inputs = append(inputs, *prefix)
 	}
-	configs := []config{
-		{name: "baseline", input: 0},
-		{name: "baseline", input: 1},
-		{name: "one process", input: 0, args: []string{}},
-		{name: "one process", input: 1, args: []string{}},
-		{name: "decoded from the stream", input: 1, args: []string{"--row-cache", "0"}},
-		{name: "parquet in transit", input: 1, args: []string{"--format", "parquet"}},
+	const long, short = 0, 1
+	var configs []config
+	if *prefix != "" {
+		configs = append(configs, config{name: "baseline", input: short})
 	}
+	configs = append(configs, config{name: "baseline", input: long})
+	if *prefix != "" {
+		configs = append(configs, config{name: "one process", input: short, args: []string{}})
+	}
+	configs = append(configs,
+		config{name: "one process", input: long, args: []string{}},
+		config{name: "decoded from the stream", input: long, args: []string{"--row-cache", "0"}},
+		config{name: "parquet in transit", input: long, args: []string{"--format", "parquet"}},
+	)
 	got := make([][]result, len(configs))
 	for r := range *rounds {
 		fmt.Fprintf(os.Stderr, "round %d of %d\n", r+1, *rounds)
 		for i, c := range configs {
 			res, err := runOnce(bridge, baseline, work, inputs[c.input], c)
 			if err != nil {
-				fail(fmt.Errorf("%s, %d lines: %w", c.name, lines[c.input], err))
+				fail(fmt.Errorf("%s, %s: %w", c.name, inputs[c.input], err))
 			}
 			got[i] = append(got[i], res)
 		}
 	}
 	med := make([]result, len(configs))
-	for i := range configs {
-		med[i] = median(got[i])
+	base := make([]float64, len(inputs))
+	find := func(name string, input int) result {
+		for i, c := range configs {
+			if c.name == name && c.input == input {
+				return med[i]
+			}
+		}
+		return result{}
 	}
-	base := []float64{med[0].perSec, med[1].perSec}
-	fmt.Printf("\nmedian of %d interleaved rounds; ratios are to the encoding/json baseline of this run\n\n", *rounds)
+	for i, c := range configs {
+		med[i] = median(got[i])
+		if c.args == nil {
+			base[c.input] = med[i].perSec
+		}
+	}
+	fmt.Printf("\nmedian of %d interleaved rounds; ratios are to the encoding/json baseline of the same input in this run\n\n", *rounds)
 	fmt.Printf("%-36s %10s %12s %8s %12s\n", "configuration", "events", "items/s", "ratio", "peak memory")
 	for i, c := range configs {
 		label := c.name
 		if c.args == nil {
 			label = "baseline (encoding/json decode only)"
 		}
-		fmt.Printf("%-36s %10d %12.0f %7.2fx %8.1f MiB\n", label, lines[c.input], med[i].perSec, med[i].perSec/base[c.input], med[i].peakMiB)
+		fmt.Printf("%-36s %10d %12.0f %7.2fx %8.1f MiB\n", label, med[i].items, med[i].perSec, med[i].perSec/base[c.input], med[i].peakMiB)
 	}
+	one := find("one process", long)
 	fmt.Println()
-	fmt.Printf("decoded from the stream / one process: %.2f\n", med[4].perSec/med[3].perSec)
-	fmt.Printf("parquet / typed jsonl in transit:      %.2f\n", med[5].perSec/med[3].perSec)
-	fmt.Printf("peak memory, %d vs %d events: %.2f\n", lines[1], lines[0], med[3].peakMiB/med[2].peakMiB)
+	fmt.Printf("decoded from the stream / one process: %.2f\n", find("decoded from the stream", long).perSec/one.perSec)
+	fmt.Printf("parquet / typed jsonl in transit:      %.2f\n", find("parquet in transit", long).perSec/one.perSec)
+	if *prefix != "" {
+		s := find("one process", short)
+		fmt.Printf("peak memory, %d vs %d events: %.2f\n", one.items, s.items, one.peakMiB/s.peakMiB)
+	}
 }
 
 // runOnce runs c once and reads its figures from what it prints.
@@ -169,14 +188,6 @@ func median(rs []result) result {
 		perSec:  pick(func(r result) float64 { return r.perSec }),
 		peakMiB: pick(func(r result) float64 { return r.peakMiB }),
 	}
-}
-
-func countLines(path string) (int, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	return bytes.Count(b, []byte("\n")), nil
 }
 
 func atoi(s string) int {
