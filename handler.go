@@ -107,7 +107,7 @@ type rowBatch struct {
 	// the part) of the rows its next call gets; nil: all of them.
 	sel [][]int
 	// dec decoded rows into memory it reuses (ReuseRows): it goes back to
-	// the destination's pool when the batch is done.
+	// rowDecoders when the batch is done.
 	dec *batcher.RowDecoder
 }
 

@@ -1038,6 +1038,9 @@ func (r *Runner) noteOrder(ctx context.Context, naks []*queue.Delivery) {
 			next[k] = d.Seq
 		}
 	}
+	if len(next) == 0 {
+		return // nothing to note; takeOrder deleted the last note
+	}
 	octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), orderTimeout)
 	defer cancel()
 	if err := r.cfg.Order.SetExpected(octx, next); err != nil {

@@ -80,8 +80,8 @@ func (b *Boxer) Reuse() {
 }
 
 // slabs holds the current slabs of one Parse call. With keep (a Boxer that
-// is reused), it also remembers the slabs it filled (used*) and those it may
-// fill again (free*).
+// is reused), it also keeps, per element type, the slabs filled since the
+// last Reuse and those free to fill again (the pools), and so the maps.
 type slabs struct {
 	strs  []string
 	nums  []uint64
