@@ -20,6 +20,18 @@ import (
 	"github.com/fanoutbridge/bridge/consumer"
 )
 
+// streamsAbout is the part of run's and produce's help about live input
+// and sources.
+const streamsAbout = `Streams and sources: --input - on a pipe (tail -f app.log | bridge ...) is
+read as lines arrive, and each table's batch is cut at --batch-size rows,
+--batch-bytes, or once its oldest row is --flush-interval old (1s for a pipe).
+--input also takes a source URL, whose position is committed only once what
+was read is stored: kafka://HOST:9092/TOPIC?group=G, nats://HOST:4222/SUBJECT
+(?stream=S&consumer=C for JetStream), http://:8080/ingest (POST JSON lines
+to /ingest/TABLE; 202 once stored). A source runs until stopped (Ctrl-C).
+Gzip files are read as they are.
+`
+
 const runAbout = `
 Reads JSON lines (one object per line; other values become {"value": v}),
 normalizes them into tables, cuts batches of --batch-size rows, carries them
@@ -30,15 +42,7 @@ run delivers it first. Malformed lines are reported with their line numbers and
 skipped; the rest loads. After a crash or an interrupt, run the same command on
 the same file again: the load carries on where it stopped.
 
-Streams and sources: --input - on a pipe (tail -f app.log | bridge ...) is
-read as lines arrive, and each table's batch is cut at --batch-size rows,
---batch-bytes, or once its oldest row is --flush-interval old (1s for a pipe).
---input also takes a source URL, whose position is committed only once what
-was read is stored: kafka://HOST:9092/TOPIC?group=G, nats://HOST:4222/SUBJECT
-(?stream=S&consumer=C for JetStream), http://:8080/ingest (POST JSON lines
-to /ingest/TABLE; 202 once stored). A source runs until stopped (Ctrl-C).
-Gzip files are read as they are.
-
+` + streamsAbout + `
 Delivering only what is pending: give no input (--input /dev/null, or
 --input - with an empty stdin). The run publishes nothing, delivers what the
 pipeline holds for the destinations given (batches left by failed runs,

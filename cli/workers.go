@@ -31,15 +31,7 @@ After a crash or an interrupt, produce the same file again: the load carries
 on and publishes nothing twice. Once a produce has published the whole file,
 producing it again is a new load.
 
-Streams and sources: --input - on a pipe (tail -f app.log | bridge ...) is
-read as lines arrive, and each table's batch is cut at --batch-size rows,
---batch-bytes, or once its oldest row is --flush-interval old (1s for a pipe).
---input also takes a source URL, whose position is committed only once what
-was read is stored: kafka://HOST:9092/TOPIC?group=G, nats://HOST:4222/SUBJECT
-(?stream=S&consumer=C for JetStream), http://:8080/ingest (POST JSON lines
-to /ingest/TABLE; 202 once stored). A source runs until stopped (Ctrl-C).
-Gzip files are read as they are.
-
+` + streamsAbout + `
 Exit status: 0 all stored; 1 something failed; 2 bad command line or config; 130 or 143
 interrupted (SIGINT, SIGTERM).
 
