@@ -3,6 +3,7 @@ package bridge
 import (
 	"sync"
 
+	"github.com/fanoutbridge/bridge/batcher"
 	"github.com/fanoutbridge/bridge/schema"
 )
 
@@ -30,8 +31,11 @@ type rowCache struct {
 type cachedBatch struct {
 	table *schema.Table
 	rows  []Row
+	vals  []schema.Vals // instead of rows: see batcher.Batch
 	cells int
 }
+
+func (b *cachedBatch) len() int { return len(b.rows) + len(b.vals) }
 
 // cacheCellsPerRow is the columns per row below which only the row bound
 // applies.
@@ -48,9 +52,10 @@ func newRowCache(max int) *rowCache {
 	return &rowCache{max: max, maxCells: max * cacheCellsPerRow, m: make(map[string]*cacheEntry)}
 }
 
-func (c *rowCache) put(id string, t *schema.Table, rows []Row) {
-	cells := len(rows) * max(1, len(t.Columns))
-	if len(rows) > c.max || cells > c.maxCells {
+func (c *rowCache) put(id string, b batcher.Batch) {
+	t, n := b.Table, b.Len()
+	cells := n * max(1, len(t.Columns))
+	if n > c.max || cells > c.maxCells {
 		return
 	}
 	c.mu.Lock()
@@ -58,7 +63,7 @@ func (c *rowCache) put(id string, t *schema.Table, rows []Row) {
 	if old, ok := c.m[id]; ok {
 		c.remove(old) // a batch published again: the newer rows count
 	}
-	for (c.rows+len(rows) > c.max || c.cells+cells > c.maxCells) && c.head != nil {
+	for (c.rows+n > c.max || c.cells+cells > c.maxCells) && c.head != nil {
 		c.remove(c.head)
 	}
 	e := c.free
@@ -67,7 +72,7 @@ func (c *rowCache) put(id string, t *schema.Table, rows []Row) {
 	} else {
 		e = new(cacheEntry)
 	}
-	*e = cacheEntry{cachedBatch: cachedBatch{table: t, rows: rows, cells: cells}, id: id, prev: c.tail}
+	*e = cacheEntry{cachedBatch: cachedBatch{table: t, rows: b.Rows, vals: b.Vals, cells: cells}, id: id, prev: c.tail}
 	if c.tail != nil {
 		c.tail.next = e
 	} else {
@@ -75,7 +80,7 @@ func (c *rowCache) put(id string, t *schema.Table, rows []Row) {
 	}
 	c.tail = e
 	c.m[id] = e
-	c.rows += len(rows)
+	c.rows += n
 	c.cells += cells
 }
 
@@ -106,7 +111,7 @@ func (c *rowCache) remove(e *cacheEntry) {
 		c.tail = e.prev
 	}
 	delete(c.m, e.id)
-	c.rows -= len(e.rows)
+	c.rows -= e.len()
 	c.cells -= e.cells
 	*e = cacheEntry{next: c.free}
 	c.free = e

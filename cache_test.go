@@ -5,6 +5,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/fanoutbridge/bridge/batcher"
 	"github.com/fanoutbridge/bridge/schema"
 )
 
@@ -32,7 +33,7 @@ func TestRowCacheTakeLeavesNothing(t *testing.T) {
 	rows := make([]Row, 10)
 	for i := range 100_000 {
 		id := strconv.Itoa(i)
-		c.put(id, tb, rows)
+		c.put(id, batcher.Batch{Table: tb, Rows: rows})
 		if _, ok := c.take(id); !ok {
 			t.Fatalf("batch %s not cached", id)
 		}
@@ -47,26 +48,26 @@ func TestRowCacheEvictsOldest(t *testing.T) {
 	tb := schema.NewTable("t", "")
 	rows := make([]Row, 10)
 	for _, id := range []string{"a", "b", "c"} {
-		c.put(id, tb, rows)
+		c.put(id, batcher.Batch{Table: tb, Rows: rows})
 	}
 	checkCache(t, c)
 	if _, ok := c.take("b"); !ok { // from the middle
 		t.Fatal("b not cached")
 	}
-	c.put("d", tb, rows)
-	c.put("e", tb, rows) // 40 rows: a goes
+	c.put("d", batcher.Batch{Table: tb, Rows: rows})
+	c.put("e", batcher.Batch{Table: tb, Rows: rows}) // 40 rows: a goes
 	checkCache(t, c)
 	for id, want := range map[string]bool{"a": false, "b": false, "c": true, "d": true, "e": true} {
 		if _, ok := c.m[id]; ok != want {
 			t.Errorf("%s cached: %v, want %v", id, ok, want)
 		}
 	}
-	c.put("c", tb, make([]Row, 5)) // published again: the newer rows, now the newest
+	c.put("c", batcher.Batch{Table: tb, Rows: make([]Row, 5)}) // published again: the newer rows, now the newest
 	checkCache(t, c)
 	if c.rows != 25 || c.tail.id != "c" {
 		t.Fatalf("rows %d, newest %q", c.rows, c.tail.id)
 	}
-	c.put("big", tb, make([]Row, 31)) // larger than the cache: not kept
+	c.put("big", batcher.Batch{Table: tb, Rows: make([]Row, 31)}) // larger than the cache: not kept
 	if _, ok := c.take("big"); ok {
 		t.Fatal("a batch larger than the cache was kept")
 	}
@@ -90,7 +91,7 @@ func TestRowCacheConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for i := range 5000 {
 				id := strconv.Itoa(g) + "." + strconv.Itoa(i)
-				c.put(id, tb, rows)
+				c.put(id, batcher.Batch{Table: tb, Rows: rows})
 				if i%3 != 0 {
 					c.take(id)
 				}
@@ -115,7 +116,7 @@ func BenchmarkRowCachePutTake(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		id := ids[i%len(ids)]
-		c.put(id, tb, rows)
+		c.put(id, batcher.Batch{Table: tb, Rows: rows})
 		c.take(id)
 	}
 }

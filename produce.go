@@ -19,6 +19,7 @@ import (
 	"github.com/fanoutbridge/bridge/observe"
 	"github.com/fanoutbridge/bridge/producer"
 	"github.com/fanoutbridge/bridge/queue"
+	"github.com/fanoutbridge/bridge/schema"
 )
 
 // production turns the input into published batches.
@@ -68,11 +69,11 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 			last := 0
 			for j := range jobs {
 				buf := make([]byte, 0, last+last/8)
+				var ref *batcher.SchemaRef
 				if j.ref.Sum != "" {
-					j.payload, j.err = batcher.EncodeRef(buf, j.ref, j.batch.Table, j.batch.Rows)
-				} else {
-					j.payload, j.err = batcher.Encode(buf, format, j.batch.Table, j.batch.Rows)
+					ref = &j.ref
 				}
+				j.payload, j.err = batcher.EncodeBatch(buf, format, ref, j.batch)
 				last = len(j.payload)
 				close(j.done)
 			}
@@ -116,7 +117,7 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 			err := j.err
 			if err == nil {
 				if p.rowsWanted() {
-					p.cache.put(p.q.MsgID(pr.info.LoadID, j.batch.Table.Name, j.batch.Seq), j.batch.Table, j.batch.Rows)
+					p.cache.put(p.q.MsgID(pr.info.LoadID, j.batch.Table.Name, j.batch.Seq), j.batch)
 				}
 				err = pub.Publish(ctx, queue.Batch{BatchHeader: queue.BatchHeader{
 					LoadID: pr.info.LoadID, Table: j.batch.Table.Name, Seq: j.batch.Seq,
@@ -128,7 +129,7 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 				cancel()
 				continue
 			}
-			j.batch.Rows = nil
+			j.batch.Rows, j.batch.Vals = nil, nil
 			p.obs.Produced(observe.Produced{Pipeline: p.name, Table: j.batch.Table.Name, Rows: j.rows(), Bytes: len(j.payload)})
 			t := pr.info.Produced[j.batch.Table.Name]
 			t.Items += j.rows()
@@ -146,7 +147,7 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 	policy := batcher.Policy{Rows: pr.batchRows, Bytes: p.prod.batchBytes, Period: p.prod.flushInterval}
 	bat := batcher.NewPolicy(policy, func(b batcher.Batch) error {
 		j := &encJob{batch: b, version: pr.norm.Version(), done: make(chan struct{})}
-		j.nrows = len(b.Rows)
+		j.nrows = b.Len()
 		if format == batcher.TypedJSONL {
 			var err error
 			if j.ref, j.schema, err = refs.ref(b.Table); err != nil {
@@ -167,6 +168,7 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 		return nil
 	})
 	add := func(t *Table, row Row) error { return bat.Add(t, row) }
+	addVals := func(t *Table, vals schema.Vals) error { return bat.AddVals(t, vals) }
 	// With a flush interval, a ticker cuts the batches that fell due while
 	// the input waits; batMu keeps it and the reader apart.
 	var batMu sync.Mutex
@@ -175,13 +177,23 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 	// normalize takes one item; routed names its table when not "".
 	normalize1 := func(it any, line int, routed string) error {
 		t := table
+		obj, isObj := it.(schema.Object)
 		switch {
 		case routed != "":
 			t = routed
 		case rc.tableFn != nil:
+			if isObj {
+				it, isObj = obj.Map(), false
+			}
 			t = rc.tableFn(it)
 		}
-		if err := pr.norm.Normalize(it, t, add); err != nil {
+		var err error
+		if isObj {
+			err = pr.norm.NormalizeObject(obj, t, add, addVals)
+		} else {
+			err = pr.norm.Normalize(it, t, add)
+		}
+		if err != nil {
 			if errors.Is(err, normalize.ErrTableName) || ctx.Err() != nil {
 				return err
 			}

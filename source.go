@@ -36,7 +36,7 @@ func items(ctx context.Context, data any, live bool, maxRecord int, fn func(item
 			return err
 		}
 		defer closeR()
-		return producer.ReadJSONLNumbered(ctx, r, producer.JSONLOptions{Live: live, MaxRecordBytes: maxRecord}, func(items []any, lines []int) error {
+		return producer.ReadJSONLNumbered(ctx, r, producer.JSONLOptions{Live: live, MaxRecordBytes: maxRecord, Objects: true}, func(items []any, lines []int) error {
 			return fn(items, lines, true)
 		}, bad)
 	case []any:

@@ -11,7 +11,10 @@ type Batch struct {
 	// Table is a snapshot of the table's schema when the batch was cut; it
 	// covers every column of every row in the batch.
 	Table *schema.Table
-	Rows  []schema.Row
+	// Rows or Vals holds the rows (the other is empty): maps, or values by
+	// column index of Table (see schema.Vals), as they were added.
+	Rows []schema.Row
+	Vals []schema.Vals
 	// Seq numbers the batches of one table in one load, from 1.
 	Seq int
 	// First is when the batch's oldest row was added.
@@ -40,6 +43,7 @@ type Batcher struct {
 
 type pending struct {
 	rows  []schema.Row
+	vals  []schema.Vals // instead of rows once a row came as values
 	seq   int
 	bytes int
 	first time.Time // when the oldest row came
@@ -72,7 +76,7 @@ func (b *Batcher) FlushDue(now time.Time) (time.Duration, error) {
 	var next time.Duration
 	for _, t := range b.order {
 		p := b.open[t]
-		if len(p.rows) == 0 {
+		if p.len() == 0 {
 			continue
 		}
 		if age := now.Sub(p.first); age >= b.policy.Period {
@@ -105,26 +109,92 @@ func RowBytes(r schema.Row) int {
 	return n
 }
 
+// ValsBytes is RowBytes for a row of t given as values by column index.
+func ValsBytes(t *schema.Table, vals schema.Vals) int {
+	n := 2
+	for j, v := range vals {
+		if v == nil {
+			continue
+		}
+		n += len(t.Columns[j].Name) + 4
+		switch v := v.(type) {
+		case string:
+			n += len(v) + 2
+		case []byte:
+			n += len(v)*4/3 + 2
+		case map[string]any, []any:
+			n += 64
+		default:
+			n += 8
+		}
+	}
+	return n
+}
+
+func (p *pending) len() int { return len(p.rows) + len(p.vals) }
+
 // Add appends row to its table's open batch and emits the batch when full. t
 // is the live table (its columns may grow); the batch gets a snapshot.
 func (b *Batcher) Add(t *schema.Table, row schema.Row) error {
+	p := b.pending(t)
+	if len(p.vals) == 0 {
+		if p.rows == nil {
+			p.rows = make([]schema.Row, 0, min(b.size, 4096))
+		}
+		p.rows = append(p.rows, row)
+	} else if vals, ok := schema.ValsOf(t, row); ok {
+		p.vals = append(p.vals, vals)
+	} else {
+		// Not a row of t: the batch goes on as maps, for the encoder to
+		// say so.
+		for _, v := range p.vals {
+			p.rows = append(p.rows, schema.RowOf(t, v))
+		}
+		p.vals = nil
+		p.rows = append(p.rows, row)
+	}
+	if b.policy.Bytes > 0 {
+		p.bytes += RowBytes(row)
+	}
+	return b.added(t, p)
+}
+
+// AddVals is Add for a row given as its values by column index of t (see
+// schema.Vals). The batch keeps vals.
+func (b *Batcher) AddVals(t *schema.Table, vals schema.Vals) error {
+	p := b.pending(t)
+	if len(p.rows) == 0 {
+		if p.vals == nil {
+			p.vals = make([]schema.Vals, 0, min(b.size, 4096))
+		}
+		p.vals = append(p.vals, vals)
+	} else {
+		p.rows = append(p.rows, schema.RowOf(t, vals))
+	}
+	if b.policy.Bytes > 0 {
+		p.bytes += ValsBytes(t, vals)
+	}
+	return b.added(t, p)
+}
+
+// pending returns the open batch of t, with its first row's time set when
+// it is empty.
+func (b *Batcher) pending(t *schema.Table) *pending {
 	p := b.open[t]
 	if p == nil {
-		p = &pending{rows: make([]schema.Row, 0, min(b.size, 4096))}
+		p = &pending{}
 		b.open[t] = p
 		b.order = append(b.order, t)
 	}
-	if len(p.rows) == 0 {
+	if p.len() == 0 {
 		p.first = time.Now()
 	}
-	p.rows = append(p.rows, row)
-	if b.policy.Bytes > 0 {
-		p.bytes += RowBytes(row)
-		if p.bytes >= b.policy.Bytes {
-			return b.cut(t, p)
-		}
-	}
-	if len(p.rows) >= b.size {
+	return p
+}
+
+// added cuts p if it is due after a row was added.
+func (b *Batcher) added(t *schema.Table, p *pending) error {
+	if b.policy.Bytes > 0 && p.bytes >= b.policy.Bytes || p.len() >= b.size {
 		return b.cut(t, p)
 	}
 	return nil
@@ -132,16 +202,23 @@ func (b *Batcher) Add(t *schema.Table, row schema.Row) error {
 
 func (b *Batcher) cut(t *schema.Table, p *pending) error {
 	p.seq++
-	batch := Batch{Table: t.Snapshot(), Rows: p.rows, Seq: p.seq, First: p.first}
-	p.rows = make([]schema.Row, 0, min(b.size, 4096))
+	batch := Batch{Table: t.Snapshot(), Seq: p.seq, First: p.first}
+	if len(p.vals) > 0 {
+		batch.Vals, p.vals = p.vals, nil
+	} else {
+		batch.Rows, p.rows = p.rows, nil
+	}
 	p.bytes = 0
 	return b.emit(batch)
 }
 
+// Len returns how many rows the batch holds.
+func (b Batch) Len() int { return len(b.Rows) + len(b.Vals) }
+
 // Flush emits every open, non-empty batch, tables in the order first seen.
 func (b *Batcher) Flush() error {
 	for _, t := range b.order {
-		if p := b.open[t]; len(p.rows) > 0 {
+		if p := b.open[t]; p.len() > 0 {
 			if err := b.cut(t, p); err != nil {
 				return err
 			}

@@ -51,6 +51,63 @@ func Encode(dst []byte, f Format, t *schema.Table, rows []schema.Row) ([]byte, e
 	return dst, fmt.Errorf("%w: %q", ErrFormat, f)
 }
 
+// EncodeBatch is Encode of b's rows, held as maps or as values
+// (Batch.Vals); with a ref, a TypedJSONL payload names its schema as
+// EncodeRef does.
+func EncodeBatch(dst []byte, f Format, ref *SchemaRef, b Batch) ([]byte, error) {
+	if len(b.Vals) == 0 {
+		if ref != nil && f == TypedJSONL {
+			return EncodeRef(dst, *ref, b.Table, b.Rows)
+		}
+		return Encode(dst, f, b.Table, b.Rows)
+	}
+	switch f {
+	case TypedJSONL:
+		return encodeJSONLVals(dst, ref, b.Table, b.Vals)
+	case Parquet:
+		return encodeParquetSet(dst, b.Table, rowSet{vals: b.Vals})
+	}
+	return dst, fmt.Errorf("%w: %q", ErrFormat, f)
+}
+
+// rowSet is the rows of a batch to encode: maps, or values by column index.
+type rowSet struct {
+	maps []schema.Row
+	vals []schema.Vals
+}
+
+func (r rowSet) len() int { return len(r.maps) + len(r.vals) }
+
+func (r rowSet) slice(lo, hi int) rowSet {
+	if r.vals != nil {
+		return rowSet{vals: r.vals[lo:hi]}
+	}
+	return rowSet{maps: r.maps[lo:hi]}
+}
+
+// get returns the value row i has for column j, named name, and whether it
+// has one.
+func (r rowSet) get(i, j int, name string) (any, bool) {
+	if r.vals != nil {
+		if v := r.vals[i]; j < len(v) && v[j] != nil {
+			return v[j], true
+		}
+		return nil, false
+	}
+	v, ok := r.maps[i][name]
+	return v, ok
+}
+
+// check reports rows of values longer than t's columns.
+func (r rowSet) check(t *schema.Table) error {
+	for i, v := range r.vals {
+		if len(v) > len(t.Columns) {
+			return fmt.Errorf("row %d: %d values for the %d columns of table %q", i, len(v), len(t.Columns), t.Name)
+		}
+	}
+	return nil
+}
+
 // Decode restores the table schema and the rows of a payload made by Encode.
 // Every value comes back with the Go type and exact value it was encoded with.
 func Decode(f Format, payload []byte) (*schema.Table, []schema.Row, error) {

@@ -124,6 +124,78 @@ func EncodeRef(dst []byte, ref SchemaRef, t *schema.Table, rows []schema.Row) ([
 	return AppendRows(dst, t, rows)
 }
 
+// encodeJSONLVals is EncodeRef (ref set) or encodeJSONL for rows given as
+// values by column index of t.
+func encodeJSONLVals(dst []byte, ref *SchemaRef, t *schema.Table, vals []schema.Vals) ([]byte, error) {
+	if t == nil {
+		return dst, errors.New("batcher: typed-jsonl: no table")
+	}
+	h := jsonlHeader{Table: t}
+	if ref != nil {
+		if ref.Columns != len(t.Columns) || ref.Table != t.Name {
+			return dst, fmt.Errorf("batcher: typed-jsonl: ref to %d columns of %q for table %q of %d", ref.Columns, ref.Table, t.Name, len(t.Columns))
+		}
+		h = jsonlHeader{Ref: ref}
+	}
+	header, err := json.Marshal(h)
+	if err != nil {
+		return dst, fmt.Errorf("batcher: typed-jsonl: table %q: %w", t.Name, err)
+	}
+	dst = append(dst, header...)
+	dst = append(dst, '\n')
+	return AppendVals(dst, t, vals)
+}
+
+// AppendVals is AppendRows for rows given as values by column index of t
+// (see schema.Vals); a row longer than t's columns is an error.
+func AppendVals(dst []byte, t *schema.Table, rows []schema.Vals) ([]byte, error) {
+	keys, ends, err := jsonlKeys(t)
+	if err != nil {
+		return dst, err
+	}
+	for i, vals := range rows {
+		if len(vals) > len(t.Columns) {
+			return dst, fmt.Errorf("batcher: typed-jsonl: row %d: %d values for the %d columns of table %q", i, len(vals), len(t.Columns), t.Name)
+		}
+		dst = append(dst, '{')
+		first, start := true, 0
+		for j, v := range vals {
+			key := keys[start:ends[j]]
+			start = ends[j]
+			if isNull(v) {
+				continue
+			}
+			if !first {
+				dst = append(dst, ',')
+			}
+			first = false
+			dst = append(dst, key...)
+			c := &t.Columns[j]
+			if dst, err = jsonlAppendValue(dst, c.DataType, v); err != nil {
+				return dst, fmt.Errorf("batcher: typed-jsonl: row %d: column %q (%s): %w", i, c.Name, c.DataType, err)
+			}
+		}
+		dst = append(dst, '}', '\n')
+	}
+	return dst, nil
+}
+
+// jsonlKeys returns `"name":` of every column of t, back to back, and where
+// each ends.
+func jsonlKeys(t *schema.Table) ([]byte, []int, error) {
+	var keys []byte
+	ends := make([]int, len(t.Columns))
+	for j, c := range t.Columns {
+		if !c.DataType.Valid() {
+			return nil, nil, fmt.Errorf("batcher: typed-jsonl: column %q: unknown data type %q", c.Name, c.DataType)
+		}
+		keys = jsonv.AppendString(keys, c.Name)
+		keys = append(keys, ':')
+		ends[j] = len(keys)
+	}
+	return keys, ends, nil
+}
+
 // AppendRows appends the row lines of a typed JSON-lines batch: one JSON
 // object per row and line, keys in the table's column order, nulls left out,
 // each value written by its column's data type (timestamps RFC 3339 with
@@ -132,18 +204,9 @@ func EncodeRef(dst []byte, ref SchemaRef, t *schema.Table, rows []schema.Row) ([
 // "Infinity" and "-Infinity"). A row key that is not a column of t, or a
 // value whose Go type does not fit its column, is an error.
 func AppendRows(dst []byte, t *schema.Table, rows []schema.Row) ([]byte, error) {
-	var err error
-	// keys holds `"name":` of every column, back to back; ends[j] is where
-	// column j's ends.
-	var keys []byte
-	ends := make([]int, len(t.Columns))
-	for j, c := range t.Columns {
-		if !c.DataType.Valid() {
-			return dst, fmt.Errorf("batcher: typed-jsonl: column %q: unknown data type %q", c.Name, c.DataType)
-		}
-		keys = jsonv.AppendString(keys, c.Name)
-		keys = append(keys, ':')
-		ends[j] = len(keys)
+	keys, ends, err := jsonlKeys(t)
+	if err != nil {
+		return dst, err
 	}
 	for i, row := range rows {
 		dst = append(dst, '{')

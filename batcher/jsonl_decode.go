@@ -93,6 +93,38 @@ func (rd *RowDecoder) Decode(f Format, payload []byte, resolve Resolver) (*schem
 	return DecodeWith(f, payload, resolve)
 }
 
+// Rows returns the rows of t that vals hold (see schema.RowOf), in the row
+// maps of rd's last decode, under the same rule: they must no longer be
+// used once rd decodes again. The values themselves are those of vals.
+func (rd *RowDecoder) Rows(t *schema.Table, vals []schema.Vals) []schema.Row {
+	old := rd.rows
+	rows := make([]schema.Row, len(vals))
+	for i, v := range vals {
+		var row schema.Row
+		if i < len(old) && old[i] != nil {
+			row = old[i]
+			clear(row)
+		} else {
+			row = make(schema.Row, len(v))
+		}
+		schema.FillRow(row, t, v)
+		rows[i] = row
+	}
+	if len(old) > len(rows) {
+		rows = append(rows, old[len(rows):]...)
+	}
+	rd.rows = rows
+	return rows[:len(vals)]
+}
+
+// Clear empties the row maps of rd's last decode, which it keeps for the
+// next, so that the values in them are not kept in memory while rd waits.
+func (rd *RowDecoder) Clear() {
+	for _, row := range rd.rows {
+		clear(row)
+	}
+}
+
 // jsonlDecodeHeader returns the table of a header line: the one it carries,
 // or the one resolve finds for its ref.
 func jsonlDecodeHeader(line string, resolve Resolver) (*schema.Table, error) {

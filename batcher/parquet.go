@@ -116,7 +116,15 @@ const (
 const julianUnixEpoch = 2440588
 
 // encodeParquet appends one Parquet file holding rows of table t to dst.
-func encodeParquet(dst []byte, t *schema.Table, rows []schema.Row) (out []byte, err error) {
+func encodeParquet(dst []byte, t *schema.Table, rows []schema.Row) ([]byte, error) {
+	return encodeParquetSet(dst, t, rowSet{maps: rows})
+}
+
+// encodeParquetSet is encodeParquet for rows held either way.
+func encodeParquetSet(dst []byte, t *schema.Table, rows rowSet) (out []byte, err error) {
+	if err := rows.check(t); err != nil {
+		return dst, fmt.Errorf("batcher: parquet: %w", err)
+	}
 	if len(t.Columns) > parquet.MaxColumnIndex {
 		return dst, fmt.Errorf("batcher: parquet: table %q has %d columns, more than %d", t.Name, len(t.Columns), parquet.MaxColumnIndex)
 	}
@@ -127,7 +135,7 @@ func encodeParquet(dst []byte, t *schema.Table, rows []schema.Row) (out []byte, 
 	units := make([]parquetTimeUnit, len(t.Columns))
 	for j, c := range t.Columns {
 		if c.DataType == schema.TypeTimestamp {
-			if units[j], err = parquetPickTimeUnit(c.Name, rows); err != nil {
+			if units[j], err = parquetPickTimeUnit(j, c.Name, rows); err != nil {
 				return dst, err
 			}
 		}
@@ -152,7 +160,7 @@ func encodeParquet(dst []byte, t *schema.Table, rows []schema.Row) (out []byte, 
 		parquet.DataPageVersion(1),
 		parquet.WriteBufferSize(0),
 		parquet.KeyValueMetadata(parquetTableKey, string(meta)),
-		parquet.KeyValueMetadata(parquetRowsKey, strconv.Itoa(len(rows))),
+		parquet.KeyValueMetadata(parquetRowsKey, strconv.Itoa(rows.len())),
 	}
 	for j, c := range t.Columns {
 		switch c.DataType {
@@ -166,13 +174,14 @@ func encodeParquet(dst []byte, t *schema.Table, rows []schema.Row) (out []byte, 
 	w := parquet.NewWriter(buf, opts...)
 	e := parquetEncoders.Get().(*parquetEncoder)
 	defer e.release()
-	e.keys = slices.Grow(e.keys[:0], len(rows))[:len(rows)]
+	n := rows.len()
+	e.keys = slices.Grow(e.keys[:0], n)[:n]
 	clear(e.keys)
 	cws := w.ColumnWriters()
 	for j, c := range t.Columns {
-		for lo := 0; lo < len(rows); lo += parquetChunkRows {
-			hi := min(lo+parquetChunkRows, len(rows))
-			if err := e.chunk(j, c, units[j], rows[lo:hi], e.keys[lo:hi]); err != nil {
+		for lo := 0; lo < n; lo += parquetChunkRows {
+			hi := min(lo+parquetChunkRows, n)
+			if err := e.chunk(j, c, units[j], rows.slice(lo, hi), e.keys[lo:hi]); err != nil {
 				return dst, err
 			}
 			if _, err := cws[j].WriteRowValues(e.vals); err != nil {
@@ -180,7 +189,7 @@ func encodeParquet(dst []byte, t *schema.Table, rows []schema.Row) (out []byte, 
 			}
 		}
 	}
-	for i, row := range rows {
+	for i, row := range rows.maps {
 		if e.keys[i] != len(row) {
 			for k, v := range row {
 				if t.ColumnIndex(k) < 0 && !isNull(v) {
@@ -215,13 +224,13 @@ func (e *parquetEncoder) release() {
 }
 
 // chunk fills e.vals with the values of column j of rows.
-func (e *parquetEncoder) chunk(j int, c schema.Column, unit parquetTimeUnit, rows []schema.Row, keys []int) error {
+func (e *parquetEncoder) chunk(j int, c schema.Column, unit parquetTimeUnit, rows rowSet, keys []int) error {
 	e.vals = e.vals[:0]
 	e.span = e.span[:0]
 	e.arena = e.arena[:0]
 	null := parquet.NullValue().Level(0, 0, j)
-	for i, row := range rows {
-		v, ok := row[c.Name]
+	for i := range rows.len() {
+		v, ok := rows.get(i, j, c.Name)
 		if ok {
 			keys[i]++
 		}
@@ -323,10 +332,11 @@ func parquetIsByteArray(dt schema.DataType) bool {
 
 // parquetPickTimeUnit returns the narrowest lossless representation for the
 // timestamps of the named column.
-func parquetPickTimeUnit(name string, rows []schema.Row) (parquetTimeUnit, error) {
+func parquetPickTimeUnit(j int, name string, rows rowSet) (parquetTimeUnit, error) {
 	unit := parquetNanos
-	for _, row := range rows {
-		ts, ok := row[name].(time.Time)
+	for i := range rows.len() {
+		v, _ := rows.get(i, j, name)
+		ts, ok := v.(time.Time)
 		if !ok {
 			continue // null, or a mismatch reported when encoding
 		}

@@ -125,6 +125,11 @@ type Normalizer struct {
 	rowLvl      int
 	rowRootDone bool
 	empty       int // items with no value but nulls: no row
+
+	// The fast path's state (see fast): objects counts the objects it
+	// took, vals is where it cuts the rows' value slices from.
+	objects uint64
+	vals    []any
 }
 
 type namedVal struct {
@@ -247,6 +252,9 @@ func (n *Normalizer) Normalize(item any, table string, emit func(t *schema.Table
 	ts, err := n.rootTable(table)
 	if err != nil {
 		return err
+	}
+	if o, ok := item.(schema.Object); ok {
+		item = o.Map()
 	}
 	v, _, owned, err := convert(item)
 	if err != nil {

@@ -370,6 +370,7 @@ func (n *Normalizer) commit(ts *tableState, root bool) error {
 			if err := ts.t.AddColumn(col); err != nil {
 				return fmt.Errorf("normalize: %w", err)
 			}
+			c.idx = len(ts.t.Columns) - 1
 		}
 		clear(n.claimed)
 		n.claimed = n.claimed[:0]
@@ -394,6 +395,7 @@ func (n *Normalizer) commit(ts *tableState, root bool) error {
 			if err := ts.t.AddColumn(schema.Column{Name: name, DataType: c.typ, System: true}); err != nil {
 				return fmt.Errorf("normalize: %w", err)
 			}
+			c.idx = len(ts.t.Columns) - 1
 			changed = true
 		}
 	}

@@ -25,6 +25,10 @@ type tableState struct {
 	// rootSys and childSys are set once the table has the system columns of
 	// root rows and of child rows.
 	rootSys, childSys bool
+	// byPos caches the top-level field of the key at each position of the
+	// last object the fast path took, which is most often where the next
+	// object has the same key.
+	byPos []*field
 }
 
 func newTableState(t *schema.Table) *tableState {
@@ -39,8 +43,8 @@ func newTableState(t *schema.Table) *tableState {
 	}
 	// The live table does not carry the record; Normalizer.Tables adds it.
 	t.Keys = nil
-	for _, c := range t.Columns {
-		ts.cols[c.Name] = &column{name: c.Name, typ: c.DataType, of: c.Of}
+	for i, c := range t.Columns {
+		ts.cols[c.Name] = &column{name: c.Name, typ: c.DataType, of: c.Of, idx: i}
 	}
 	// Wire variants to the columns they belong to.
 	for _, c := range t.Columns {
@@ -132,6 +136,8 @@ type column struct {
 	// of is the column a variant column belongs to.
 	of       string
 	variants [numTypes]*column
+	// idx is the column's index in the table, once it has a type.
+	idx int
 }
 
 // field is one input key at one place in a table's rows: a top-level key, or
@@ -153,6 +159,9 @@ type field struct {
 	col   *column
 	sub   map[string]*field // keys of an object flattened under this field
 	child *tableState       // the child table of a list under this field
+	// seen is the number of the last object the fast path (see
+	// Normalizer.fast) found the key in, to tell duplicate keys.
+	seen uint64
 }
 
 // path returns the input keys from the top of the row down to f.

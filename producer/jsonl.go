@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/fanoutbridge/bridge/internal/jsonv"
+	"github.com/fanoutbridge/bridge/schema"
 )
 
 // LineError is a bad input line: its 1-based line number and what is wrong.
@@ -55,6 +56,12 @@ type JSONLOptions struct {
 	// socket): the lines that have arrived are handed over as soon as a
 	// read would wait for more, instead of once a chunk fills.
 	Live bool
+	// Objects hands over each line that holds an object as a
+	// schema.Object (its members in input order) instead of a
+	// map[string]any, so that no map is built for it (see
+	// normalize.Normalizer.NormalizeObject). Its members, like items, are
+	// reused once onItems returns; the values in them are not.
+	Objects bool
 }
 
 // The defaults of JSONLOptions.
@@ -188,7 +195,7 @@ func ReadJSONLNumbered(ctx context.Context, r io.Reader, o JSONLOptions, onItems
 		if n := len(free); n > 0 {
 			c, free = free[n-1], free[:n-1]
 		} else {
-			c = &chunk{done: make(chan struct{}, 1)}
+			c = &chunk{done: make(chan struct{}, 1), objects: o.Objects}
 		}
 		readErr := rd.fill(c)
 		if len(c.ends) > 0 || len(c.bad) > 0 {
@@ -234,15 +241,20 @@ type chunk struct {
 	ends  []int  // where each line ends in buf
 	nums  []int  // each line's number
 	items []any
-	lines []int        // each item's line number
-	bad   []*LineError // oversized lines from the reader, then parse errors
-	done  chan struct{}
+	// objects asks parse for schema.Object items; members holds their
+	// members, back to back.
+	objects bool
+	members schema.Object
+	lines   []int        // each item's line number
+	bad     []*LineError // oversized lines from the reader, then parse errors
+	done    chan struct{}
 }
 
 func (c *chunk) reset() {
 	c.buf, c.ends, c.nums, c.lines = c.buf[:0], c.ends[:0], c.nums[:0], c.lines[:0]
 	clear(c.items)
-	c.items, c.bad = c.items[:0], nil
+	clear(c.members)
+	c.items, c.members, c.bad = c.items[:0], c.members[:0], nil
 }
 
 // parse fills c.items, and c.bad with the lines that are not JSON.
@@ -252,7 +264,22 @@ func (c *chunk) parse() {
 	oversized := len(c.bad)
 	start := 0
 	for i, end := range c.ends {
-		v, err := box.ParseString(s[start:end])
+		var v any
+		var err error
+		if c.objects {
+			from := len(c.members)
+			var isObj bool
+			c.members, isObj, v, err = box.ParseObject(s[start:end], c.members)
+			if isObj {
+				// Not nil, even when empty.
+				v = c.members[from:len(c.members):len(c.members)]
+				if v.(schema.Object) == nil {
+					v = schema.Object{}
+				}
+			}
+		} else {
+			v, err = box.ParseString(s[start:end])
+		}
 		start = end
 		if err != nil {
 			c.bad = append(c.bad, &LineError{Line: c.nums[i], Err: err})

@@ -35,6 +35,33 @@ func (b *Boxer) ParseString(s string) (any, error) {
 	return parse(s, &b.slabs)
 }
 
+// ParseObject is ParseString for a value that is most likely an object: an
+// object's members, in input order with duplicate keys kept, are appended to
+// dst (out is dst with them, and isObj is set) so that no map is built for
+// it; any other value comes back as v, with dst as it was. The members'
+// values are boxed like ParseString's.
+func (b *Boxer) ParseObject(s string, dst schema.Object) (out schema.Object, isObj bool, v any, err error) {
+	p := parserPool.Get().(*parser)
+	defer p.release()
+	p.s, p.i, p.depth, p.box = s, 0, 0, &b.slabs
+	p.skipWS()
+	if p.i >= len(p.s) || p.s[p.i] != '{' {
+		v, err = p.top()
+		return dst, false, v, err
+	}
+	if err := p.members(); err != nil {
+		return dst, false, nil, err
+	}
+	p.skipWS()
+	if p.i < len(p.s) {
+		return dst, false, nil, errAt(p.i, p.s[p.i], "after top-level value")
+	}
+	for j, k := range p.keys {
+		dst = append(dst, schema.Member{Key: k, Value: p.vals[j]})
+	}
+	return dst, true, nil, nil
+}
+
 func parse(s string, box *slabs) (any, error) {
 	p := parserPool.Get().(*parser)
 	p.s, p.i, p.depth, p.box = s, 0, 0, box
@@ -140,58 +167,9 @@ func (p *parser) value() (any, error) {
 }
 
 func (p *parser) object() (any, error) {
-	if p.depth++; p.depth > MaxDepth {
-		return nil, errAt(p.i, '{', "exceeded max depth")
-	}
-	p.i++
-	p.skipWS()
-	if p.i >= len(p.s) {
-		return nil, p.eof()
-	}
-	if p.s[p.i] == '}' {
-		p.i++
-		p.depth--
-		return p.box.newMap(0), nil
-	}
-	base, kbase := len(p.vals), len(p.keys)
-	for {
-		if c := p.s[p.i]; c != '"' {
-			return nil, errAt(p.i, c, "looking for beginning of object key string")
-		}
-		k, err := p.str()
-		if err != nil {
-			return nil, err
-		}
-		p.skipWS()
-		if p.i >= len(p.s) {
-			return nil, p.eof()
-		}
-		if c := p.s[p.i]; c != ':' {
-			return nil, errAt(p.i, c, "after object key")
-		}
-		p.i++
-		v, err := p.value()
-		if err != nil {
-			return nil, err
-		}
-		p.keys = append(p.keys, k)
-		p.vals = append(p.vals, v)
-		p.skipWS()
-		if p.i >= len(p.s) {
-			return nil, p.eof()
-		}
-		c := p.s[p.i]
-		p.i++
-		if c == '}' {
-			break
-		}
-		if c != ',' {
-			return nil, errAt(p.i-1, c, "after object key:value pair")
-		}
-		p.skipWS()
-		if p.i >= len(p.s) {
-			return nil, p.eof()
-		}
+	kbase, base := len(p.keys), len(p.vals)
+	if err := p.members(); err != nil {
+		return nil, err
 	}
 	keys, vals := p.keys[kbase:], p.vals[base:]
 	m := p.box.newMap(len(keys))
@@ -201,8 +179,66 @@ func (p *parser) object() (any, error) {
 	clear(keys)
 	clear(vals)
 	p.keys, p.vals = p.keys[:kbase], p.vals[:base]
-	p.depth--
 	return m, nil
+}
+
+// members parses the object at p.i, appending its keys and values to
+// p.keys and p.vals in input order.
+func (p *parser) members() error {
+	if p.depth++; p.depth > MaxDepth {
+		return errAt(p.i, '{', "exceeded max depth")
+	}
+	p.i++
+	p.skipWS()
+	if p.i >= len(p.s) {
+		return p.eof()
+	}
+	if p.s[p.i] == '}' {
+		p.i++
+		p.depth--
+		return nil
+	}
+	for {
+		if c := p.s[p.i]; c != '"' {
+			return errAt(p.i, c, "looking for beginning of object key string")
+		}
+		k, err := p.str()
+		if err != nil {
+			return err
+		}
+		p.skipWS()
+		if p.i >= len(p.s) {
+			return p.eof()
+		}
+		if c := p.s[p.i]; c != ':' {
+			return errAt(p.i, c, "after object key")
+		}
+		p.i++
+		v, err := p.value()
+		if err != nil {
+			return err
+		}
+		p.keys = append(p.keys, k)
+		p.vals = append(p.vals, v)
+		p.skipWS()
+		if p.i >= len(p.s) {
+			return p.eof()
+		}
+		c := p.s[p.i]
+		p.i++
+		if c == '}' {
+			break
+		}
+		if c != ',' {
+			return errAt(p.i-1, c, "after object key:value pair")
+		}
+		p.skipWS()
+		if p.i >= len(p.s) {
+			return p.eof()
+		}
+	}
+	p.depth--
+	return nil
 }
 
 func (p *parser) array() (any, error) {

@@ -1,0 +1,123 @@
+package normalize
+
+import (
+	"github.com/fanoutbridge/bridge/schema"
+)
+
+// NormalizeObject is Normalize for an object given as its members in input
+// order (a parser's schema.Object, meaning what obj.Map() means). An object
+// that makes one row of the table's columns as they stand (every key a
+// column already, every value of its column's type, no list or object to
+// flatten, nothing added to the schema) goes to emitVals as the row's
+// values by column index, with no map built; emitVals may keep the slice.
+// Any other object is Normalize(obj.Map(), table, emit). Either way the rows
+// are the same.
+func (n *Normalizer) NormalizeObject(obj schema.Object, table string,
+	emit func(*schema.Table, schema.Row) error, emitVals func(*schema.Table, schema.Vals) error,
+) error {
+	ts, err := n.rootTable(table)
+	if err != nil {
+		return err
+	}
+	if vals, ok := n.fast(ts, obj); ok {
+		if vals == nil {
+			n.empty++
+			return nil
+		}
+		return emitVals(ts.t, vals)
+	}
+	return n.Normalize(obj.Map(), table, emit)
+}
+
+// valSlab is how many values the fast path allocates at once for its rows.
+const valSlab = 4096
+
+// fast makes the root row of ts from obj when it can do so without changing
+// the schema and as row would make it: it reports false for anything that
+// needs more than the fast paths of flatten (a new key, a duplicate key, a
+// value to coerce, to flatten or to list, a system key in the input). A row
+// of nulls only, which makes no row, is nil, true.
+func (n *Normalizer) fast(ts *tableState, obj schema.Object) (schema.Vals, bool) {
+	sys := n.cfg.SystemColumns
+	if !ts.listed || len(n.claimed) > 0 || (sys && !ts.rootSys) {
+		return nil, false
+	}
+	width := len(ts.t.Columns)
+	if len(n.vals) < width {
+		n.vals = make([]any, max(valSlab, width))
+	}
+	vals := n.vals[:width:width]
+	n.objects++
+	mark := n.objects
+	set := 0
+	for i, m := range obj {
+		var f *field
+		if i < len(ts.byPos) && ts.byPos[i] != nil && ts.byPos[i].key == m.Key {
+			f = ts.byPos[i]
+		} else if f = ts.fields[m.Key]; f != nil {
+			if i >= len(ts.byPos) {
+				ts.byPos = append(ts.byPos, make([]*field, i+1-len(ts.byPos))...)
+			}
+			ts.byPos[i] = f
+		}
+		if f == nil || f.skip || f.seen == mark {
+			clear(vals)
+			return nil, false
+		}
+		f.seen = mark
+		if m.Value == nil {
+			continue
+		}
+		c := f.col
+		if c == nil || c.typ == "" {
+			clear(vals)
+			return nil, false
+		}
+		v, ok := n.fastValue(c.typ, m.Value)
+		if !ok {
+			clear(vals)
+			return nil, false
+		}
+		vals[c.idx] = v
+		set++
+	}
+	if sys {
+		vals[ts.cols[ColumnLoadID].idx] = n.loadID
+		vals[ts.cols[ColumnID].idx] = n.ids.root()
+	} else if set == 0 {
+		return nil, true
+	}
+	n.vals = n.vals[width:]
+	return vals, true
+}
+
+// fastValue returns v as a value of a column of type typ when flatten's
+// fast paths or put would store it unchanged (a timestamp column parses an
+// RFC 3339 string, a json column takes an object or list as jsonValue fixes
+// it), or false.
+func (n *Normalizer) fastValue(typ schema.DataType, v any) (any, bool) {
+	switch x := v.(type) {
+	case string:
+		switch typ {
+		case schema.TypeText:
+			return v, true
+		case schema.TypeTimestamp:
+			if t, ok := parseTimestamp(x); ok {
+				return t, true
+			}
+		}
+	case int64:
+		return v, typ == schema.TypeBigInt
+	case float64:
+		return v, typ == schema.TypeDouble
+	case bool:
+		return v, typ == schema.TypeBool
+	case map[string]any, []any:
+		if typ != schema.TypeJSON {
+			return nil, false
+		}
+		out, err := jsonValue(v, n.cfg.ReuseInput)
+		return out, err == nil && out != nil
+	}
+	return nil, false
+}
