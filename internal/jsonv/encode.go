@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/fanoutbridge/bridge/schema"
@@ -163,21 +164,34 @@ func appendObject(dst []byte, m map[string]any, depth int) ([]byte, error) {
 	if depth++; depth > MaxDepth {
 		return dst, fmt.Errorf("%w: nesting deeper than %d", ErrUnsupported, MaxDepth)
 	}
-	var small [16]string
-	keys := small[:0]
-	for k := range m {
-		keys = append(keys, k)
+	// The members, sorted by key: by insertion while few, which is most
+	// objects, so without a second lookup of each value.
+	type member struct {
+		k string
+		v any
 	}
-	slices.Sort(keys)
+	var small [16]member
+	ms := small[:0]
+	for k, v := range m {
+		ms = append(ms, member{k, v})
+		if len(ms) <= len(small) {
+			for i := len(ms) - 1; i > 0 && ms[i].k < ms[i-1].k; i-- {
+				ms[i], ms[i-1] = ms[i-1], ms[i]
+			}
+		}
+	}
+	if len(ms) > len(small) {
+		slices.SortFunc(ms, func(a, b member) int { return strings.Compare(a.k, b.k) })
+	}
 	dst = append(dst, '{')
-	for i, k := range keys {
+	for i, kv := range ms {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = AppendString(dst, k)
+		dst = AppendString(dst, kv.k)
 		dst = append(dst, ':')
 		var err error
-		if dst, err = appendValue(dst, m[k], depth); err != nil {
+		if dst, err = appendValue(dst, kv.v, depth); err != nil {
 			return dst, err
 		}
 	}

@@ -302,6 +302,7 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		got, err := Parse(data)
+		checkParseObject(t, data, got, err)
 		dec := json.NewDecoder(bytes.NewReader(data))
 		dec.UseNumber()
 		var ref any
@@ -358,6 +359,57 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("reused Boxer: ParseString(%q) = %#v, %v; want %#v", data, again, err, got)
 		}
 	})
+}
+
+// checkParseObject checks that ParseObject of data agrees with Parse, which
+// gave got and err: the same error, an object's members (after what dst
+// held) making the same map, any other value the same value.
+func checkParseObject(t *testing.T, data []byte, got any, err error) {
+	t.Helper()
+	var b Boxer
+	dst := schema.Object{{Key: "before", Value: int64(1)}}
+	out, isObj, v, oerr := b.ParseObject(string(data), dst)
+	if fmt.Sprint(err) != fmt.Sprint(oerr) {
+		t.Fatalf("ParseObject(%q): error %v, Parse: %v", data, oerr, err)
+	}
+	if len(out) == 0 || out[0].Key != "before" {
+		t.Fatalf("ParseObject(%q) lost what dst held: %v", data, out)
+	}
+	if err != nil {
+		return
+	}
+	m, isMap := got.(map[string]any)
+	switch {
+	case isObj != isMap:
+		t.Fatalf("ParseObject(%q): object %v, Parse gave %T", data, isObj, got)
+	case isObj && !equalValues(schema.Object(out[1:]).Map(), m):
+		t.Fatalf("ParseObject(%q) = %v, Parse gives %#v", data, out[1:], got)
+	case !isObj && (len(out) != 1 || !equalValues(v, got)):
+		t.Fatalf("ParseObject(%q) = %#v, %v; Parse gives %#v", data, v, out, got)
+	}
+}
+
+func TestParseObjectMembers(t *testing.T) {
+	var b Boxer
+	out, isObj, v, err := b.ParseObject(` {"b":1,"a":{"x":[true]},"b":null} `, nil)
+	if err != nil || !isObj || v != nil {
+		t.Fatalf("ParseObject: %v, %v, %v", isObj, v, err)
+	}
+	want := schema.Object{{Key: "b", Value: int64(1)}, {Key: "a", Value: map[string]any{"x": []any{true}}}, {Key: "b"}}
+	if !equalValues(out.Map(), want.Map()) || len(out) != 3 || out[0].Key != "b" || out[1].Key != "a" || out[2].Value != nil {
+		t.Fatalf("members %#v, want %#v", out, want)
+	}
+	out, isObj, _, err = b.ParseObject(`{}`, nil)
+	if err != nil || !isObj || len(out) != 0 {
+		t.Fatalf("{}: %v, %v, %v", out, isObj, err)
+	}
+	out, isObj, v, err = b.ParseObject(`null`, nil)
+	if err != nil || isObj || v != nil || out != nil {
+		t.Fatalf("null: %v, %v, %v, %v", out, isObj, v, err)
+	}
+	if _, _, _, err := b.ParseObject(`{"a":1} x`, nil); err == nil || !strings.Contains(err.Error(), "after top-level value") {
+		t.Fatalf("trailing data: %v", err)
+	}
 }
 
 // TestParseValuesSurviveGC checks the values Parse packs into shared slabs
