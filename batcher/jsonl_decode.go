@@ -100,15 +100,17 @@ func (rd *RowDecoder) Rows(t *schema.Table, vals []schema.Vals) []schema.Row {
 	old := rd.rows
 	rows := make([]schema.Row, len(vals))
 	for i, v := range vals {
-		var row schema.Row
 		if i < len(old) && old[i] != nil {
-			row = old[i]
-			clear(row)
+			n := 0
+			for _, x := range v {
+				if x != nil {
+					n++
+				}
+			}
+			rows[i] = refill(old[i], n, func(row schema.Row) { schema.FillRow(row, t, v) })
 		} else {
-			row = make(schema.Row, len(v))
+			rows[i] = schema.RowOf(t, v)
 		}
-		schema.FillRow(row, t, v)
-		rows[i] = row
 	}
 	if len(old) > len(rows) {
 		rows = append(rows, old[len(rows):]...)
@@ -225,16 +227,35 @@ func (d *jsonlDecoder) fast(line string, reuse schema.Row) (schema.Row, bool) {
 	if i != len(line)-1 {
 		return nil, false
 	}
-	row := reuse
-	if row == nil {
-		row = make(schema.Row, len(d.vals))
-	} else {
-		clear(row)
+	if reuse == nil {
+		row := make(schema.Row, len(d.vals))
+		for n, k := range d.cols {
+			row[d.t.Columns[k].Name] = d.vals[n]
+		}
+		return row, true
 	}
-	for n, k := range d.cols {
-		row[d.t.Columns[k].Name] = d.vals[n]
+	return refill(reuse, len(d.vals), func(row schema.Row) {
+		for n, k := range d.cols {
+			row[d.t.Columns[k].Name] = d.vals[n]
+		}
+	}), true
+}
+
+// refill makes row, a reused map, hold exactly the n keys fill puts into
+// it. A map that held n keys before most often held these very keys (the
+// row before in the same place of a batch of the same table): fill writes
+// over them, without clearing the map, and if the map then holds more
+// than n keys it held others, so it is cleared and filled again.
+func refill(row schema.Row, n int, fill func(schema.Row)) schema.Row {
+	if len(row) == n {
+		fill(row)
+		if len(row) == n {
+			return row
+		}
 	}
-	return row, true
+	clear(row)
+	fill(row)
+	return row
 }
 
 // value decodes the value of data type dt at line[i:] and returns where it
@@ -287,12 +308,8 @@ func (d *jsonlDecoder) value(dt schema.DataType, line string, i int) (v any, end
 		if line[i] != '{' && line[i] != '[' {
 			return nil, 0, false
 		}
-		end := jsonlSkip(line, i)
-		if end < 0 {
-			return nil, 0, false
-		}
-		v, err := d.box.ParseString(line[i:end])
-		return v, end, err == nil
+		v, n, err := d.box.ParsePrefix(line[i:])
+		return v, i + n, err == nil
 	}
 	// The types written as strings.
 	s, end, ok := d.str(line, i)
@@ -374,29 +391,6 @@ func jsonlNumberEnd(s string, i int) (end int, isInt bool) {
 		isInt = false
 	}
 	return i, isInt
-}
-
-// jsonlSkip returns where the JSON object or array at s[i:] ends, or -1. It
-// only balances brackets and strings; the value's parser checks the rest.
-func jsonlSkip(s string, i int) int {
-	depth := 0
-	for ; i < len(s); i++ {
-		switch s[i] {
-		case '{', '[':
-			depth++
-		case '}', ']':
-			if depth--; depth == 0 {
-				return i + 1
-			}
-		case '"':
-			for i++; i < len(s) && s[i] != '"'; i++ {
-				if s[i] == '\\' {
-					i++
-				}
-			}
-		}
-	}
-	return -1
 }
 
 // jsonlDecodeRow parses one row line and converts its values to the Go types

@@ -39,7 +39,10 @@ const (
 // Boxer per group of values that live and die together (one document, one
 // batch): a value keeps its whole slab in memory. The zero value is ready to
 // use; a Boxer is not safe for concurrent use.
-type Boxer struct{ slabs }
+type Boxer struct {
+	slabs
+	p *parser // its parser, kept between parses
+}
 
 // String returns s as an interface value.
 func (b *Boxer) String(s string) any { return b.boxString(s) }

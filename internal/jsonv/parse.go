@@ -32,7 +32,31 @@ func ParseString(s string) (any, error) {
 // ParseString is the package's ParseString, boxing the strings and numbers
 // of the result into b's slabs, shared with the other values b boxes.
 func (b *Boxer) ParseString(s string) (any, error) {
-	return parse(s, &b.slabs)
+	p := b.start(s)
+	defer p.done()
+	return p.top()
+}
+
+// start readies b's parser for s. A Boxer keeps its parser, with its
+// scratch space, from one parse to the next.
+func (b *Boxer) start(s string) *parser {
+	if b.p == nil {
+		b.p = new(parser)
+	}
+	p := b.p
+	p.s, p.i, p.depth, p.box = s, 0, 0, &b.slabs
+	return p
+}
+
+// done clears what a Boxer's parser still references of its last parse,
+// and drops a one-off huge scratch.
+func (p *parser) done() {
+	clear(p.vals)
+	clear(p.keys)
+	p.vals, p.keys, p.s = p.vals[:0], p.keys[:0], ""
+	if cap(p.vals) > 1<<14 || cap(p.keys) > 1<<14 || cap(p.buf) > 1<<16 {
+		p.vals, p.keys, p.buf = nil, nil, nil
+	}
 }
 
 // ParseObject is ParseString for a value that is most likely an object: an
@@ -41,9 +65,8 @@ func (b *Boxer) ParseString(s string) (any, error) {
 // it; any other value comes back as v, with dst as it was. The members'
 // values are boxed like ParseString's.
 func (b *Boxer) ParseObject(s string, dst schema.Object) (out schema.Object, isObj bool, v any, err error) {
-	p := parserPool.Get().(*parser)
-	defer p.release()
-	p.s, p.i, p.depth, p.box = s, 0, 0, &b.slabs
+	p := b.start(s)
+	defer p.done()
 	p.skipWS()
 	if p.i >= len(p.s) || p.s[p.i] != '{' {
 		v, err = p.top()
@@ -60,6 +83,17 @@ func (b *Boxer) ParseObject(s string, dst schema.Object) (out schema.Object, isO
 		dst = append(dst, schema.Member{Key: k, Value: p.vals[j]})
 	}
 	return dst, true, nil, nil
+}
+
+// ParsePrefix parses the one JSON value at the start of s, boxed like
+// ParseString's, and returns how many bytes of s it took; what follows is
+// not looked at.
+func (b *Boxer) ParsePrefix(s string) (v any, n int, err error) {
+	p := b.start(s)
+	v, err = p.value()
+	n = p.i
+	p.done()
+	return v, n, err
 }
 
 func parse(s string, box *slabs) (any, error) {

@@ -378,6 +378,11 @@ func checkParseObject(t *testing.T, data []byte, got any, err error) {
 	if err != nil {
 		return
 	}
+	// ParsePrefix takes the same value and stops after it.
+	pv, n, perr := b.ParsePrefix(string(data) + "\x00]")
+	if perr != nil || !equalValues(pv, got) || strings.TrimSpace(string(data[n:])) != "" {
+		t.Fatalf("ParsePrefix(%q) = %#v, %d, %v; Parse gives %#v", data, pv, n, perr, got)
+	}
 	m, isMap := got.(map[string]any)
 	switch {
 	case isObj != isMap:
