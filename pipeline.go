@@ -520,10 +520,14 @@ func (p *Pipeline) Close() error {
 	// Sinks flush first: they may use the pipeline's NATS.
 	errs := p.closeSinks()
 	if p.nc != nil {
-		_ = p.nc.Drain()
-		for i := 0; i < 100 && !p.nc.IsClosed(); i++ {
-			time.Sleep(10 * time.Millisecond)
+		closed := p.nc.StatusChanged(nats.CLOSED)
+		if p.nc.Drain() == nil && !p.nc.IsClosed() {
+			select {
+			case <-closed:
+			case <-time.After(time.Second):
+			}
 		}
+		p.nc.RemoveStatusListener(closed)
 		p.nc.Close()
 	}
 	if p.emb != nil {

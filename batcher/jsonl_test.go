@@ -564,6 +564,20 @@ func BenchmarkJSONL(b *testing.B) {
 		}
 		perRow(b)
 	})
+	// The rows as values by column index, as the producer's batches hold
+	// them.
+	vals := valsOf(b, tab, rows)
+	b.Run("encode-vals", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(payload)))
+		var buf []byte
+		for b.Loop() {
+			if buf, err = EncodeBatch(buf[:0], TypedJSONL, nil, Batch{Table: tab, Vals: vals}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		perRow(b)
+	})
 	b.Run("decode", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(payload)))

@@ -677,6 +677,16 @@ func BenchmarkParquetCodec(b *testing.B) {
 			}
 			b.ReportMetric(float64(len(payload)), "bytes/file")
 		})
+		// The rows as values by column index, as the producer's batches
+		// hold them.
+		vals := valsOf(b, tb, rows)
+		b.Run(c.name+"/encode-vals", func(b *testing.B) {
+			b.ReportAllocs()
+			var buf []byte
+			for b.Loop() {
+				buf, _ = EncodeBatch(buf[:0], Parquet, nil, Batch{Table: tb, Vals: vals})
+			}
+		})
 		if _, ok := c.codec.(*zstd.Codec); ok {
 			continue
 		}

@@ -25,6 +25,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/fanoutbridge/bridge/internal/jsonv"
 	"github.com/fanoutbridge/bridge/schema"
 )
 
@@ -130,6 +131,7 @@ type Normalizer struct {
 	// took, vals is where it cuts the rows' value slices from.
 	objects uint64
 	vals    []any
+	box     jsonv.Boxer // boxes its timestamps, a slab for many rows
 }
 
 type namedVal struct {

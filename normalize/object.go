@@ -5,7 +5,10 @@ import (
 )
 
 // NormalizeObject is Normalize for an object given as its members in input
-// order (a parser's schema.Object, meaning what obj.Map() means). An object
+// order (a parser's schema.Object, meaning what obj.Map() means). Its values
+// must be what a JSON parser makes (jsonv's types: string, int64, finite
+// float64, bool, nil, schema.Decimal, and map[string]any and []any of
+// these), which json columns take as they are. An object
 // that makes one row of the table's columns as they stand (every key a
 // column already, every value of its column's type, no list or object to
 // flatten, nothing added to the schema) goes to emitVals as the row's
@@ -83,7 +86,7 @@ func (n *Normalizer) fast(ts *tableState, obj schema.Object) (schema.Vals, bool)
 	}
 	if sys {
 		vals[ts.cols[ColumnLoadID].idx] = n.loadID
-		vals[ts.cols[ColumnID].idx] = n.ids.root()
+		vals[ts.cols[ColumnID].idx] = n.box.String(n.ids.root())
 	} else if set == 0 {
 		return nil, true
 	}
@@ -93,8 +96,8 @@ func (n *Normalizer) fast(ts *tableState, obj schema.Object) (schema.Vals, bool)
 
 // fastValue returns v as a value of a column of type typ when flatten's
 // fast paths or put would store it unchanged (a timestamp column parses an
-// RFC 3339 string, a json column takes an object or list as jsonValue fixes
-// it), or false.
+// RFC 3339 string, a json column takes an object or list: parsed JSON holds
+// nothing jsonValue would fix), or false.
 func (n *Normalizer) fastValue(typ schema.DataType, v any) (any, bool) {
 	switch x := v.(type) {
 	case string:
@@ -103,7 +106,7 @@ func (n *Normalizer) fastValue(typ schema.DataType, v any) (any, bool) {
 			return v, true
 		case schema.TypeTimestamp:
 			if t, ok := parseTimestamp(x); ok {
-				return t, true
+				return n.box.Time(t), true
 			}
 		}
 	case int64:
@@ -112,12 +115,10 @@ func (n *Normalizer) fastValue(typ schema.DataType, v any) (any, bool) {
 		return v, typ == schema.TypeDouble
 	case bool:
 		return v, typ == schema.TypeBool
-	case map[string]any, []any:
-		if typ != schema.TypeJSON {
-			return nil, false
-		}
-		out, err := jsonValue(v, n.cfg.ReuseInput)
-		return out, err == nil && out != nil
+	case map[string]any:
+		return v, typ == schema.TypeJSON && x != nil && n.cfg.ReuseInput
+	case []any:
+		return v, typ == schema.TypeJSON && x != nil && n.cfg.ReuseInput
 	}
 	return nil, false
 }

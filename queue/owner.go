@@ -312,7 +312,7 @@ func (e *Embedded) Shutdown() {
 	// stops is lost, and its caller waits for its timeout. A joined run
 	// stays longer; it takes the server over.
 	for deadline := time.Now().Add(shutdownGrace); e.srv.NumClients() > 0 && time.Now().Before(deadline); {
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(2 * time.Millisecond)
 	}
 	e.srv.Shutdown()
 	e.srv.WaitForShutdown()
