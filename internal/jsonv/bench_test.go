@@ -3,6 +3,7 @@ package jsonv
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/fanoutbridge/bridge/schema"
 	"math/rand/v2"
 	"testing"
 )
@@ -45,6 +46,29 @@ func BenchmarkParse(b *testing.B) {
 		i := 0
 		for b.Loop() {
 			if _, err := Parse(lines[i%len(lines)]); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	// What the JSON lines reader does: a Boxer per chunk of lines, objects
+	// as their members (no map for the event itself).
+	b.Run("jsonv-object", func(b *testing.B) {
+		b.SetBytes(int64(size / len(lines)))
+		b.ReportAllocs()
+		strs := make([]string, len(lines))
+		for i, l := range lines {
+			strs[i] = string(l)
+		}
+		var box Boxer
+		var members schema.Object
+		i := 0
+		for b.Loop() {
+			if i%512 == 0 {
+				box, members = Boxer{}, members[:0]
+			}
+			var err error
+			if members, _, _, err = box.ParseObject(strs[i%len(strs)], members); err != nil {
 				b.Fatal(err)
 			}
 			i++
