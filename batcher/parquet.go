@@ -229,6 +229,7 @@ func (e *parquetEncoder) chunk(j int, c schema.Column, unit parquetTimeUnit, row
 	e.span = e.span[:0]
 	e.arena = e.arena[:0]
 	null := parquet.NullValue().Level(0, 0, j)
+	byteArray := parquetIsByteArray(c.DataType)
 	for i := range rows.len() {
 		v, ok := rows.get(i, j, c.Name)
 		if ok {
@@ -306,10 +307,15 @@ func (e *parquetEncoder) chunk(j int, c schema.Column, unit parquetTimeUnit, row
 		if mismatch {
 			return fmt.Errorf("batcher: parquet: column %q (%s): value of Go type %T", c.Name, c.DataType, v)
 		}
-		e.vals = append(e.vals, pv.Level(0, 1, j))
+		if byteArray {
+			pv = parquet.Value{} // made below, once the arena has stopped growing
+		} else {
+			pv = pv.Level(0, 1, j)
+		}
+		e.vals = append(e.vals, pv)
 		e.span = append(e.span, [2]int{start, len(e.arena)})
 	}
-	if parquetIsByteArray(c.DataType) {
+	if byteArray {
 		// The arena has stopped growing: point the byte array values into
 		// it. The column writer copies them.
 		for i, sp := range e.span {
