@@ -273,7 +273,6 @@ func (b *rowBatch) DeadPart(i int) (*queue.DeadPart, error) {
 func (b *rowBatch) Release() {
 	if b.dec != nil {
 		b.rows = nil
-		b.dec.Clear()
 		rowDecoders.Put(b.dec)
 		b.dec = nil
 	}
