@@ -43,6 +43,7 @@ func (h handler) Prepare(ctx context.Context, d *queue.Delivery) (consumer.Batch
 			case h.d.cfg.reuseRows:
 				b.dec = rowDecoders.Get().(*batcher.RowDecoder)
 				b.rows = b.dec.Rows(c.table, c.vals)
+				b.cached = true
 			default:
 				b.rows = make([]Row, len(c.vals))
 				for i, v := range c.vals {
@@ -118,8 +119,10 @@ type rowBatch struct {
 	// the part) of the rows its next call gets; nil: all of them.
 	sel [][]int
 	// dec decoded rows into memory it reuses (ReuseRows): it goes back to
-	// rowDecoders when the batch is done.
-	dec *batcher.RowDecoder
+	// rowDecoders when the batch is done. cached: it made them from the
+	// values in the row cache.
+	dec    *batcher.RowDecoder
+	cached bool
 }
 
 var _ consumer.RowBatch = (*rowBatch)(nil)
@@ -273,6 +276,10 @@ func (b *rowBatch) DeadPart(i int) (*queue.DeadPart, error) {
 func (b *rowBatch) Release() {
 	if b.dec != nil {
 		b.rows = nil
+		if b.cached {
+			// Its maps hold the producer's values: let them go.
+			b.dec.Clear()
+		}
 		rowDecoders.Put(b.dec)
 		b.dec = nil
 	}

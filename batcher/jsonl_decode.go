@@ -119,6 +119,16 @@ func (rd *RowDecoder) Rows(t *schema.Table, vals []schema.Vals) []schema.Row {
 	return rows[:len(vals)]
 }
 
+// Clear empties the row maps of rd's last decode, which it keeps for the
+// next, so that the values in them are not kept in memory while rd waits:
+// worth it after Rows, whose values are not rd's own. (After Decode they
+// are: rd keeps them in its slabs for the next decode anyway.)
+func (rd *RowDecoder) Clear() {
+	for _, row := range rd.rows {
+		clear(row)
+	}
+}
+
 // jsonlDecodeHeader returns the table of a header line: the one it carries,
 // or the one resolve finds for its ref.
 func jsonlDecodeHeader(line string, resolve Resolver) (*schema.Table, error) {

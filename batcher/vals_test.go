@@ -159,7 +159,7 @@ func TestBatcherAddVals(t *testing.T) {
 }
 
 // TestRowDecoderRows checks that RowDecoder.Rows makes the rows of values
-// in the maps of its last decode.
+// in the maps of its last decode, and that Clear empties them.
 func TestRowDecoderRows(t *testing.T) {
 	tab, rows := jsonlEventRows(t, 50)
 	vals := valsOf(t, tab, rows)
@@ -187,5 +187,15 @@ func TestRowDecoderRows(t *testing.T) {
 	fourth := rd.Rows(tab, vals[:1])
 	if !reflect.DeepEqual(fourth, rows[:1]) {
 		t.Fatalf("a changed map was not made right: %v", fourth[0])
+	}
+	rd.Clear()
+	if again := rd.Rows(tab, vals); !reflect.DeepEqual(again, rows) {
+		t.Fatal("rows after Clear differ")
+	}
+	rd.Clear()
+	for i, row := range third {
+		if len(row) != 0 {
+			t.Fatalf("row %d not cleared: %v", i, row)
+		}
 	}
 }
