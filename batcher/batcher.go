@@ -94,19 +94,22 @@ func (b *Batcher) FlushDue(now time.Time) (time.Duration, error) {
 func RowBytes(r schema.Row) int {
 	n := 2
 	for k, v := range r {
-		n += len(k) + 4
-		switch v := v.(type) {
-		case string:
-			n += len(v) + 2
-		case []byte:
-			n += len(v)*4/3 + 2
-		case map[string]any, []any:
-			n += 64
-		default:
-			n += 8
-		}
+		n += len(k) + 4 + valueBytes(v)
 	}
 	return n
+}
+
+// valueBytes estimates the encoded size of a value.
+func valueBytes(v any) int {
+	switch v := v.(type) {
+	case string:
+		return len(v) + 2
+	case []byte:
+		return len(v)*4/3 + 2
+	case map[string]any, []any:
+		return 64
+	}
+	return 8
 }
 
 // ValsBytes is RowBytes for a row of t given as values by column index.
@@ -116,17 +119,7 @@ func ValsBytes(t *schema.Table, vals schema.Vals) int {
 		if v == nil {
 			continue
 		}
-		n += len(t.Columns[j].Name) + 4
-		switch v := v.(type) {
-		case string:
-			n += len(v) + 2
-		case []byte:
-			n += len(v)*4/3 + 2
-		case map[string]any, []any:
-			n += 64
-		default:
-			n += 8
-		}
+		n += len(t.Columns[j].Name) + 4 + valueBytes(v)
 	}
 	return n
 }

@@ -92,15 +92,10 @@ func LoadFile(f Format, payload []byte) ([]byte, error) {
 
 // encodeJSONL appends the typed JSON-lines payload for rows of t to dst.
 func encodeJSONL(dst []byte, t *schema.Table, rows []schema.Row) ([]byte, error) {
-	if t == nil {
-		return dst, errors.New("batcher: typed-jsonl: no table")
-	}
-	header, err := json.Marshal(jsonlHeader{Table: t})
+	dst, err := appendJSONLHeader(dst, nil, t)
 	if err != nil {
-		return dst, fmt.Errorf("batcher: typed-jsonl: table %q: %w", t.Name, err)
+		return dst, err
 	}
-	dst = append(dst, header...)
-	dst = append(dst, '\n')
 	return AppendRows(dst, t, rows)
 }
 
@@ -109,24 +104,25 @@ func encodeJSONL(dst []byte, t *schema.Table, rows []schema.Row) ([]byte, error)
 // thousands of columns costs its rows, not its schema. The schema must be
 // where the Resolver given to DecodeWith finds it.
 func EncodeRef(dst []byte, ref SchemaRef, t *schema.Table, rows []schema.Row) ([]byte, error) {
-	if t == nil {
-		return dst, errors.New("batcher: typed-jsonl: no table")
-	}
-	if ref.Columns != len(t.Columns) || ref.Table != t.Name {
-		return dst, fmt.Errorf("batcher: typed-jsonl: ref to %d columns of %q for table %q of %d", ref.Columns, ref.Table, t.Name, len(t.Columns))
-	}
-	header, err := json.Marshal(jsonlHeader{Ref: &ref})
+	dst, err := appendJSONLHeader(dst, &ref, t)
 	if err != nil {
-		return dst, fmt.Errorf("batcher: typed-jsonl: table %q: %w", t.Name, err)
+		return dst, err
 	}
-	dst = append(dst, header...)
-	dst = append(dst, '\n')
 	return AppendRows(dst, t, rows)
 }
 
 // encodeJSONLVals is EncodeRef (ref set) or encodeJSONL for rows given as
 // values by column index of t.
 func encodeJSONLVals(dst []byte, ref *SchemaRef, t *schema.Table, vals []schema.Vals) ([]byte, error) {
+	dst, err := appendJSONLHeader(dst, ref, t)
+	if err != nil {
+		return dst, err
+	}
+	return AppendVals(dst, t, vals)
+}
+
+// appendJSONLHeader appends the header line: the table, or ref to it.
+func appendJSONLHeader(dst []byte, ref *SchemaRef, t *schema.Table) ([]byte, error) {
 	if t == nil {
 		return dst, errors.New("batcher: typed-jsonl: no table")
 	}
@@ -142,8 +138,7 @@ func encodeJSONLVals(dst []byte, ref *SchemaRef, t *schema.Table, vals []schema.
 		return dst, fmt.Errorf("batcher: typed-jsonl: table %q: %w", t.Name, err)
 	}
 	dst = append(dst, header...)
-	dst = append(dst, '\n')
-	return AppendVals(dst, t, vals)
+	return append(dst, '\n'), nil
 }
 
 // AppendVals is AppendRows for rows given as values by column index of t
@@ -165,17 +160,26 @@ func AppendVals(dst []byte, t *schema.Table, rows []schema.Vals) ([]byte, error)
 			if isNull(v) {
 				continue
 			}
-			if !first {
-				dst = append(dst, ',')
+			if dst, err = jsonlAppendMember(dst, first, key, &t.Columns[j], v, i); err != nil {
+				return dst, err
 			}
 			first = false
-			dst = append(dst, key...)
-			c := &t.Columns[j]
-			if dst, err = jsonlAppendValue(dst, c.DataType, v); err != nil {
-				return dst, fmt.Errorf("batcher: typed-jsonl: row %d: column %q (%s): %w", i, c.Name, c.DataType, err)
-			}
 		}
 		dst = append(dst, '}', '\n')
+	}
+	return dst, nil
+}
+
+// jsonlAppendMember appends key (`"name":`) and v, a value of column c, to
+// the line of row i, after a comma unless it is the line's first.
+func jsonlAppendMember(dst []byte, first bool, key []byte, c *schema.Column, v any, i int) ([]byte, error) {
+	if !first {
+		dst = append(dst, ',')
+	}
+	dst = append(dst, key...)
+	dst, err := jsonlAppendValue(dst, c.DataType, v)
+	if err != nil {
+		return dst, fmt.Errorf("batcher: typed-jsonl: row %d: column %q (%s): %w", i, c.Name, c.DataType, err)
 	}
 	return dst, nil
 }
@@ -222,14 +226,10 @@ func AppendRows(dst []byte, t *schema.Table, rows []schema.Row) ([]byte, error) 
 			if isNull(v) {
 				continue
 			}
-			if !first {
-				dst = append(dst, ',')
+			if dst, err = jsonlAppendMember(dst, first, key, &t.Columns[j], v, i); err != nil {
+				return dst, err
 			}
 			first = false
-			dst = append(dst, key...)
-			if dst, err = jsonlAppendValue(dst, c.DataType, v); err != nil {
-				return dst, fmt.Errorf("batcher: typed-jsonl: row %d: column %q (%s): %w", i, c.Name, c.DataType, err)
-			}
 		}
 		if known != len(row) {
 			for k := range row {
