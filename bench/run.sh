@@ -4,7 +4,8 @@
 # on the embedded server, beside the encoding/json baseline measured in the
 # same run. Prints, in one table (bench/report): items/s and the ratio to
 # the baseline in one process, with every batch decoded from the stream
-# (--row-cache 0: what a worker in another process does) and with Parquet
+# (--row-cache 0: what a worker in another process does), as two processes
+# (bridge serve and bridge produce on one embedded server) and with Parquet
 # in transit, and peak memory; for an input of more than 200,000 lines also
 # a 200,000-line prefix in one process, and the peak memory of the whole
 # input against the prefix. Each figure is the median of ROUNDS (default 3)

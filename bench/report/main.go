@@ -1,7 +1,9 @@
 // Command report runs the reference benchmark and prints every figure in
 // one go: the encoding/json baseline, bridge in one process, bridge with
 // every batch decoded from the stream (as a worker in another process reads
-// it), Parquet in transit, and peak memory; with -prefix, also the baseline
+// it), bridge as two processes (a worker, bridge serve, and a producer,
+// bridge produce, sharing the worker's embedded server), Parquet in
+// transit, and peak memory; with -prefix, also the baseline
 // and one process on the prefix, and the peak memory of the input against
 // the prefix. Each configuration runs rounds times, the rounds interleaved
 // so that the machine's noise falls on all of them alike; it prints the
@@ -16,6 +18,9 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +28,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -31,6 +37,7 @@ type config struct {
 	name  string
 	input int      // index into the inputs: 0 the input, 1 the prefix
 	args  []string // extra flags of bridge run; nil: the baseline
+	two   bool     // bridge serve and bridge produce instead of bridge run
 }
 
 // result is one run of a config.
@@ -43,6 +50,7 @@ type result struct {
 var (
 	reLoad     = regexp.MustCompile(`published (\d+) items in .*\(([\d.]+) items/s\)`)
 	rePeak     = regexp.MustCompile(`peak memory ([\d.]+) MiB`)
+	reProduced = regexp.MustCompile(`published (\d+) items in .* in ([\d.]+)s`)
 	reBaseline = regexp.MustCompile(`: (\d+) items in .*\(([\d.]+) items/s\), peak memory ([\d.]+) MiB`)
 )
 
@@ -75,6 +83,7 @@ func main() {
 	configs = append(configs,
 		config{name: "one process", input: long, args: []string{}},
 		config{name: "decoded from the stream", input: long, args: []string{"--row-cache", "0"}},
+		config{name: "two processes", input: long, args: []string{}, two: true},
 		config{name: "parquet in transit", input: long, args: []string{"--format", "parquet"}},
 	)
 	got := make([][]result, len(configs))
@@ -116,6 +125,7 @@ func main() {
 	one := find("one process", long)
 	fmt.Println()
 	fmt.Printf("decoded from the stream / one process: %.2f\n", find("decoded from the stream", long).perSec/one.perSec)
+	fmt.Printf("two processes / one process:           %.2f\n", find("two processes", long).perSec/one.perSec)
 	fmt.Printf("parquet / typed jsonl in transit:      %.2f\n", find("parquet in transit", long).perSec/one.perSec)
 	if *prefix != "" {
 		s := find("one process", short)
@@ -127,6 +137,12 @@ func main() {
 func runOnce(bridge, baseline, work, input string, c config) (result, error) {
 	var cmd *exec.Cmd
 	data := filepath.Join(work, "data")
+	if c.two {
+		if err := os.RemoveAll(data); err != nil {
+			return result{}, err
+		}
+		return runTwo(bridge, data, input)
+	}
 	if c.args == nil {
 		cmd = exec.Command(baseline, input)
 	} else {
@@ -168,6 +184,135 @@ func runOnce(bridge, baseline, work, input string, c config) (result, error) {
 		return result{}, fmt.Errorf("no figures in bridge's output:\n%s", text)
 	}
 	return result{items: atoi(m[1]), perSec: atof(m[2]), peakMiB: atof(p[1])}, nil
+}
+
+// runTwo runs a worker (bridge serve, which starts the embedded server in
+// data) and, once it serves, a producer (bridge produce, which joins that
+// server) of input; it measures from the producer's start to the worker's
+// metrics counting every line delivered, and the peak memory of both
+// processes together.
+func runTwo(bridge, data, input string) (result, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return result{}, err
+	}
+	var serveOut bytes.Buffer
+	serve := exec.Command(bridge, "serve", "--data-dir", data, "--pipeline", "bench", "--destination", "null",
+		"--batch-size", "1000", "--quiet", "--metrics-addr", addr)
+	serve.Stdout, serve.Stderr = &serveOut, &serveOut
+	serve.WaitDelay = time.Second
+	if err := serve.Start(); err != nil {
+		return result{}, err
+	}
+	served := make(chan error, 1)
+	go func() { served <- serve.Wait() }()
+	stop := func() (*os.ProcessState, error) {
+		_ = serve.Process.Signal(os.Interrupt)
+		select {
+		case <-served:
+		case <-time.After(30 * time.Second):
+			_ = serve.Process.Kill()
+			<-served
+			return nil, fmt.Errorf("bridge serve: no end 30 s after SIGINT\n%s", serveOut.String())
+		}
+		return serve.ProcessState, nil
+	}
+	// The worker serves (it is a member, so the load is kept for it) once
+	// its metrics answer.
+	if _, err := delivered(addr, 30*time.Second, -1); err != nil {
+		_, _ = stop()
+		return result{}, fmt.Errorf("bridge serve: %w\n%s", err, serveOut.String())
+	}
+	prod := exec.Command(bridge, "produce", "--data-dir", data, "--pipeline", "bench", "--input", input,
+		"--table", "events", "--quiet")
+	out, err := prod.CombinedOutput()
+	exited := time.Now()
+	m := reProduced.FindSubmatch(out)
+	if err == nil && m == nil {
+		err = fmt.Errorf("no figures in its output")
+	}
+	if err != nil {
+		_, _ = stop()
+		return result{}, fmt.Errorf("%v: %w\n%s", prod.Args, err, out)
+	}
+	// The load starts when the producer says it did (as bridge run counts
+	// its own), so that neither counts starting a process; it ends when
+	// the worker has delivered every item.
+	items := atoi(string(m[1]))
+	start := exited.Add(-time.Duration(atof(string(m[2])) * float64(time.Second)))
+	_, err = delivered(addr, 10*time.Minute, items)
+	took := time.Since(start)
+	st, stopErr := stop()
+	if err != nil {
+		return result{}, fmt.Errorf("bridge serve: %w\n%s", err, serveOut.String())
+	}
+	if stopErr != nil {
+		return result{}, stopErr
+	}
+	peak := maxRSS(prod.ProcessState) + maxRSS(st)
+	return result{items: items, perSec: float64(items) / took.Seconds(), peakMiB: peak}, nil
+}
+
+// delivered polls the worker's metrics at addr until they answer and, for
+// want >= 0, count want items delivered; it returns the count.
+func delivered(addr string, within time.Duration, want int) (int, error) {
+	deadline := time.Now().Add(within)
+	client := &http.Client{Timeout: 5 * time.Second}
+	for {
+		n, err := deliveredNow(client, addr)
+		if err == nil && n >= want {
+			return n, nil
+		}
+		if time.Now().After(deadline) {
+			if err == nil {
+				err = fmt.Errorf("%d of %d items delivered after %v", n, want, within)
+			}
+			return n, fmt.Errorf("metrics at %s: %w", addr, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// deliveredNow reads bridge_items_delivered_total from the metrics at addr.
+func deliveredNow(client *http.Client, addr string) (int, error) {
+	resp, err := client.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	n := 0.0
+	for _, l := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(l, "bridge_items_delivered_total{") {
+			if i := strings.LastIndexByte(l, ' '); i > 0 {
+				v, _ := strconv.ParseFloat(l[i+1:], 64)
+				n += v
+			}
+		}
+	}
+	return int(n), nil
+}
+
+// freeAddr returns a loopback address with a port free just now.
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// maxRSS returns the peak resident memory of a process that has ended, in
+// MiB.
+func maxRSS(st *os.ProcessState) float64 {
+	if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
+		return float64(ru.Maxrss) / 1024 // KiB on Linux
+	}
+	return 0
 }
 
 // median returns, per figure, the median of rs.
