@@ -118,7 +118,7 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	shutdown := registerShutdown(fs.FlagSet)
 	keepLoads := registerKeepLoads(fs.FlagSet)
 	quiet := fs.Bool("quiet", false, "no progress line")
-	cpuProfile := fs.String("cpu-profile", "", "write a CPU profile to `file` (for go tool pprof)")
+	cpuProfile := registerCPUProfile(fs.FlagSet)
 	rowCache := fs.Int("row-cache", bridge.DefaultRowCache, "`rows` of just-published batches kept for this process's workers; 0 decodes every batch from the stream, as a worker in another process does (for measurements)")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
@@ -576,6 +576,11 @@ func tuneGC() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(200)
 	}
+}
+
+// registerCPUProfile registers --cpu-profile.
+func registerCPUProfile(fs *flag.FlagSet) *string {
+	return fs.String("cpu-profile", "", "write a CPU profile of the whole command to `file` (for go tool pprof)")
 }
 
 func startProfile(path string) (stop func(), err error) {

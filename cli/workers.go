@@ -54,6 +54,7 @@ func cmdProduce(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	pf.register(fs.FlagSet)
 	keepLoads := registerKeepLoads(fs.FlagSet)
 	quiet := fs.Bool("quiet", false, "no progress line")
+	cpuProfile := registerCPUProfile(fs.FlagSet)
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
@@ -86,6 +87,11 @@ func cmdProduce(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	in = con.countInput(in, pf.size())
 	con.setInterval(of.progress)
 	tuneGC()
+	stopProfile, err := startProfile(*cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	mopts, ms, err := of.startMetrics(log)
 	if err != nil {
 		return err
@@ -185,6 +191,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	shutdown := registerShutdown(fs.FlagSet)
 	maxIdle := fs.Duration("max-idle", 0, "exit (status 0) once nothing was delivered for this `long` (default: serve until stopped)")
 	quiet := fs.Bool("quiet", false, "no progress line")
+	cpuProfile := registerCPUProfile(fs.FlagSet)
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
@@ -210,6 +217,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	if err != nil {
 		return err
 	}
+	tuneGC()
+	stopProfile, err := startProfile(*cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	mopts, ms, err := of.startMetrics(log)
 	if err != nil {
 		return err
