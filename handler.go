@@ -38,16 +38,17 @@ func (h handler) Prepare(ctx context.Context, d *queue.Delivery) (consumer.Batch
 	if d.NumDelivered == 1 && d.Target == "" {
 		if c, ok := h.p.cache.take(d.MsgID); ok {
 			b.table, b.rows = c.table, c.rows
-			switch {
-			case c.vals == nil:
-			case h.d.cfg.reuseRows:
-				b.dec = rowDecoders.Get().(*batcher.RowDecoder)
-				b.rows = b.dec.Rows(c.table, c.vals)
-				b.cached = true
-			default:
-				b.rows = make([]Row, len(c.vals))
-				for i, v := range c.vals {
-					b.rows[i] = schema.RowOf(c.table, v)
+			if c.vals != nil {
+				// The producer kept values: the function gets maps.
+				if h.d.cfg.reuseRows {
+					b.dec = rowDecoders.Get().(*batcher.RowDecoder)
+					b.rows = b.dec.Rows(c.table, c.vals)
+					b.cached = true
+				} else {
+					b.rows = make([]Row, len(c.vals))
+					for i, v := range c.vals {
+						b.rows[i] = schema.RowOf(c.table, v)
+					}
 				}
 			}
 			return b, nil

@@ -8,13 +8,14 @@ import (
 // order (a parser's schema.Object, meaning what obj.Map() means). Its values
 // must be what a JSON parser makes (jsonv's types: string, int64, finite
 // float64, bool, nil, schema.Decimal, and map[string]any and []any of
-// these), which json columns take as they are. An object
-// that makes one row of the table's columns as they stand (every key a
-// column already, every value of its column's type, no list or object to
-// flatten, nothing added to the schema) goes to emitVals as the row's
-// values by column index, with no map built; emitVals may keep the slice.
-// Any other object is Normalize(obj.Map(), table, emit). Either way the rows
-// are the same.
+// these), which json columns take as they are.
+//
+// An object that makes one row of the table's columns as they stand (every
+// key a column already, every value of its column's type, no list or object
+// to flatten, nothing added to the schema) goes to emitVals as the row's
+// values by column index (see schema.Vals), with no map built; emitVals may
+// keep the slice. Any other object is Normalize(obj.Map(), table, emit).
+// Either way the rows are the same.
 func (n *Normalizer) NormalizeObject(obj schema.Object, table string,
 	emit func(*schema.Table, schema.Row) error, emitVals func(*schema.Table, schema.Vals) error,
 ) error {
