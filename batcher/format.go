@@ -51,9 +51,11 @@ func Encode(dst []byte, f Format, t *schema.Table, rows []schema.Row) ([]byte, e
 	return dst, fmt.Errorf("%w: %q", ErrFormat, f)
 }
 
-// EncodeBatch is Encode of b's rows, held as maps or as values
-// (Batch.Vals); with a ref, a TypedJSONL payload names its schema as
-// EncodeRef does.
+// EncodeBatch appends to dst the payload of b's rows in format f, as Encode
+// does, whether the batch holds them as maps (Batch.Rows) or as values by
+// column index (Batch.Vals), and returns it. ref may be nil; when it is not
+// and f is TypedJSONL, the payload names the table's schema by ref, as
+// EncodeRef does (Parquet always carries the schema).
 func EncodeBatch(dst []byte, f Format, ref *SchemaRef, b Batch) ([]byte, error) {
 	if len(b.Vals) == 0 {
 		if ref != nil && f == TypedJSONL {

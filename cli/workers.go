@@ -134,7 +134,7 @@ func cmdProduce(ctx context.Context, args []string, stdin io.Reader, stdout, std
 			}
 		}
 		for _, dest := range slices.Sorted(maps.Keys(info.Unserved)) {
-			fmt.Fprintf(stderr, "  destination %s holds %s; workers deliver them: %s\n", quoteName(dest),
+			fmt.Fprintf(stderr, "  destination %s holds %s for its workers (if none is running, start one: %s)\n", quoteName(dest),
 				pluralN(info.Unserved[dest], "batch", "batches"), c.command("serve", "--destination", dest))
 		}
 	}

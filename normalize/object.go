@@ -4,18 +4,21 @@ import (
 	"github.com/fanoutbridge/bridge/schema"
 )
 
-// NormalizeObject is Normalize for an object given as its members in input
-// order (a parser's schema.Object, meaning what obj.Map() means). Its values
-// must be what a JSON parser makes (jsonv's types: string, int64, finite
-// float64, bool, nil, schema.Decimal, and map[string]any and []any of
-// these), which json columns take as they are.
+// NormalizeObject is Normalize for one JSON object given as its members, in
+// input order, as a JSON parser hands them over (schema.Object; duplicate
+// keys mean what they mean in obj.Map(): the last wins). The values must be
+// the types a JSON parser makes: string, int64, finite float64, bool, nil,
+// schema.Decimal, and map[string]any and []any holding these. Objects and
+// lists under a json column are kept as they are, not copied.
 //
-// An object that makes one row of the table's columns as they stand (every
-// key a column already, every value of its column's type, no list or object
-// to flatten, nothing added to the schema) goes to emitVals as the row's
-// values by column index (see schema.Vals), with no map built; emitVals may
-// keep the slice. Any other object is Normalize(obj.Map(), table, emit).
-// Either way the rows are the same.
+// When the object makes one row of the table's columns as they stand (every
+// key a column already, every value of its column's type, no object to
+// flatten, no list to make child rows of, nothing added to the schema),
+// NormalizeObject calls emitVals with the row's values by column index (see
+// schema.Vals) and builds no map; emitVals may keep the slice. Otherwise it
+// is Normalize(obj.Map(), table, emit). Either way the rows are the same,
+// and an object of nulls only makes no row (see EmptyRows). emit and
+// emitVals must not be nil.
 func (n *Normalizer) NormalizeObject(obj schema.Object, table string,
 	emit func(*schema.Table, schema.Row) error, emitVals func(*schema.Table, schema.Vals) error,
 ) error {
