@@ -89,8 +89,11 @@ func (n *Normalizer) fast(ts *tableState, obj schema.Object) (schema.Vals, bool)
 		set++
 	}
 	if sys {
-		vals[ts.cols[ColumnLoadID].idx] = n.loadID
-		vals[ts.cols[ColumnID].idx] = n.box.String(n.ids.root())
+		if ts.loadCol == nil {
+			ts.loadCol, ts.idCol = ts.cols[ColumnLoadID], ts.cols[ColumnID]
+		}
+		vals[ts.loadCol.idx] = n.loadID
+		vals[ts.idCol.idx] = n.box.String(n.ids.root())
 	} else if set == 0 {
 		return nil, true
 	}

@@ -29,6 +29,9 @@ type tableState struct {
 	// last object the fast path took, which is most often where the next
 	// object has the same key.
 	byPos []*field
+	// loadCol and idCol are the root rows' system columns, for the fast
+	// path, once it has used them.
+	loadCol, idCol *column
 }
 
 func newTableState(t *schema.Table) *tableState {

@@ -271,11 +271,11 @@ func (c *chunk) parse() {
 			var isObj bool
 			c.members, isObj, v, err = box.ParseObject(s[start:end], c.members)
 			if isObj {
-				// Not nil, even when empty.
-				v = c.members[from:len(c.members):len(c.members)]
-				if v.(schema.Object) == nil {
-					v = schema.Object{}
+				obj := c.members[from:len(c.members):len(c.members)]
+				if obj == nil {
+					obj = schema.Object{} // an empty object is not null
 				}
+				v = obj
 			}
 		} else {
 			v, err = box.ParseString(s[start:end])
