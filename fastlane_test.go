@@ -34,7 +34,14 @@ func testJSONLinesRowsAsGoValues(t *testing.T, b backend) {
 			fmt.Sprintf(`"at":"2026-01-02T03:04:%02d.5Z"`, i%60),
 			fmt.Sprintf(`"x":%d.25`, i),
 			`"ok":true`,
-			fmt.Sprintf(`"o":{"a":[%d,"s"],"b":null}`, i),
+			fmt.Sprintf(`"o":{"a":[%d,"s"],"b":null}`, i), // canonical: travels as it stands
+			fmt.Sprintf(`"l":["t",%d,{}]`, i),
+		}
+		switch {
+		case i%11 == 0:
+			fields[5] = fmt.Sprintf(`"o":{"b":null, "a":[%d,"s"]}`, i) // not canonical: parsed
+		case i%29 == 0:
+			fields[5] = fmt.Sprintf(`"o":{"a":[%d.5,"s\n"],"b":null}`, i)
 		}
 		switch {
 		case i%13 == 0:
@@ -54,6 +61,40 @@ func testJSONLinesRowsAsGoValues(t *testing.T, b backend) {
 		}
 		lines = append(lines, "{"+strings.Join(fields, ",")+"}")
 	}
+	compareWithGoValues(t, b, lines)
+}
+
+// TestNestedJSONAsGoValues checks that nested objects and lists, which go
+// from the reader to the encoder as the text they came in when it is
+// already in the form the encoders write (jsonv.Raw), reach the destination
+// as the same maps and lists as the same items given as Go values, in both
+// formats: regular rows, so that most batches are values only.
+func TestNestedJSONAsGoValues(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		var lines []string
+		for i := range 1500 {
+			o := fmt.Sprintf(`{"city":"c%d","geo":{"lat":%d,"tags":["x",null,true,{}]},"zip":"%05d"}`, i%7, i, i)
+			switch {
+			case i%50 == 0:
+				o = fmt.Sprintf(`{"zip":"%05d", "city":"c%d"}`, i, i%7) // not canonical: parsed
+			case i%70 == 0:
+				o = fmt.Sprintf(`{"city":"S\u00e3o","lat":%d.5}`, i)
+			}
+			lines = append(lines, fmt.Sprintf(`{"id":%d,"address":%s,"tags":["t%d","São",%d],"none":[]}`, i, o, i%3, i))
+		}
+		for _, f := range []FileFormat{TypedJSONL, Parquet} {
+			t.Run(string(f), func(t *testing.T) { compareWithGoValues(t, b, lines, LoaderFileFormat(f)) })
+		}
+	})
+}
+
+// compareWithGoValues loads lines as JSON lines and the same items as Go
+// values, and checks that the destination gets the same rows and columns:
+// with rows from the row cache and decoded from the stream, with and
+// without ReuseRows.
+func compareWithGoValues(t *testing.T, b backend, lines []string, extra ...Option) {
+	t.Helper()
+	n := len(lines)
 	// The same items as Go values.
 	var items []any
 	for _, l := range lines {
@@ -85,7 +126,7 @@ func testJSONLinesRowsAsGoValues(t *testing.T, b backend) {
 			}
 			return nil
 		}
-		dopts := []Option{BatchSize(300)}
+		dopts := append([]Option{BatchSize(300)}, extra...)
 		if reuse {
 			dopts = append(dopts, ReuseRows())
 		}

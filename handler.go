@@ -47,7 +47,7 @@ func (h handler) Prepare(ctx context.Context, d *queue.Delivery) (consumer.Batch
 				} else {
 					b.rows = make([]Row, len(c.vals))
 					for i, v := range c.vals {
-						b.rows[i] = schema.RowOf(c.table, v)
+						b.rows[i] = batcher.RowOf(c.table, v)
 					}
 				}
 			}

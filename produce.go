@@ -211,7 +211,15 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 			return pr.checkpoint(ctx, bat, &batMu, ordered)
 		})
 	} else {
-		err = items(ctx, data, policy.Period > 0, p.prod.maxRecord, func(chunk []any, lines []int, owned bool) error {
+		jo := producer.JSONLOptions{
+			Live:           policy.Period > 0,
+			MaxRecordBytes: p.prod.maxRecord,
+			// Nested values that stay json columns travel as the text
+			// they came in, when it is already as the encoders write it;
+			// a table function gets the parsed item.
+			RawNested: p.prod.maxNesting == 0 && rc.tableFn == nil,
+		}
+		err = items(ctx, data, jo, func(chunk []any, lines []int, owned bool) error {
 			batMu.Lock()
 			defer batMu.Unlock()
 			pr.norm.SetReuseInput(owned)

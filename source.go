@@ -22,11 +22,10 @@ const chunkItems = 256
 // are bridge's own (freshly parsed) and may be modified by the normalizer.
 // Bad records go to bad and do not stop the rest.
 //
-// A live reader is read as a stream: its lines are handed over as they
-// arrive.
-//
-// maxRecord bounds one JSON line (0: the reader's default).
-func items(ctx context.Context, data any, live bool, maxRecord int, fn func(items []any, lines []int, owned bool) error, bad func(*producer.LineError)) error {
+// A reader is read as JSON lines, with jo (Objects is set: objects come as
+// schema.Object). A live one (jo.Live) is read as a stream: its lines are
+// handed over as they arrive.
+func items(ctx context.Context, data any, jo producer.JSONLOptions, fn func(items []any, lines []int, owned bool) error, bad func(*producer.LineError)) error {
 	switch v := data.(type) {
 	case nil:
 		return nil
@@ -36,7 +35,8 @@ func items(ctx context.Context, data any, live bool, maxRecord int, fn func(item
 			return err
 		}
 		defer closeR()
-		return producer.ReadJSONLNumbered(ctx, r, producer.JSONLOptions{Live: live, MaxRecordBytes: maxRecord, Objects: true}, func(items []any, lines []int) error {
+		jo.Objects = true
+		return producer.ReadJSONLNumbered(ctx, r, jo, func(items []any, lines []int) error {
 			return fn(items, lines, true)
 		}, bad)
 	case []any:

@@ -1,8 +1,10 @@
 package batcher
 
 import (
+	"fmt"
 	"time"
 
+	"github.com/fanoutbridge/bridge/internal/jsonv"
 	"github.com/fanoutbridge/bridge/schema"
 )
 
@@ -108,6 +110,8 @@ func valueBytes(v any) int {
 		return len(v)*4/3 + 2
 	case map[string]any, []any:
 		return 64
+	case jsonv.Raw:
+		return len(v)
 	}
 	return 8
 }
@@ -141,7 +145,7 @@ func (b *Batcher) Add(t *schema.Table, row schema.Row) error {
 		// Not a row of t: the batch goes on as maps, for the encoder to
 		// say so.
 		for _, v := range p.vals {
-			p.rows = append(p.rows, schema.RowOf(t, v))
+			p.rows = append(p.rows, RowOf(t, v))
 		}
 		p.vals = nil
 		p.rows = append(p.rows, row)
@@ -150,6 +154,38 @@ func (b *Batcher) Add(t *schema.Table, row schema.Row) error {
 		p.bytes += RowBytes(row)
 	}
 	return b.added(t, p)
+}
+
+// RowOf is schema.RowOf, with the json values that vals holds as
+// jsonv.Raw text parsed into the objects and lists they stand for: a row
+// map never holds Raw.
+func RowOf(t *schema.Table, vals schema.Vals) schema.Row {
+	row := schema.RowOf(t, vals)
+	parseRaw(row, t, vals, nil)
+	return row
+}
+
+// parseRaw puts into row, for each value of vals that is jsonv.Raw, what it
+// stands for, parsed by box (nil: by a parser of its own). Raw is
+// canonical JSON that a parser took apart once already: it parses.
+func parseRaw(row schema.Row, t *schema.Table, vals schema.Vals, box *jsonv.Boxer) {
+	for j, v := range vals {
+		r, ok := v.(jsonv.Raw)
+		if !ok {
+			continue
+		}
+		var x any
+		var err error
+		if box != nil {
+			x, err = box.ParseString(string(r))
+		} else {
+			x, err = jsonv.ParseString(string(r))
+		}
+		if err != nil {
+			panic(fmt.Sprintf("batcher: column %q: raw JSON that does not parse: %v", t.Columns[j].Name, err))
+		}
+		row[t.Columns[j].Name] = x
+	}
 }
 
 // AddVals is Add for a row given as its values by column index of t (see
@@ -162,7 +198,7 @@ func (b *Batcher) AddVals(t *schema.Table, vals schema.Vals) error {
 		}
 		p.vals = append(p.vals, vals)
 	} else {
-		p.rows = append(p.rows, schema.RowOf(t, vals))
+		p.rows = append(p.rows, RowOf(t, vals))
 	}
 	if b.policy.Bytes > 0 {
 		p.bytes += ValsBytes(t, vals)

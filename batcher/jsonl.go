@@ -308,7 +308,7 @@ func jsonlAppendValue(dst []byte, dt schema.DataType, v any) ([]byte, error) {
 		}
 	case schema.TypeJSON:
 		switch v.(type) {
-		case map[string]any, []any:
+		case map[string]any, []any, jsonv.Raw:
 			return jsonv.AppendValue(dst, v)
 		}
 	default:

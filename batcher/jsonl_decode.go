@@ -93,10 +93,12 @@ func (rd *RowDecoder) Decode(f Format, payload []byte, resolve Resolver) (*schem
 	return DecodeWith(f, payload, resolve)
 }
 
-// Rows returns the rows of t that vals hold (see schema.RowOf), in the row
-// maps of rd's last decode, under the same rule: they must no longer be
-// used once rd decodes again. The values themselves are those of vals.
+// Rows returns the rows of t that vals hold (see RowOf), in the row maps of
+// rd's last decode, under the same rule: they must no longer be used once
+// rd decodes again. The values themselves are those of vals, but for
+// jsonv.Raw text, parsed into memory rd reuses.
 func (rd *RowDecoder) Rows(t *schema.Table, vals []schema.Vals) []schema.Row {
+	rd.box.Reuse()
 	old := rd.rows
 	rows := make([]schema.Row, len(vals))
 	for i, v := range vals {
@@ -111,6 +113,7 @@ func (rd *RowDecoder) Rows(t *schema.Table, vals []schema.Vals) []schema.Row {
 		} else {
 			rows[i] = schema.RowOf(t, v)
 		}
+		parseRaw(rows[i], t, v, &rd.box)
 	}
 	if len(old) > len(rows) {
 		rows = append(rows, old[len(rows):]...)

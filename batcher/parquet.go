@@ -255,7 +255,7 @@ func (e *parquetEncoder) chunk(j int, c schema.Column, unit parquetTimeUnit, row
 			mismatch, e.arena = !ok, append(e.arena, b...)
 		case schema.TypeJSON:
 			switch v.(type) {
-			case map[string]any, []any:
+			case map[string]any, []any, jsonv.Raw:
 				var err error
 				if e.arena, err = jsonv.AppendValue(e.arena, v); err != nil {
 					return fmt.Errorf("batcher: parquet: column %q: %w", c.Name, err)

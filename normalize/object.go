@@ -1,6 +1,7 @@
 package normalize
 
 import (
+	"github.com/fanoutbridge/bridge/internal/jsonv"
 	"github.com/fanoutbridge/bridge/schema"
 )
 
@@ -8,8 +9,10 @@ import (
 // input order, as a JSON parser hands them over (schema.Object; duplicate
 // keys mean what they mean in obj.Map(): the last wins). The values must be
 // the types a JSON parser makes: string, int64, finite float64, bool, nil,
-// schema.Decimal, and map[string]any and []any holding these. Objects and
-// lists under a json column are kept as they are, not copied.
+// schema.Decimal, and map[string]any and []any holding these, or
+// jsonv.Raw (see jsonv.Boxer.RawNested). Objects and lists under a json
+// column are kept as they are, not copied; so is Raw, in the values
+// emitVals gets (a map row has what Raw stands for).
 //
 // When the object makes one row of the table's columns as they stand (every
 // key a column already, every value of its column's type, no object to
@@ -126,6 +129,9 @@ func (n *Normalizer) fastValue(typ schema.DataType, v any) (any, bool) {
 		return v, typ == schema.TypeJSON && x != nil && n.cfg.ReuseInput
 	case []any:
 		return v, typ == schema.TypeJSON && x != nil && n.cfg.ReuseInput
+	case jsonv.Raw:
+		// Canonical JSON text: the encoders copy it as it stands.
+		return v, typ == schema.TypeJSON
 	}
 	return nil, false
 }

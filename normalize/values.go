@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/fanoutbridge/bridge/internal/jsonv"
 	"github.com/fanoutbridge/bridge/schema"
 )
 
@@ -48,6 +49,13 @@ func convert(v any) (out any, dt schema.DataType, owned bool, err error) {
 			return nil, "", false, nil
 		}
 		return v, schema.TypeJSON, false, nil
+	case jsonv.Raw:
+		// An object or list the reader left as text: what it stands for.
+		parsed, err := jsonv.ParseString(string(x))
+		if err != nil {
+			return nil, "", false, fmt.Errorf("raw JSON value: %w", err)
+		}
+		return parsed, schema.TypeJSON, true, nil
 	case time.Time:
 		if u := x.UTC(); u != x {
 			return u, schema.TypeTimestamp, false, nil

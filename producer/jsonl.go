@@ -62,6 +62,13 @@ type JSONLOptions struct {
 	// normalize.Normalizer.NormalizeObject). Its members, like items, are
 	// reused once onItems returns; the values in them are not.
 	Objects bool
+	// RawNested, with Objects, leaves the members' values that are objects
+	// or lists written in canonical JSON form (no whitespace, keys sorted,
+	// as bridge's encoders write them) unparsed, as text of the internal
+	// type that the normalizer's NormalizeObject takes and the encoders
+	// copy as it stands: for a normalizer that keeps nested values as json
+	// columns (MaxNesting 0), which saves parsing and writing them again.
+	RawNested bool
 }
 
 // The defaults of JSONLOptions.
@@ -195,7 +202,7 @@ func ReadJSONLNumbered(ctx context.Context, r io.Reader, o JSONLOptions, onItems
 		if n := len(free); n > 0 {
 			c, free = free[n-1], free[:n-1]
 		} else {
-			c = &chunk{done: make(chan struct{}, 1), objects: o.Objects}
+			c = &chunk{done: make(chan struct{}, 1), objects: o.Objects, raw: o.Objects && o.RawNested}
 		}
 		readErr := rd.fill(c)
 		if len(c.ends) > 0 || len(c.bad) > 0 {
@@ -244,6 +251,7 @@ type chunk struct {
 	// objects asks parse for schema.Object items; members holds their
 	// members, back to back.
 	objects bool
+	raw     bool // RawNested
 	members schema.Object
 	lines   []int        // each item's line number
 	bad     []*LineError // oversized lines from the reader, then parse errors
@@ -259,8 +267,8 @@ func (c *chunk) reset() {
 
 // parse fills c.items, and c.bad with the lines that are not JSON.
 func (c *chunk) parse() {
-	s := string(c.buf)  // one copy; the values' strings share it
-	var box jsonv.Boxer // and their boxed scalars share slabs
+	s := string(c.buf)                   // one copy; the values' strings share it
+	box := jsonv.Boxer{RawNested: c.raw} // and their boxed scalars share slabs
 	oversized := len(c.bad)
 	start := 0
 	for i, end := range c.ends {

@@ -42,6 +42,9 @@ const (
 type Boxer struct {
 	slabs
 	p *parser // its parser, kept between parses
+	// RawNested makes ParseObject leave the members' values that are
+	// objects or lists written in canonical form as Raw, unparsed.
+	RawNested bool
 }
 
 // String returns s as an interface value.
@@ -164,8 +167,8 @@ func (b *slabs) newMap(n int) map[string]any {
 // newList returns a list of n elements: new, or, in a reused Boxer, cut
 // from a slab (full-capacity slicing: an append to it reallocates).
 func (b *slabs) newList(n int) []any {
-	if !b.keep || n > maxSlab/4 {
-		return make([]any, n)
+	if !b.keep || n == 0 || n > maxSlab/4 {
+		return make([]any, n) // an empty list is not nil (no allocation)
 	}
 	if cap(b.lists)-len(b.lists) < n {
 		b.lists = b.listSlabs.next(true, b.lists)

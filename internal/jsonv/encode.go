@@ -100,7 +100,7 @@ func AppendFloat(dst []byte, f float64) ([]byte, error) {
 
 // AppendValue appends v as JSON. v is one of the generic forms Parse
 // returns (map[string]any, []any, string, int64, float64, bool, nil,
-// schema.Decimal), or int or json.Number. Object keys are written in sorted
+// schema.Decimal), or int, json.Number or Raw (written as it stands). Object keys are written in sorted
 // order, so equal values encode to equal bytes; a nil map or slice is null.
 // Floats are written as AppendFloat does, decimals as JSON numbers of their
 // canonical text. Other types, NaN and infinities are an error wrapping
@@ -143,6 +143,8 @@ func appendValue(dst []byte, v any, depth int) ([]byte, error) {
 		return append(dst, ']'), nil
 	case schema.Decimal:
 		return append(dst, v.String()...), nil
+	case Raw:
+		return append(dst, v...), nil
 	case int:
 		return strconv.AppendInt(dst, int64(v), 10), nil
 	case json.Number:

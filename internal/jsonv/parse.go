@@ -44,7 +44,7 @@ func (b *Boxer) start(s string) *parser {
 		b.p = new(parser)
 	}
 	p := b.p
-	p.s, p.i, p.depth, p.box = s, 0, 0, &b.slabs
+	p.s, p.i, p.depth, p.box, p.raw = s, 0, 0, &b.slabs, false
 	return p
 }
 
@@ -63,10 +63,12 @@ func (p *parser) done() {
 // object's members, in input order with duplicate keys kept, are appended to
 // dst (out is dst with them, and isObj is set) so that no map is built for
 // it; any other value comes back as v, with dst as it was. The members'
-// values are boxed like ParseString's.
+// values are boxed like ParseString's; with b.RawNested, those that are
+// objects or lists in canonical form are left as Raw.
 func (b *Boxer) ParseObject(s string, dst schema.Object) (out schema.Object, isObj bool, v any, err error) {
 	p := b.start(s)
 	defer p.done()
+	p.raw = b.RawNested
 	p.skipWS()
 	if p.i >= len(p.s) || p.s[p.i] != '{' {
 		v, err = p.top()
@@ -98,7 +100,7 @@ func (b *Boxer) ParsePrefix(s string) (v any, n int, err error) {
 
 func parse(s string, box *slabs) (any, error) {
 	p := parserPool.Get().(*parser)
-	p.s, p.i, p.depth, p.box = s, 0, 0, box
+	p.s, p.i, p.depth, p.box, p.raw = s, 0, 0, box, false
 	if box == nil {
 		p.box = &p.own
 	}
@@ -119,6 +121,7 @@ type parser struct {
 	buf  []byte
 	box  *slabs // where values are boxed: own, or a Boxer's
 	own  slabs
+	raw  bool // leave canonical nested values of the top-level object's members as Raw
 }
 
 var parserPool = sync.Pool{New: func() any { return new(parser) }}
@@ -248,7 +251,7 @@ func (p *parser) members() error {
 			return errAt(p.i, c, "after object key")
 		}
 		p.i++
-		v, err := p.value()
+		v, err := p.memberValue()
 		if err != nil {
 			return err
 		}
@@ -273,6 +276,23 @@ func (p *parser) members() error {
 	}
 	p.depth--
 	return nil
+}
+
+// memberValue parses the value of an object's member: with raw, an
+// object or list in canonical form in a member of the top-level object is
+// left as Raw.
+func (p *parser) memberValue() (any, error) {
+	if p.raw && p.depth == 1 {
+		p.skipWS()
+		if p.i < len(p.s) && (p.s[p.i] == '{' || p.s[p.i] == '[') {
+			if end, ok := canonicalEnd(p.s, p.i, p.depth); ok {
+				v := p.box.boxRaw(p.s[p.i:end])
+				p.i = end
+				return v, nil
+			}
+		}
+	}
+	return p.value()
 }
 
 func (p *parser) array() (any, error) {

@@ -297,6 +297,7 @@ func FuzzParse(f *testing.F) {
 		`[1,-0,1e5,1.5e-7,9223372036854775808,-9223372036854775809,null,true,false]`,
 		`"\ud83d\ude00\ud83d\u0041\\\"\/\b\f\n\r\t"`, "\"\xff\xe4\xb8\"", `{"a":1,"a":{}}`,
 		"[[[[]]]]", "1e400", "01", `{"a" 1}`, "\"\u2028\"", " \t\r\n0 ",
+		`{"a":{"b":1,"c":[2,"x"]},"d":[{"e":null}],"f":{"b":1,"a":2},"g":[1.0,-0,01]}`, `{"":{"":1,"a":[]}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -392,6 +393,81 @@ func checkParseObject(t *testing.T, data []byte, got any, err error) {
 	case !isObj && (len(out) != 1 || !equalValues(v, got)):
 		t.Fatalf("ParseObject(%q) = %#v, %v; Parse gives %#v", data, v, out, got)
 	}
+	checkRaw(t, data, got, isObj)
+}
+
+// checkRaw checks that RawNested changes nothing but the form of the
+// members' nested values: each Raw parses to what Parse made of it and is
+// written back as it stands; and that canonicalEnd accepts only what
+// AppendValue writes so.
+func checkRaw(t *testing.T, data []byte, got any, isObj bool) {
+	t.Helper()
+	s := string(data)
+	if end, ok := canonicalEnd(s, 0, 0); ok {
+		v, err := ParseString(s[:end])
+		if err != nil {
+			t.Fatalf("canonicalEnd(%q) = %d, but it does not parse: %v", s, end, err)
+		}
+		if enc, err := AppendValue(nil, v); err != nil || string(enc) != s[:end] {
+			t.Fatalf("canonicalEnd(%q) = %d, but AppendValue writes %q (%v)", s, end, enc, err)
+		}
+	}
+	if !isObj {
+		return
+	}
+	b := Boxer{RawNested: true}
+	out, _, _, err := b.ParseObject(s, nil)
+	if err != nil {
+		t.Fatalf("ParseObject(%q) with RawNested: %v", s, err)
+	}
+	for i, m := range out {
+		r, ok := m.Value.(Raw)
+		if !ok {
+			continue
+		}
+		v, err := ParseString(string(r))
+		if err != nil {
+			t.Fatalf("ParseObject(%q) with RawNested: member %d is Raw %q that does not parse: %v", s, i, r, err)
+		}
+		if enc, _ := AppendValue(nil, v); string(enc) != string(r) {
+			t.Fatalf("ParseObject(%q) with RawNested: member %d is Raw %q, written back as %q", s, i, r, enc)
+		}
+		out[i].Value = v
+	}
+	if !equalValues(out.Map(), got) {
+		t.Fatalf("ParseObject(%q) with RawNested = %v, Parse gives %#v", s, out, got)
+	}
+}
+
+func TestParseObjectRawNested(t *testing.T) {
+	b := Boxer{RawNested: true}
+	line := `{"a":{"city":"Lisbon","zip":"77397"},"b":["a",1,null,true,{}],"c":{"z":1,"a":2},"d":[1.5],` +
+		`"e":{ "x":1},"f":["\n"],"g":{"x":{"y":[]}},"h":"{}","i":[-0],"j":{"a":1,"a":2},"k":["São"],"l":[]}`
+	out, isObj, _, err := b.ParseObject(line, nil)
+	if err != nil || !isObj {
+		t.Fatalf("ParseObject: %v, %v", isObj, err)
+	}
+	raw := map[string]string{
+		"a": `{"city":"Lisbon","zip":"77397"}`, "b": `["a",1,null,true,{}]`, "g": `{"x":{"y":[]}}`, "k": `["São"]`, "l": `[]`,
+	}
+	for _, m := range out {
+		r, isRaw := m.Value.(Raw)
+		want, wantRaw := raw[m.Key]
+		switch {
+		case isRaw != wantRaw:
+			t.Errorf("member %q = %#v (%T): raw %v, want raw %v", m.Key, m.Value, m.Value, isRaw, wantRaw)
+		case isRaw && string(r) != want:
+			t.Errorf("member %q = %q, want %q", m.Key, r, want)
+		}
+	}
+	// Nested values of a nested object, and values outside ParseObject, are parsed.
+	v, err := b.ParseString(`{"a":{"b":{}}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := v.(map[string]any)["a"].(map[string]any); !ok {
+		t.Fatalf("ParseString with RawNested = %#v, want maps", v)
+	}
 }
 
 func TestParseObjectMembers(t *testing.T) {
@@ -469,5 +545,26 @@ func TestBoxer(t *testing.T) {
 	}
 	if b.String("") != "" || b.Int64(5) != int64(5) {
 		t.Fatal("small values")
+	}
+}
+
+// TestReusedBoxerEmptyList checks that an empty list is an empty list, not
+// nil (which encoding/json writes as null), from a reused Boxer too.
+func TestReusedBoxerEmptyList(t *testing.T) {
+	var b Boxer
+	for range 2 {
+		b.Reuse()
+		for _, s := range []string{`[]`, `{"a":[]}`} {
+			v, err := b.ParseString(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m, ok := v.(map[string]any); ok {
+				v = m["a"]
+			}
+			if l, ok := v.([]any); !ok || l == nil {
+				t.Fatalf("ParseString(%q): empty list %#v, want []any{}", s, v)
+			}
+		}
 	}
 }
