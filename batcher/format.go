@@ -122,7 +122,7 @@ func Decode(f Format, payload []byte) (*schema.Table, []schema.Row, error) {
 func DecodeWith(f Format, payload []byte, resolve Resolver) (*schema.Table, []schema.Row, error) {
 	switch f {
 	case TypedJSONL:
-		return decodeJSONL(payload, resolve, nil)
+		return decodeJSONL(string(payload), resolve, nil) // decoded strings share this one copy
 	case Parquet:
 		return decodeParquet(payload)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fanoutbridge/bridge/internal/jsonv"
 	"github.com/fanoutbridge/bridge/schema"
 )
 
@@ -21,6 +22,27 @@ func valsOf(t testing.TB, tab *schema.Table, rows []schema.Row) []schema.Vals {
 			t.Fatalf("row %d %v: a key is not a column of %q", i, row, tab.Name)
 		}
 		out[i] = v
+	}
+	return out
+}
+
+// rawVals returns vals with their objects and lists as jsonv.Raw, the text
+// AppendValue writes for them, as the reader leaves canonical ones.
+func rawVals(t testing.TB, vals []schema.Vals) []schema.Vals {
+	t.Helper()
+	out := make([]schema.Vals, len(vals))
+	for i, v := range vals {
+		out[i] = append(schema.Vals(nil), v...)
+		for j, x := range v {
+			switch x.(type) {
+			case map[string]any, []any:
+				b, err := jsonv.AppendValue(nil, x)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out[i][j] = jsonv.Raw(b)
+			}
+		}
 	}
 	return out
 }
@@ -55,6 +77,8 @@ func TestEncodeBatchVals(t *testing.T) {
 		{"events by ref", ref, tab, rows, valsOf(t, tab, rows)},
 		{"every type", nil, all, allRows, valsOf(t, all, allRows)},
 		{"rows shorter than the table", nil, all, shortRows, shortVals},
+		{"events with raw json", nil, tab, rows, rawVals(t, valsOf(t, tab, rows))},
+		{"every type with raw json", nil, all, allRows, rawVals(t, valsOf(t, all, allRows))},
 	}
 	for _, c := range cases {
 		for _, f := range []Format{TypedJSONL, Parquet} {
@@ -151,6 +175,25 @@ func TestBatcherAddVals(t *testing.T) {
 			t.Errorf("batch %d (seq %d, len %d): %v, want %v", i, bt.Seq, bt.Len(), g, want[i])
 		}
 	}
+	// Values turned into maps hold no raw JSON: what it stands for.
+	tj := jsonlTable(t, "j", "a", schema.TypeBigInt, "j", schema.TypeJSON)
+	got = nil
+	for _, add := range []func() error{
+		func() error { return b.Add(tj, schema.Row{"a": int64(1)}) },
+		func() error { return b.AddVals(tj, schema.Vals{int64(2), jsonv.Raw(`{"k":[1,"x"]}`)}) },
+		func() error { return b.AddVals(tj, schema.Vals{int64(3), jsonv.Raw(`[]`)}) },
+	} {
+		if err := add(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantRows := []schema.Row{{"a": int64(1)}, {"a": int64(2), "j": map[string]any{"k": []any{int64(1), "x"}}}, {"a": int64(3), "j": []any{}}}
+	if len(got) != 1 || !reflect.DeepEqual(got[0].Rows, wantRows) {
+		t.Errorf("raw JSON values into a batch of maps: %#v, want %#v", got, wantRows)
+	}
+	if r := RowOf(tj, schema.Vals{nil, jsonv.Raw(`{"a":{}}`)}); !reflect.DeepEqual(r, schema.Row{"j": map[string]any{"a": map[string]any{}}}) {
+		t.Errorf("RowOf with raw JSON = %#v", r)
+	}
 	// The byte estimate of a row is the same either way.
 	row := schema.Row{"a": int64(1), "b": "text"}
 	if a, v := RowBytes(row), ValsBytes(tab, valsOf(t, tab, []schema.Row{row})[0]); a != v {
@@ -191,6 +234,10 @@ func TestRowDecoderRows(t *testing.T) {
 	rd.Clear()
 	if again := rd.Rows(tab, vals); !reflect.DeepEqual(again, rows) {
 		t.Fatal("rows after Clear differ")
+	}
+	// Raw JSON values are parsed into what they stand for.
+	if again := rd.Rows(tab, rawVals(t, vals)); !reflect.DeepEqual(again, rows) {
+		t.Fatal("rows of raw JSON values differ")
 	}
 	rd.Clear()
 	for i, row := range third {

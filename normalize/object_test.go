@@ -17,6 +17,14 @@ import (
 // fast path.
 func bothWays(t testing.TB, cfg Config, lines ...string) int {
 	t.Helper()
+	return bothWaysRaw(t, cfg, false, lines...)
+}
+
+// bothWaysRaw is bothWays with the members parsed with RawNested when raw
+// is set: the values the fast path emits may then hold jsonv.Raw, which
+// are parsed for the comparison (as the worker does).
+func bothWaysRaw(t testing.TB, cfg Config, raw bool, lines ...string) int {
+	t.Helper()
 	viaMap, err := New(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -27,7 +35,8 @@ func bothWays(t testing.TB, cfg Config, lines ...string) int {
 	}
 	fast := 0
 	for i, line := range lines {
-		var box1, box2 jsonv.Boxer
+		var box1 jsonv.Boxer
+		box2 := jsonv.Boxer{RawNested: raw}
 		item, err := box1.ParseString(line)
 		if err != nil {
 			continue
@@ -52,7 +61,20 @@ func bothWays(t testing.TB, cfg Config, lines ...string) int {
 					t.Fatalf("line %d: %d values for %d columns", i+1, len(vals), len(tb.Columns))
 				}
 				fast++
-				return emitTo(&got)(tb, schema.RowOf(tb, vals))
+				row := schema.RowOf(tb, vals)
+				for j, v := range vals {
+					if r, ok := v.(jsonv.Raw); ok {
+						if !raw || tb.Columns[j].DataType != schema.TypeJSON {
+							t.Fatalf("line %d: column %q (%s) holds raw %q", i+1, tb.Columns[j].Name, tb.Columns[j].DataType, r)
+						}
+						x, err := jsonv.ParseString(string(r))
+						if err != nil {
+							t.Fatalf("line %d: raw %q: %v", i+1, r, err)
+						}
+						row[tb.Columns[j].Name] = x
+					}
+				}
+				return emitTo(&got)(tb, row)
 			})
 		} else {
 			errObj = viaObj.Normalize(v, "items", emitTo(&got))
@@ -145,15 +167,17 @@ func TestNormalizeObjectMakesTheRowsNormalizeMakes(t *testing.T) {
 		for _, sys := range []bool{false, true} {
 			for _, reuse := range []bool{false, true} {
 				for _, naming := range []Convention{Direct, SnakeCase} {
-					cfg := Config{MaxNesting: nesting, SystemColumns: sys, ReuseInput: reuse, Naming: naming, LoadID: "load"}
-					t.Run(fmt.Sprintf("nesting=%d,system=%v,reuse=%v,naming=%d", nesting, sys, reuse, naming), func(t *testing.T) {
-						fast := bothWays(t, cfg, objectLines...)
-						// Lines 2 and 3 (and the last ones) fit the columns as
-						// they stand: some rows must have taken the fast path.
-						if fast == 0 {
-							t.Fatal("no row took the fast path")
-						}
-					})
+					for _, raw := range []bool{false, true} {
+						cfg := Config{MaxNesting: nesting, SystemColumns: sys, ReuseInput: reuse, Naming: naming, LoadID: "load"}
+						t.Run(fmt.Sprintf("nesting=%d,system=%v,reuse=%v,naming=%d,raw=%v", nesting, sys, reuse, naming, raw), func(t *testing.T) {
+							fast := bothWaysRaw(t, cfg, raw, objectLines...)
+							// Lines 2 and 3 (and the last ones) fit the columns as
+							// they stand: some rows must have taken the fast path.
+							if fast == 0 {
+								t.Fatal("no row took the fast path")
+							}
+						})
+					}
 				}
 			}
 		}
@@ -180,12 +204,20 @@ func TestNormalizeObjectFastPathSteadyState(t *testing.T) {
 	if got := bothWays(t, Config{LoadID: "load"}, lines...); got != 0 {
 		t.Fatalf("without ReuseInput, %d rows with json values took the fast path", got)
 	}
+	// json values left as text (RawNested) need no ReuseInput; with
+	// nesting they are parsed and flattened.
+	if got := bothWaysRaw(t, Config{LoadID: "load"}, true, lines...); got != 99 {
+		t.Fatalf("with raw json values, %d of 99 rows took the fast path", got)
+	}
+	if got := bothWaysRaw(t, Config{LoadID: "load", MaxNesting: 1}, true, lines...); got != 0 {
+		t.Fatalf("with raw json values and nesting, %d rows took the fast path", got)
+	}
 }
 
 // FuzzNormalizeObject checks that NormalizeObject, fed what
-// jsonv.ParseObject makes of a line, makes what Normalize makes of the map
-// jsonv.ParseString makes of it, for lines that follow each other in one
-// table.
+// jsonv.ParseObject makes of a line (with RawNested or without), makes what
+// Normalize makes of the map jsonv.ParseString makes of it, for lines that
+// follow each other in one table.
 func FuzzNormalizeObject(f *testing.F) {
 	for i := 0; i+2 < len(objectLines); i++ {
 		f.Add(objectLines[i], objectLines[i+1], objectLines[i+2], uint8(i))
@@ -198,6 +230,6 @@ func FuzzNormalizeObject(f *testing.F) {
 			MaxNesting:    int(flags>>3) % 4,
 			LoadID:        "load",
 		}
-		bothWays(t, cfg, a, b, c, a, b, c)
+		bothWaysRaw(t, cfg, flags&128 != 0, a, b, c, a, b, c)
 	})
 }
