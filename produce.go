@@ -116,7 +116,7 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 			}
 			err := j.err
 			if err == nil {
-				if p.rowsWanted() {
+				if p.cachesRows() {
 					p.cache.put(p.q.MsgID(pr.info.LoadID, j.batch.Table.Name, j.batch.Seq), j.batch)
 				}
 				err = pub.Publish(ctx, queue.Batch{BatchHeader: queue.BatchHeader{
@@ -215,9 +215,13 @@ func (pr *production) run(ctx context.Context, data any, rc runConfig) error {
 			Live:           policy.Period > 0,
 			MaxRecordBytes: p.prod.maxRecord,
 			// Nested values that stay json columns travel as the text
-			// they came in, when it is already as the encoders write it;
-			// a table function gets the parsed item.
-			RawNested: p.prod.maxNesting == 0 && rc.tableFn == nil,
+			// they came in, when it is already as the encoders write it:
+			// for workers in other processes, which decode the payload.
+			// Workers of this one get the parsed values from the row
+			// cache (parsing them here or there costs the same, and the
+			// parsed and the raw forms together cost memory); a table
+			// function gets the parsed item.
+			RawNested: p.prod.maxNesting == 0 && rc.tableFn == nil && !p.cachesRows(),
 		}
 		err = items(ctx, data, jo, func(chunk []any, lines []int, owned bool) error {
 			batMu.Lock()
@@ -435,10 +439,14 @@ func (pr *production) badRecord(e *producer.LineError) {
 	}
 }
 
-// rowsWanted reports whether a destination of this process takes rows, so
+// cachesRows reports whether the batches this process publishes go to its
+// row cache: it has one, and a destination of this process takes rows, so
 // that the rows of a published batch are worth keeping for its first
 // delivery.
-func (p *Pipeline) rowsWanted() bool {
+func (p *Pipeline) cachesRows() bool {
+	if p.cache.max == 0 {
+		return false
+	}
 	for _, dr := range p.dests {
 		if dr.dest.fn != nil {
 			return true

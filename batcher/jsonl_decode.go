@@ -128,13 +128,15 @@ func (rd *RowDecoder) Rows(t *schema.Table, vals []schema.Vals) []schema.Row {
 }
 
 // Clear empties the row maps of rd's last decode, which it keeps for the
-// next, so that the values in them are not kept in memory while rd waits:
+// next, and the json values it parsed, so that the values in them, and the
+// text they share memory with, are not kept in memory while rd waits:
 // worth it after Rows, whose values are not rd's own. (After Decode they
-// are: rd keeps them in its slabs for the next decode anyway.)
+// are: they share the memory of the payload, which rd has taken over.)
 func (rd *RowDecoder) Clear() {
 	for _, row := range rd.rows {
 		clear(row)
 	}
+	rd.box.Clear()
 }
 
 // jsonlDecodeHeader returns the table of a header line: the one it carries,

@@ -85,6 +85,27 @@ func (b *Boxer) Reuse() {
 	b.headSlabs.recycle()
 }
 
+// Clear drops what the values b boxed refer to: the maps are emptied and
+// the slabs of strings and lists zeroed (a parsed string shares the memory
+// of the text it came from), so that a reused Boxer that waits holds no
+// text in memory. The values must no longer be used, as after Reuse; b
+// keeps its slabs and maps for the next Reuse.
+func (b *Boxer) Clear() {
+	for _, m := range b.usedMaps {
+		clear(m)
+	}
+	clearSlabs(&b.strSlabs)
+	clearSlabs(&b.listSlabs)
+	clearSlabs(&b.headSlabs)
+}
+
+// clearSlabs zeroes the slabs filled since the last Reuse.
+func clearSlabs[T any](p *pool[T]) {
+	for _, s := range p.used {
+		clear(s[:cap(s)])
+	}
+}
+
 // slabs holds the current slabs of one Parse call. With keep (a Boxer that
 // is reused), it also keeps, per element type, the slabs filled since the
 // last Reuse and those free to fill again (the pools), and so the maps.
