@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -187,4 +188,62 @@ func columnText(t Table) []string {
 		out = append(out, c.Name+" "+string(c.DataType))
 	}
 	return out
+}
+
+// TestLoadFilesOfArrayRows checks that a file destination gets the same
+// typed JSON-lines load files, one object per row, from JSON lines (which
+// travel with dense rows written as arrays) as from the same items as Go
+// values (which travel as objects).
+func TestLoadFilesOfArrayRows(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		var lines []string
+		// A load's first batch starts with a row that adds columns, and
+		// goes as maps; the next ones, of values.
+		for i := range 2500 {
+			line := fmt.Sprintf(`{"id":%d,"name":"n%d","address":{"city":"c%d"},"at":"2026-01-02T03:04:05Z"}`, i, i, i%7)
+			if i%9 == 0 {
+				line = fmt.Sprintf(`{"id":%d}`, i)
+			}
+			lines = append(lines, line)
+		}
+		var items []any
+		for _, l := range lines {
+			v, err := jsonv.ParseString(l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			items = append(items, v)
+		}
+		load := func(t *testing.T, input any) []string {
+			var mu sync.Mutex
+			var got []string
+			fn := func(ctx context.Context, path string, table Table) error {
+				data, err := os.ReadFile(path)
+				if err != nil {
+					return err
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				for _, l := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
+					if !strings.HasPrefix(l, "{") {
+						return fmt.Errorf("load file line %q is not an object", l)
+					}
+					got = append(got, l)
+				}
+				return nil
+			}
+			p := newEnv(t, b).open(NewFileDestination("files", fn, FileMaxItems(1000)), WithRowCache(0))
+			if _, err := p.Run(ctxT(t), input, TableName("events")); err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			slices.Sort(got)
+			return got
+		}
+		want := load(t, items)
+		got := load(t, strings.NewReader(strings.Join(lines, "\n")+"\n"))
+		if len(got) != len(lines) || !slices.Equal(got, want) {
+			t.Fatalf("load files from JSON lines (%d lines) differ from those of Go values (%d lines):\n%.500s\nwant\n%.500s",
+				len(got), len(want), strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	})
 }

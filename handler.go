@@ -288,7 +288,8 @@ func (b *rowBatch) Release() {
 
 // prepareFile makes the load files of a file-mode destination: one per
 // FileMaxItems rows, in the destination's format. A delivered batch that
-// already fits is handed over as it travelled, without decoding its rows.
+// already fits is handed over as it travelled, without decoding its rows
+// (unless it wrote rows as arrays).
 func (h handler) prepareFile(ctx context.Context, d *queue.Delivery, format batcher.Format) (consumer.Batch, error) {
 	payload, err := d.Payload(ctx)
 	if err != nil {
@@ -301,12 +302,15 @@ func (h handler) prepareFile(ctx context.Context, d *queue.Delivery, format batc
 			return nil, decodeError(d, err)
 		}
 		data, err := batcher.LoadFile(format, payload)
-		if err != nil {
+		switch {
+		case err == nil:
+			b.files = [][]byte{data}
+			b.rows = []int{d.Rows}
+			return b, nil
+		case !errors.Is(err, batcher.ErrArrayRows):
 			return nil, consumer.Terminal(fmt.Errorf("load file for batch %s: %w", d.MsgID, err))
 		}
-		b.files = [][]byte{data}
-		b.rows = []int{d.Rows}
-		return b, nil
+		// Rows written as arrays: a load file has objects.
 	}
 	t, rows, err := batcher.DecodeWith(format, payload, h.p.resolver(ctx))
 	if err != nil {

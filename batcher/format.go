@@ -25,6 +25,10 @@ const (
 // ErrFormat is returned for an unknown format or a payload that cannot be decoded.
 var ErrFormat = errors.New("batcher: bad format")
 
+// ErrArrayRows is LoadFile's error for a typed JSON-lines payload that
+// writes rows as arrays, which a load file does not.
+var ErrArrayRows = errors.New("batcher: typed-jsonl: the payload has array rows: a load file has objects")
+
 // Valid reports whether f is a known format.
 func (f Format) Valid() bool { return f == TypedJSONL || f == Parquet }
 

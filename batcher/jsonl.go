@@ -76,12 +76,17 @@ type Resolver func(SchemaRef) (*schema.Table, error)
 // for a payload made by Encode in format f: for TypedJSONL the row lines
 // without the header line, so that the file is exactly one JSON object per
 // row; for Parquet the payload itself, which is a complete Parquet file.
+// A typed JSON-lines payload that holds array lines (EncodeBatch writes
+// them) is ErrArrayRows: decode it and Encode the rows.
 func LoadFile(f Format, payload []byte) ([]byte, error) {
 	switch f {
 	case TypedJSONL:
 		i := bytes.IndexByte(payload, '\n')
 		if i < 0 || !bytes.HasPrefix(payload, []byte(`{"`+jsonlHeaderKey+`"`)) && !bytes.HasPrefix(payload, []byte(`{"`+jsonlRefKey+`"`)) {
 			return nil, fmt.Errorf("%w: typed-jsonl: no header line", ErrFormat)
+		}
+		if bytes.Contains(payload[i:], []byte("\n[")) {
+			return nil, ErrArrayRows
 		}
 		return payload[i+1:], nil
 	case Parquet:
@@ -118,7 +123,7 @@ func encodeJSONLVals(dst []byte, ref *SchemaRef, t *schema.Table, vals []schema.
 	if err != nil {
 		return dst, err
 	}
-	return AppendVals(dst, t, vals)
+	return appendVals(dst, t, vals, true)
 }
 
 // appendJSONLHeader appends the header line: the table, or ref to it.
@@ -144,6 +149,13 @@ func appendJSONLHeader(dst []byte, ref *SchemaRef, t *schema.Table) ([]byte, err
 // AppendVals is AppendRows for rows given as values by column index of t
 // (see schema.Vals); a row longer than t's columns is an error.
 func AppendVals(dst []byte, t *schema.Table, rows []schema.Vals) ([]byte, error) {
+	return appendVals(dst, t, rows, false)
+}
+
+// appendVals is AppendVals; with arrays, a row whose values name more bytes
+// of keys than the nulls an array of them would hold is written as that
+// array (see the payload format above).
+func appendVals(dst []byte, t *schema.Table, rows []schema.Vals, arrays bool) ([]byte, error) {
 	keys, ends, err := jsonlKeys(t)
 	if err != nil {
 		return dst, err
@@ -151,6 +163,12 @@ func AppendVals(dst []byte, t *schema.Table, rows []schema.Vals) ([]byte, error)
 	for i, vals := range rows {
 		if len(vals) > len(t.Columns) {
 			return dst, fmt.Errorf("batcher: typed-jsonl: row %d: %d values for the %d columns of table %q", i, len(vals), len(t.Columns), t.Name)
+		}
+		if arrays && denseRow(vals, ends) {
+			if dst, err = appendArrayRow(dst, t, vals, i); err != nil {
+				return dst, err
+			}
+			continue
 		}
 		dst = append(dst, '{')
 		first, start := true, 0
@@ -168,6 +186,50 @@ func AppendVals(dst []byte, t *schema.Table, rows []schema.Vals) ([]byte, error)
 		dst = append(dst, '}', '\n')
 	}
 	return dst, nil
+}
+
+// denseRow reports whether vals is shorter as an array line than as an
+// object line: the bytes of the keys of its values (ends: where each
+// column's key ends, see jsonlKeys) outweigh "null," for each null before
+// its last value.
+func denseRow(vals schema.Vals, ends []int) bool {
+	keyBytes, nulls, last := 0, 0, -1
+	start := 0
+	for j, v := range vals {
+		if isNull(v) {
+			nulls++
+		} else {
+			keyBytes += ends[j] - start
+			last = j
+		}
+		start = ends[j]
+	}
+	nulls -= len(vals) - 1 - last // trailing nulls are left out
+	return last >= 0 && 5*nulls < keyBytes
+}
+
+// appendArrayRow appends the array line of vals, a row of t: its values in
+// column order, null where it has none, up to its last value.
+func appendArrayRow(dst []byte, t *schema.Table, vals schema.Vals, i int) ([]byte, error) {
+	last := len(vals) - 1
+	for last >= 0 && isNull(vals[last]) {
+		last--
+	}
+	dst = append(dst, '[')
+	for j, v := range vals[:last+1] {
+		if j > 0 {
+			dst = append(dst, ',')
+		}
+		if isNull(v) {
+			dst = append(dst, "null"...)
+			continue
+		}
+		var err error
+		if dst, err = jsonlAppendValue(dst, t.Columns[j].DataType, v); err != nil {
+			return dst, fmt.Errorf("batcher: typed-jsonl: row %d: column %q (%s): %w", i, t.Columns[j].Name, t.Columns[j].DataType, err)
+		}
+	}
+	return append(dst, ']', '\n'), nil
 }
 
 // jsonlAppendMember appends key (`"name":`) and v, a value of column c, to

@@ -197,46 +197,20 @@ func newJSONLDecoder(t *schema.Table) *jsonlDecoder {
 // whether it was. It gives the same row as jsonlDecodeRow, in the map reuse
 // (cleared) if it is not nil.
 func (d *jsonlDecoder) fast(line string, reuse schema.Row) (schema.Row, bool) {
-	if len(line) < 2 || line[0] != '{' {
+	if len(line) < 2 {
 		return nil, false
 	}
 	d.cols, d.vals = d.cols[:0], d.vals[:0]
-	i, next := 1, 0
-	if line[i] != '}' {
-		for {
-			// Keys come in column order; absent columns are skipped.
-			k := -1
-			for j := next; j < len(d.keys); j++ {
-				if strings.HasPrefix(line[i:], d.keys[j]) {
-					k = j
-					break
-				}
-			}
-			if k < 0 {
-				return nil, false
-			}
-			i += len(d.keys[k])
-			next = k + 1
-			if i >= len(line) {
-				return nil, false
-			}
-			v, end, ok := d.value(d.t.Columns[k].DataType, line, i)
-			if !ok || end >= len(line) {
-				return nil, false
-			}
-			d.cols = append(d.cols, k)
-			d.vals = append(d.vals, v)
-			i = end
-			if line[i] == '}' {
-				break
-			}
-			if line[i] != ',' {
-				return nil, false
-			}
-			i++
+	switch line[0] {
+	case '{':
+		if !d.members(line) {
+			return nil, false
 		}
-	}
-	if i != len(line)-1 {
+	case '[':
+		if !d.elements(line) {
+			return nil, false
+		}
+	default:
 		return nil, false
 	}
 	if reuse == nil {
@@ -251,6 +225,86 @@ func (d *jsonlDecoder) fast(line string, reuse schema.Row) (schema.Row, bool) {
 			row[d.t.Columns[k].Name] = d.vals[n]
 		}
 	}), true
+}
+
+// elements decodes the array line of a row into d.cols and d.vals: its
+// values in column order, null where the row has none.
+func (d *jsonlDecoder) elements(line string) bool {
+	i := 1
+	if line[i] == ']' {
+		return i == len(line)-1
+	}
+	for k := 0; ; k++ {
+		if k >= len(d.t.Columns) {
+			return false
+		}
+		var end int
+		if strings.HasPrefix(line[i:], "null") {
+			end = i + 4
+		} else {
+			v, e, ok := d.value(d.t.Columns[k].DataType, line, i)
+			if !ok {
+				return false
+			}
+			d.cols = append(d.cols, k)
+			d.vals = append(d.vals, v)
+			end = e
+		}
+		if end >= len(line) {
+			return false
+		}
+		i = end
+		if line[i] == ']' {
+			return i == len(line)-1
+		}
+		if line[i] != ',' {
+			return false
+		}
+		i++
+		if i >= len(line) {
+			return false
+		}
+	}
+}
+
+// members decodes the object line of a row into d.cols and d.vals.
+func (d *jsonlDecoder) members(line string) bool {
+	i, next := 1, 0
+	if line[i] != '}' {
+		for {
+			// Keys come in column order; absent columns are skipped.
+			k := -1
+			for j := next; j < len(d.keys); j++ {
+				if strings.HasPrefix(line[i:], d.keys[j]) {
+					k = j
+					break
+				}
+			}
+			if k < 0 {
+				return false
+			}
+			i += len(d.keys[k])
+			next = k + 1
+			if i >= len(line) {
+				return false
+			}
+			v, end, ok := d.value(d.t.Columns[k].DataType, line, i)
+			if !ok || end >= len(line) {
+				return false
+			}
+			d.cols = append(d.cols, k)
+			d.vals = append(d.vals, v)
+			i = end
+			if line[i] == '}' {
+				break
+			}
+			if line[i] != ',' {
+				return false
+			}
+			i++
+		}
+	}
+	return i == len(line)-1
 }
 
 // refill makes row, a reused map, hold exactly the n keys fill puts into
@@ -405,16 +459,19 @@ func jsonlNumberEnd(s string, i int) (end int, isInt bool) {
 	return i, isInt
 }
 
-// jsonlDecodeRow parses one row line and converts its values to the Go types
-// of their columns.
+// jsonlDecodeRow parses one row line, an object or an array, and converts
+// its values to the Go types of their columns.
 func jsonlDecodeRow(t *schema.Table, line string) (schema.Row, error) {
 	v, err := jsonv.ParseString(line)
 	if err != nil {
 		return nil, err
 	}
+	if list, ok := v.([]any); ok {
+		return jsonlArrayRow(t, list)
+	}
 	row, ok := v.(map[string]any)
 	if !ok {
-		return nil, errors.New("row is not a JSON object")
+		return nil, errors.New("row is neither a JSON object nor an array")
 	}
 	known := 0
 	for _, c := range t.Columns {
@@ -441,6 +498,30 @@ func jsonlDecodeRow(t *schema.Table, line string) (schema.Row, error) {
 				return nil, fmt.Errorf("column %q is not in table %q", k, t.Name)
 			}
 		}
+	}
+	return row, nil
+}
+
+// jsonlArrayRow converts the values of an array line, in column order, to
+// the Go types of their columns.
+func jsonlArrayRow(t *schema.Table, list []any) (schema.Row, error) {
+	if len(list) > len(t.Columns) {
+		return nil, fmt.Errorf("%d values for the %d columns of table %q", len(list), len(t.Columns), t.Name)
+	}
+	row := make(schema.Row, len(list))
+	for j, x := range list {
+		if x == nil {
+			continue
+		}
+		c := t.Columns[j]
+		y, err := jsonlConvert(c.DataType, x)
+		if err != nil {
+			return nil, fmt.Errorf("column %q (%s): %w", c.Name, c.DataType, err)
+		}
+		if y == nil {
+			y = x
+		}
+		row[c.Name] = y
 	}
 	return row, nil
 }

@@ -341,7 +341,9 @@ func TestJSONLDecodeErrors(t *testing.T) {
 		{"bad data type", `{"bridge_table":{"name":"t","columns":[{"name":"n","data_type":"int"}]}}` + "\n", 1},
 		{"duplicate column", `{"bridge_table":{"name":"t","columns":[{"name":"n","data_type":"text"},{"name":"n","data_type":"text"}]}}`, 1},
 		{"bad json row", header + `{"n":1}` + "\n" + `{"n":}` + "\n", 3},
-		{"row not object", header + `[1]` + "\n", 2},
+		{"row neither object nor array", header + `1` + "\n", 2},
+		{"array row too long", header + `[1,null,null,4]` + "\n", 2},
+		{"array row wrong type", header + `[1,"2026-02-30"]` + "\n", 2},
 		{"wrong type", header + `{"n":"1"}` + "\n", 2},
 		{"float into bigint", header + `{"n":1.5}` + "\n", 2},
 		{"bigint overflow", header + `{"n":9223372036854775808}` + "\n", 2},
@@ -473,6 +475,11 @@ func FuzzDecodeJSONL(f *testing.F) {
 			f.Fatal(err)
 		}
 		f.Add(payload)
+		// As the producer writes them: rows of values, dense ones as arrays.
+		if payload, err = EncodeBatch(nil, TypedJSONL, nil, Batch{Table: tab, Vals: valsOf(f, tab, rows)}); err != nil {
+			f.Fatal(err)
+		}
+		f.Add(payload)
 	}
 	var warm [][]byte // payloads a RowDecoder decodes before the fuzzed one
 	for _, n := range []int{3, 40} {
@@ -506,6 +513,31 @@ func FuzzDecodeJSONL(f *testing.F) {
 		for i := range rows {
 			if !jsonlEqual(rows[i], rows2[i]) {
 				t.Fatalf("row %d: %#v, then %#v", i, rows[i], rows2[i])
+			}
+		}
+		// And as values (array lines where dense), to the same rows.
+		vals := make([]schema.Vals, len(rows))
+		for i, row := range rows {
+			v, ok := schema.ValsOf(tab, row)
+			if !ok {
+				t.Fatalf("row %d: a key is not a column", i)
+			}
+			vals[i] = v
+		}
+		asVals, err := EncodeBatch(nil, TypedJSONL, nil, Batch{Table: tab, Vals: vals})
+		if err != nil {
+			t.Fatalf("EncodeBatch of decoded rows: %v", err)
+		}
+		_, rows3, err := Decode(TypedJSONL, asVals)
+		if err != nil {
+			t.Fatalf("Decode of the payload of values: %v\n%s", err, asVals)
+		}
+		if len(rows3) != len(rows) {
+			t.Fatalf("%d rows from the payload of values, want %d", len(rows3), len(rows))
+		}
+		for i := range rows {
+			if !jsonlEqual(rows[i], rows3[i]) {
+				t.Fatalf("row %d: %#v, from values %#v\n%s", i, rows[i], rows3[i], asVals)
 			}
 		}
 	})
@@ -567,9 +599,14 @@ func BenchmarkJSONL(b *testing.B) {
 	// The rows as values by column index, as the producer's batches hold
 	// them.
 	vals := valsOf(b, tab, rows)
+	// What the producer writes of them: rows as arrays.
+	arrays, err := EncodeBatch(nil, TypedJSONL, nil, Batch{Table: tab, Vals: vals})
+	if err != nil {
+		b.Fatal(err)
+	}
 	b.Run("encode-vals", func(b *testing.B) {
 		b.ReportAllocs()
-		b.SetBytes(int64(len(payload)))
+		b.SetBytes(int64(len(arrays)))
 		var buf []byte
 		for b.Loop() {
 			if buf, err = EncodeBatch(buf[:0], TypedJSONL, nil, Batch{Table: tab, Vals: vals}); err != nil {
@@ -595,6 +632,17 @@ func BenchmarkJSONL(b *testing.B) {
 		var rd RowDecoder
 		for b.Loop() {
 			if _, _, err := rd.Decode(TypedJSONL, payload, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+		perRow(b)
+	})
+	b.Run("decode-reuse-arrays", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(arrays)))
+		var rd RowDecoder
+		for b.Loop() {
+			if _, _, err := rd.Decode(TypedJSONL, arrays, nil); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -657,8 +705,18 @@ func FuzzJSONLFastPath(f *testing.F) {
 		}
 		_, line, _ := strings.Cut(strings.TrimSuffix(string(payload), "\n"), "\n")
 		f.Add(line)
+		// The array line of the row, when it is dense enough for one.
+		if payload, err = EncodeBatch(nil, TypedJSONL, nil, Batch{Table: tab, Vals: valsOf(f, tab, []schema.Row{row})}); err != nil {
+			f.Fatal(err)
+		}
+		_, line, _ = strings.Cut(strings.TrimSuffix(string(payload), "\n"), "\n")
+		f.Add(line)
 	}
 	f.Add(`{"text":"a","text":"b"}`)
+	f.Add(`[null,1,null,true,null,null,null,null,null,[],null]`)
+	f.Add(`[null,null]`)
+	f.Add(`[]`)
+	f.Add(`[,1]`)
 	f.Add(`{"text":`)
 	f.Add(`{"bigint":01}`)
 	f.Add(`{"json":[1]]}`)
