@@ -59,7 +59,10 @@ func Encode(dst []byte, f Format, t *schema.Table, rows []schema.Row) ([]byte, e
 // does, whether the batch holds them as maps (Batch.Rows) or as values by
 // column index (Batch.Vals), and returns it. ref may be nil; when it is not
 // and f is TypedJSONL, the payload names the table's schema by ref, as
-// EncodeRef does (Parquet always carries the schema).
+// EncodeRef does (Parquet always carries the schema). In TypedJSONL, the
+// rows of values that hold most of their columns are written as arrays
+// (see the payload format in jsonl.go): the payload decodes to the same
+// rows, but is not a load file as it stands (LoadFile says ErrArrayRows).
 func EncodeBatch(dst []byte, f Format, ref *SchemaRef, b Batch) ([]byte, error) {
 	if len(b.Vals) == 0 {
 		if ref != nil && f == TypedJSONL {

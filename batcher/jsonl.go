@@ -1,10 +1,14 @@
 package batcher
 
 // Typed JSON-lines payloads. Line 1 is a header object carrying the table,
-// {"bridge_table": <encoding/json of *schema.Table>}; then one JSON object per
-// row, keys in the table's column order, null and absent values left out.
-// Every line ends with "\n" and no line holds a raw newline, so the load file
-// handed over in file mode (LoadFile) is the row lines alone.
+// {"bridge_table": <encoding/json of *schema.Table>}; then one line per row:
+// a JSON object, keys in the table's column order, null and absent values
+// left out; or, in the payloads EncodeBatch makes of rows of values, for a
+// row whose keys would take more bytes than the nulls before its last value,
+// a JSON array of its values in column order, null where it has none, up to
+// its last value ([1,"a",null,true]), which names no column. Every line ends
+// with "\n" and no line holds a raw newline, so the load file handed over in
+// file mode (LoadFile) is the row lines alone, when they are all objects.
 //
 // Each value is written by its column's data type so that it restores with
 // its exact Go type and value:
